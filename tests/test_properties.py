@@ -1,0 +1,51 @@
+"""Rules that must hold for every (r, d, w): the analytic model equals fvcore and numel."""
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyformula import Scale, get_base
+from tinyformula.build import fvcore_flops, param_count
+
+BASE_NAMES = ["efficientnet_b0"]
+
+# The paper samples each multiplier from [0.25, 4]; draw them log-uniformly like the search.
+multiplier = st.floats(math.log(0.25), math.log(4.0)).map(math.exp)
+scales = st.builds(Scale, multiplier, multiplier, multiplier)
+class_counts = st.sampled_from([1, 10, 100, 1000])
+
+
+@settings(max_examples=200)
+@given(base_name=st.sampled_from(BASE_NAMES), scale=scales, num_classes=class_counts)
+def test_analytic_equals_fvcore_and_numel(base_name, scale, num_classes):
+    base = get_base(base_name)
+    # Resolution base 32 (small-image datasets) keeps inputs at 8-128 px, so this stays fast.
+    cost = base.cost(scale, num_classes=num_classes, resolution_base=32)
+    model = base.build(scale, num_classes=num_classes, resolution_base=32)
+    assert model.input_resolution == cost.resolution == int(32 * scale.r + 1e-9)
+    assert param_count(model) == cost.params
+    assert fvcore_flops(model, cost.resolution) == cost.flops
+
+
+@settings(max_examples=300)
+@given(base_name=st.sampled_from(BASE_NAMES), scale=scales, factor=st.floats(1.0, 2.0),
+       axis=st.sampled_from("rdw"))
+def test_cost_never_falls_when_a_multiplier_grows(base_name, scale, factor, axis):
+    """The width solver bisects on this: FLOPs and params are nondecreasing in r, d and w."""
+    base = get_base(base_name)
+    bigger = Scale(**{**vars(scale), axis: getattr(scale, axis) * factor})
+    small, large = base.cost(scale), base.cost(bigger)
+    assert large.flops >= small.flops
+    assert large.params >= small.params
+    if axis == "r":
+        assert large.params == small.params  # resolution changes no weight
+
+
+@settings(max_examples=100)
+@given(base_name=st.sampled_from(BASE_NAMES), scale=scales)
+def test_resolution_base_scales_only_resolution(base_name, scale):
+    base = get_base(base_name)
+    at_224, at_32 = base.cost(scale), base.cost(scale, resolution_base=32)
+    assert at_224.params == at_32.params
+    assert at_224.resolution == int(224 * scale.r + 1e-9)

@@ -1,0 +1,111 @@
+"""Plain-data layer descriptions: the one structure both the cost model and the builder read.
+
+A base network turns a :class:`~tinyformula.Scale` into a tree of these frozen dataclasses.
+``tinyformula.cost`` walks the tree with pure-Python arithmetic (no torch), and
+``tinyformula.build`` turns the same tree into ``torch.nn`` modules. Because every channel
+count, kernel, stride and padding is decided here, once, the two cannot drift apart.
+
+Nothing in this module imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def same_padding(kernel: int, stride: int = 1) -> int:
+    """Symmetric padding timm uses for a convolution: ``((stride - 1) + (kernel - 1)) // 2``."""
+    return ((stride - 1) + (kernel - 1)) // 2
+
+
+@dataclass(frozen=True)
+class Conv:
+    """2-D convolution; ``groups == in_ch`` makes it depthwise."""
+
+    in_ch: int
+    out_ch: int
+    kernel: int = 1
+    stride: int = 1
+    groups: int = 1
+    bias: bool = False
+    padding: int | None = None  # None: same_padding(kernel, stride)
+
+    @property
+    def pad(self) -> int:
+        return same_padding(self.kernel, self.stride) if self.padding is None else self.padding
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    channels: int
+
+
+@dataclass(frozen=True)
+class Act:
+    """Elementwise activation: ``swish``, ``relu``, ``relu6``, ``sigmoid`` or ``hard_sigmoid``."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class SqueezeExcite:
+    """Channel attention: spatial mean, 1x1 reduce (bias), act, 1x1 expand (bias), gate, multiply.
+
+    The spatial mean is ``Tensor.mean`` as in timm, which fvcore does not count.
+    """
+
+    channels: int
+    reduced: int
+    act: str = "swish"
+    gate: str = "sigmoid"
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    kernel: int
+    stride: int
+    padding: int = 0
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool:
+    """``adaptive_avg_pool2d`` to 1x1 then flatten (fvcore counts one FLOP per input element)."""
+
+
+@dataclass(frozen=True)
+class Linear:
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """Layers applied in order; ``names`` (optional) label them in the built module."""
+
+    layers: tuple
+    names: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.names is not None and len(self.names) != len(self.layers):
+            raise ValueError("Sequential: names and layers differ in length")
+
+
+@dataclass(frozen=True)
+class Residual:
+    """``act(body(x) + shortcut(x))``; ``shortcut=None`` is the identity, ``act=None`` none."""
+
+    body: Sequential
+    shortcut: Sequential | None = None
+    act: str | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    """A whole classifier: the layer tree plus the input it is meant for."""
+
+    body: Sequential
+    resolution: int
+    in_channels: int = 3
+    num_classes: int = 1000
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
