@@ -31,11 +31,12 @@ class Scale:
     def __post_init__(self):
         for name in ("r", "d", "w"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    raise TinyFormulaError(f"{name} must be a number, got {value!r}") from None
+            if isinstance(value, bool):
+                raise TinyFormulaError(f"{name} must be a number, got {value!r}")
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise TinyFormulaError(f"{name} must be a number, got {value!r}") from None
             if not math.isfinite(value) or value <= 0:
                 raise TinyFormulaError(f"{name} must be a finite number above 0, got {value!r}")
             object.__setattr__(self, name, float(value))

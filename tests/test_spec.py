@@ -1,0 +1,106 @@
+"""Small-input tests of the spec layer: rounding rules, stage strings, Scale, the base API."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tinyformula import Scale, TinyFormulaError, get_base, list_bases
+from tinyformula.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
+from tinyformula.bases.spec import Stage, make_divisible, parse_stage, round_channels
+from tinyformula.cost import layer_cost
+from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential
+
+
+@pytest.mark.parametrize("channels, w, expected", [
+    (32, 1.0, 32), (16, 0.54, 8), (16, 0.51, 8), (24, 0.54, 16), (40, 0.54, 24),
+    (1280, 0.54, 688), (320, 0.75, 240), (16, 0.3, 8),
+    # 9.0 rounds to 8, which lost more than 10%: one more multiple of 8.
+    (36, 0.25, 16), (40, 0.25, 16), (24, 0.25, 8),
+])
+def test_round_channels(channels, w, expected):
+    assert round_channels(channels, w) == expected
+
+
+def test_make_divisible_bumps_when_rounding_loses_over_ten_percent():
+    assert make_divisible(8.8) == 8       # lost 9%
+    assert make_divisible(9.0) == 16      # would lose 11%
+    assert make_divisible(44.0) == 48 and make_divisible(43.9) == 40
+
+
+def test_parse_stage_reads_timm_strings():
+    assert parse_stage("ir_r2_k5_s2_e6_c40_se0.25") == Stage("ir", 2, 5, 2, 6.0, 40, 0.25)
+    assert parse_stage("ds_r1_k3_s1_c16") == Stage("ds", 1, 3, 1, 1.0, 16, 0.0)
+
+
+@pytest.mark.parametrize("text", ["ir_r2_k3_s2_x6_c24", "ir_r2_k3_c24", "ir_rx_k3_s1_c8"])
+def test_parse_stage_rejects_bad_strings(text):
+    with pytest.raises(ValueError):
+        parse_stage(text)
+
+
+def test_depth_rules():
+    assert [TINYNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 1, 2, 2]
+    assert TINYNET_RULES.repeats(1, 0.1) == 1
+    assert [EFFICIENTNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+
+
+def test_tinynet_rules_fix_stem_and_keep_head_at_least_1280():
+    net = get_base("efficientnet_b0").layers(Scale(w=0.25), 10)
+    stem_conv = net.layers[0].layers[0]
+    head_conv = net.layers[2].layers[0]
+    assert stem_conv.out_ch == 32
+    assert head_conv.out_ch == 1280
+    assert get_base("efficientnet_b0").layers(Scale(w=2.0), 10).layers[2].layers[0].out_ch == 2560
+
+
+@pytest.mark.parametrize("value", [0, -1, math.nan, math.inf, -math.inf, "abc", None, True])
+def test_scale_rejects_bad_multipliers(value):
+    with pytest.raises(TinyFormulaError):
+        Scale(r=value)
+
+
+def test_scale_resolution_is_robust_to_float_error():
+    assert Scale(r=97 / 224).resolution(224) == 97
+    assert Scale(r=0.86).resolution(224) == 192
+
+
+def test_base_api_validates_its_arguments():
+    base = get_base("efficientnet_b0")
+    with pytest.raises(TinyFormulaError, match="known bases: efficientnet_b0"):
+        get_base("efficientnet_b9")
+    with pytest.raises(TinyFormulaError, match="pixel"):
+        base.cost(Scale(r=0.001))
+    with pytest.raises(TinyFormulaError, match="num_classes"):
+        base.cost(num_classes=0)
+    with pytest.raises(TinyFormulaError, match="Scale"):
+        base.cost((1, 1, 1))
+    assert "efficientnet_b0" in list_bases()
+
+
+def test_cost_handles_on_a_hand_counted_toy():
+    toy = Sequential((Residual(Sequential((Conv(8, 8, 3), BatchNorm(8)))),))
+    flops, params, shape = layer_cost(toy, (8, 5, 5))
+    assert shape == (8, 5, 5)
+    assert flops == 8 * 25 * 8 * 9 + 2 * 8 * 25
+    assert params == 8 * 8 * 9 + 2 * 8
+    assert layer_cost(Conv(3, 4, 3, stride=2), (3, 7, 7))[2] == (4, 4, 4)  # odd sizes round up
+    assert layer_cost(Linear(10, 3), (10,))[:2] == (30, 33)
+    with pytest.raises(ValueError):
+        layer_cost(Conv(4, 4), (3, 5, 5))
+
+
+def test_cost_does_not_import_torch():
+    code = ("import sys, tinyformula; tinyformula.get_base('efficientnet_b0').cost(); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_built_module_runs_forward_at_its_resolution():
+    import torch
+
+    model = get_base("efficientnet_b0").build(Scale(0.5, 0.5, 0.5), num_classes=7,
+                                              resolution_base=32)
+    out = model.eval()(torch.zeros(2, 3, model.input_resolution, model.input_resolution))
+    assert out.shape == (2, 7)
