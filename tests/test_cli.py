@@ -72,3 +72,91 @@ def test_installed_command_exits_2_without_traceback():
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+PREDICT_KEYS = ["c", "r", "d", "w", "resolution", "flops", "params", "c_achieved", "r_std",
+                "d_std", "extrapolated"]
+
+
+def test_predict_json(capsys):
+    code, out, err = run_cli(capsys, "predict", "--flops", "0.25", "--json")
+    assert code == 0 and err == ""
+    record = json.loads(out)
+    assert list(record) == PREDICT_KEYS
+    assert 0.98 * 0.25 <= record["c_achieved"] <= 0.25
+    assert int(224 * record["r"]) == record["resolution"]
+    assert record["extrapolated"] is False
+
+
+def test_predict_text_says_the_builtin_formula_is_imagenets(capsys):
+    code, out, _ = run_cli(capsys, "predict", "--flops", "0.13")
+    assert code == 0
+    assert "c achieved" in out and "ImageNet" in out and "tinyformula fit" in out
+
+
+def test_predict_warns_when_extrapolating(capsys):
+    code, out, err = run_cli(capsys, "predict", "--flops", "0.03", "--json")
+    assert code == 0 and json.loads(out)["extrapolated"] is True
+    assert "outside the range the formula was fitted on" in err
+
+
+def test_predict_with_a_fitted_formula_file(capsys, tmp_path):
+    from tinyformula.formula import TinyFormula
+
+    path = TinyFormula.builtin().save(tmp_path / "formula.json")
+    code, out, _ = run_cli(capsys, "predict", "--flops", "0.25", "--formula", str(path), "--json")
+    assert code == 0
+    code2, out2, _ = run_cli(capsys, "predict", "--flops", "0.25", "--json")
+    assert json.loads(out) == json.loads(out2)
+
+
+def test_compare_json(capsys):
+    code, out, _ = run_cli(capsys, "compare", "--flops", "0.13", "--json")
+    assert code == 0
+    tiny, giant = json.loads(out)
+    assert tiny["formula"] == "tiny" and giant["formula"] == "giant"
+    assert set(PREDICT_KEYS) <= set(tiny) and set(PREDICT_KEYS) <= set(giant)
+    assert "phi" in giant and giant["phi"] < 0
+    for side in (tiny, giant):
+        assert 0.98 * 0.13 <= side["c_achieved"] <= 0.13
+    assert giant["r"] < tiny["r"] and giant["d"] < tiny["d"]  # giant shrinks r and d harder
+
+
+def _damaged_formulas(tmp_path):
+    from tinyformula.formula import TinyFormula
+
+    good = TinyFormula.builtin().save(tmp_path / "good.json").read_text()
+    (tmp_path / "truncated.json").write_text(good[:100])
+    edited = json.loads(good)
+    edited["c_range"][0] = 0.001
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    (tmp_path / "old.json").write_text(json.dumps(dict(json.loads(good), version=0)))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["predict", "compare"])
+@pytest.mark.parametrize("extra, message", [
+    (["--flops", "0"], "finite number above 0"),
+    (["--flops", "-1"], "finite number above 0"),
+    (["--flops", "nan"], "finite number above 0"),
+    (["--flops", "inf"], "finite number above 0"),
+    (["--flops", "abc"], "'abc' is not a number"),
+    (["--flops", "7"], "shrinks networks"),
+    (["--flops", "0.0001"], "no network"),
+    (["--flops", "0.2", "--base", "vgg"], "unknown base 'vgg'"),
+    (["--flops", "0.2", "--formula", "{tmp}/missing.json"], "no formula file"),
+    (["--flops", "0.2", "--formula", "{tmp}"], "is a directory"),
+    (["--flops", "0.2", "--formula", "{tmp}/truncated.json"], "not valid JSON"),
+    (["--flops", "0.2", "--formula", "{tmp}/edited.json"], "changed after it was written"),
+    (["--flops", "0.2", "--formula", "{tmp}/old.json"], "format version 0"),
+    ([], "required: --flops"),
+])
+def test_predict_and_compare_bad_input(capsys, tmp_path, command, extra, message):
+    folder = _damaged_formulas(tmp_path)
+    before = sorted(p.name for p in folder.iterdir())
+    argv = [command] + [a.replace("{tmp}", str(folder)) for a in extra]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing written

@@ -122,6 +122,111 @@ def cmd_flops(args) -> int:
     return 0 if verified else 1
 
 
+# -- tinyformula predict / compare ---------------------------------------------------------------
+
+def _load_formula(args):
+    from .formula import TinyFormula
+
+    if args.formula:
+        formula = TinyFormula.load(args.formula)
+        if args.base and args.base != formula.base:
+            raise TinyFormulaError(f"{args.formula} was fitted on {formula.base}, not {args.base}; "
+                                   f"drop --base or pass a formula for {args.base}")
+        return formula
+    return TinyFormula.builtin(args.base or "efficientnet_b0")
+
+
+def _budget_options(args, formula) -> dict:
+    return {"num_classes": args.num_classes or formula.num_classes,
+            "resolution_base": args.resolution_base or formula.resolution_base}
+
+
+def _warn_if_extrapolated(formula, c: float) -> None:
+    if formula.is_extrapolation(c):
+        lo, hi = formula.c_range_
+        print(f"tinyformula: warning: c={c:g} is outside the range the formula was fitted on "
+              f"({lo:.3g} to {hi:.3g}); r and d are extrapolated", file=sys.stderr)
+
+
+def _warn_if_short(c: float, achieved: float, label: str = "") -> None:
+    if achieved < 0.98 * c:
+        print(f"tinyformula: warning: {label}no resolution within 8% and width lands within 2% "
+              f"below c={c:g}; the closest is c={achieved:.4g} ({achieved / c - 1:+.1%})",
+              file=sys.stderr)
+
+
+def _source_note(formula) -> str:
+    note = f"Formula: {formula.source or formula.base}."
+    if "built-in" in formula.source:
+        note += (" It is ImageNet's; a formula does not transfer across data and training "
+                 "regimes, so fit your own with 'tinyformula fit'.")
+    return note
+
+
+def cmd_predict(args) -> int:
+    formula = _load_formula(args)
+    c = formula.check_budget(args.flops)
+    options = _budget_options(args, formula)
+    rec = formula.recommend(c, **options)
+    _warn_if_extrapolated(formula, c)
+    _warn_if_short(c, rec.c_achieved)
+    if args.json:
+        _print_json(rec.to_dict())
+        return 0
+    print(f"Tiny Formula for {formula.base} at c = {c:g}\n")
+    _print_rows([
+        ("r", f"{rec.r:.4f}  (GP std {rec.r_std:.3f})"),
+        ("d", f"{rec.d:.4f}  (GP std {rec.d_std:.3f})"),
+        ("w", f"{rec.w:g}  (widest that fits the budget)"),
+        ("resolution", f"{rec.resolution} px  (int({options['resolution_base']} x r))"),
+        ("FLOPs", _millions(rec.flops)),
+        ("params", _millions(rec.params)),
+        ("c achieved", f"{rec.c_achieved:.4f}  ({rec.c_achieved / c - 1:+.1%} of the budget)"),
+    ])
+    print(f"\n{_source_note(formula)}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .bases import get_base
+    from .solve import Budget, solve_giant
+
+    formula = _load_formula(args)
+    c = formula.check_budget(args.flops)
+    options = _budget_options(args, formula)
+    tiny = {"formula": "tiny", **formula.recommend(c, **options).to_dict()}
+    giant = solve_giant(Budget(get_base(formula.base), c, **options))
+    g = giant.solution
+    giant_record = {"formula": "giant", "c": c, "r": g.r, "d": g.d, "w": g.w,
+                    "resolution": g.resolution, "flops": g.flops, "params": g.params,
+                    "c_achieved": g.c, "r_std": None, "d_std": None, "extrapolated": False,
+                    "phi": giant.phi}
+    _warn_if_extrapolated(formula, c)
+    _warn_if_short(c, tiny["c_achieved"], "tiny: ")
+    _warn_if_short(c, g.c, "giant: ")
+    if args.json:
+        _print_json([tiny, giant_record])
+        return 0
+    print(f"Tiny Formula against EfficientNet's inverted giant formula, {formula.base} "
+          f"at c = {c:g}\n")
+    rows = [("", "tiny", "giant"),
+            ("r", f"{tiny['r']:.4f}", f"{g.r:.4f}"),
+            ("d", f"{tiny['d']:.4f}", f"{g.d:.4f}"),
+            ("w", f"{tiny['w']:g}", f"{g.w:g}"),
+            ("phi", "", f"{giant.phi:.3f}"),
+            ("resolution", f"{tiny['resolution']} px", f"{g.resolution} px"),
+            ("FLOPs", f"{tiny['flops'] / 1e6:,.2f} M", f"{g.flops / 1e6:,.2f} M"),
+            ("params", f"{tiny['params'] / 1e6:,.2f} M", f"{g.params / 1e6:,.2f} M"),
+            ("c achieved", f"{tiny['c_achieved']:.4f}", f"{g.c:.4f}")]
+    for label, a, b in rows:
+        print(f"{label:<12}{a:>12}{b:>12}")
+    print("\nBoth widths are solved to land within 2% below c: the formulas differ only in the "
+          "r and d they choose.\nGiant: (r, d) = (1.15^phi, 1.2^phi) with the largest phi "
+          "whose (r, d, 1.1^phi) fits c.")
+    print(_source_note(formula))
+    return 0
+
+
 # -- parser and entry point ----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +262,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: base, r, d, w, resolution, flops, params, c")
     p.set_defaults(handler=cmd_flops)
+
+    budget_help = "relative budget c: FLOPs / FLOPs of the base at r = d = w = 1 (e.g. 0.25)"
+    for name, handler, help_, description in [
+        ("predict", cmd_predict, "the configuration the Tiny Formula gives for a budget",
+         "r and d from the formula's Gaussian processes at budget c, the width w solved so "
+         "the network lands within 2%% below c (never above), with its resolution, FLOPs "
+         "and parameters. Without --formula, the built-in formula of --base, fitted on the "
+         "published TinyNet A-E (ImageNet)."),
+        ("compare", cmd_compare, "Tiny Formula against the inverted giant formula",
+         "The Tiny Formula's configuration beside EfficientNet's inverted compound (giant) "
+         "formula at equal FLOPs: both widths are solved to land within 2%% below c, so the "
+         "two differ only in the r and d they choose."),
+    ]:
+        p = sub.add_parser(name, help=help_, description=description,
+                           epilog=f"example: tinyformula {name} --flops 0.25")
+        p.add_argument("--flops", type=_number, required=True, metavar="C", help=budget_help)
+        p.add_argument("--formula", metavar="PATH",
+                       help="a fitted formula file (formula.json from 'tinyformula fit')")
+        p.add_argument("--base", default=None,
+                       help="base network, for its built-in formula (default: efficientnet_b0)")
+        p.add_argument("--num-classes", type=_positive_int, default=None,
+                       help="classes c is measured with (default: the formula's)")
+        p.add_argument("--resolution-base", type=_positive_int, default=None,
+                       help="input size at r = 1 (default: the formula's, 224 built in)")
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(handler=handler)
     return parser
 
 

@@ -1,0 +1,108 @@
+"""The width solver, the resolution search and the inverted giant formula."""
+
+import math
+
+import pytest
+
+from tinyformula import Scale, get_base
+from tinyformula.formula import TinyFormula
+from tinyformula.solve import (
+    W_MAX,
+    Budget,
+    BudgetUnreachable,
+    giant_phi,
+    r_for_resolution,
+    solve_budget,
+    solve_giant,
+    solve_width,
+)
+
+B0 = get_base("efficientnet_b0")
+
+
+def brute_force_widest(budget, r, d, step=0.001):
+    """The widest w on a fine grid whose FLOPs fit: what bisection must agree with."""
+    best = None
+    for i in range(int(0.1 / step), int(W_MAX / step) + 1):
+        w = i * step
+        if B0.cost(Scale(r, d, w), budget.num_classes, budget.resolution_base).flops <= budget.flops:
+            best = w
+    return best
+
+
+@pytest.mark.parametrize("c, r, d", [(0.25, 0.8, 0.8), (0.06, 0.45, 0.6), (0.5, 1.0, 0.5)])
+def test_solve_width_finds_the_widest_step_that_fits(c, r, d):
+    budget = Budget(B0, c)
+    solution = solve_width(budget, r, d)
+    assert solution.flops <= budget.flops
+    widest = brute_force_widest(budget, r, d)
+    assert solution.flops == B0.cost(Scale(r, d, widest)).flops
+    # The reported w is a short decimal that rebuilds exactly the solved network.
+    assert solution.w == round(solution.w, 6)
+    assert B0.cost(Scale(r, d, solution.w)).flops == solution.flops
+
+
+def test_width_steps_are_large_so_resolution_search_is_needed():
+    # Measured in the issue: at r = 0.76, d = 0.754, c jumps from 0.167 to 0.183 at w = 0.445.
+    below = B0.relative_flops(Scale(0.76, 0.754, 0.444))
+    above = B0.relative_flops(Scale(0.76, 0.754, 0.446))
+    assert below == pytest.approx(0.167, abs=0.001) and above == pytest.approx(0.183, abs=0.001)
+    budget = Budget(B0, 0.18)
+    width_only = solve_width(budget, 0.76, 0.754)
+    assert width_only.c < 0.98 * 0.18          # w alone cannot land within 2% ...
+    solution = solve_budget(budget, 0.76, 0.754)
+    assert 0.98 * 0.18 <= solution.c <= 0.18   # ... a nearby resolution can
+    assert abs(solution.resolution - 0.76 * 224) <= 0.08 * 0.76 * 224 + 1
+    assert int(224 * solution.r) == solution.resolution
+
+
+def test_every_budget_lands_within_two_percent_below():
+    formula = TinyFormula.builtin()
+    for i in range(41):
+        c = math.exp(math.log(0.03) + i / 40 * math.log(1.0 / 0.03))
+        tiny = formula.recommend(c)
+        giant = solve_giant(Budget(B0, c)).solution
+        for solution_c in (tiny.c_achieved, giant.c):
+            assert 0.98 * c <= solution_c <= c, (c, solution_c)
+
+
+def test_giant_phi_is_a_step_function_of_the_budget():
+    budget = Budget(B0, 0.13)
+    phi = giant_phi(budget)
+    scale = Scale(1.15**phi, 1.2**phi, 1.1**phi)
+    assert B0.relative_flops(scale) == pytest.approx(0.110, abs=0.001)  # the issue's figure
+    nudged = Scale(1.15 ** (phi + 1e-4), 1.2 ** (phi + 1e-4), 1.1 ** (phi + 1e-4))
+    assert B0.relative_flops(nudged) > 0.13
+
+
+@pytest.mark.parametrize("resolution_base", [32, 224, 299])
+def test_r_for_resolution_rebuilds_the_size_in_plain_float_arithmetic(resolution_base):
+    for size in range(1, 2 * resolution_base):
+        r = r_for_resolution(size, resolution_base)
+        assert int(resolution_base * r) == size
+        assert r == round(r, 3)
+
+
+def test_unreachable_budgets_say_so():
+    with pytest.raises(BudgetUnreachable, match="beyond"):
+        solve_budget(Budget(B0, 100.0), 1.0, 1.0)
+    with pytest.raises(BudgetUnreachable, match="below the smallest"):
+        solve_budget(Budget(B0, 0.001), 0.5, 0.5)
+    with pytest.raises(BudgetUnreachable, match="no network"):
+        solve_budget(Budget(B0, 0.1), -0.2, 0.5)
+    with pytest.raises(BudgetUnreachable):
+        solve_giant(Budget(B0, 1e-5))
+
+
+def test_coarse_steps_return_the_closest_configuration_below():
+    # At 32 px one pixel moves FLOPs by ~8%: no (resolution, width) lands within 2% of 0.2.
+    budget = Budget(B0, 0.2, num_classes=10, resolution_base=32)
+    solution = solve_budget(budget, 0.745, 0.765)
+    assert 0.97 * 0.2 < solution.c < 0.98 * 0.2
+
+
+def test_small_image_resolution_base():
+    budget = Budget(B0, 0.25, num_classes=10, resolution_base=32)
+    solution = solve_budget(budget, 0.8, 0.8)
+    assert 0.98 * 0.25 <= solution.c <= 0.25
+    assert solution.resolution == int(32 * solution.r + 1e-9)

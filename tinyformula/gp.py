@@ -1,0 +1,85 @@
+"""Gaussian-process regression for the formula: fitted by scikit-learn, predicted without it.
+
+The GPs regress r (or d) on log c with kernel ``C * RBF + DotProduct + White``: the RBF bends
+with the frontier, the linear term makes extrapolation follow the trend instead of reverting
+to the mean, and the white term absorbs the noise of short-schedule scores. ``GPPosterior``
+keeps what prediction needs (training inputs, alpha, Cholesky factor, normalisation, kernel
+hyper-parameters) as plain floats and predicts exactly as scikit-learn does, in pure Python:
+``tinyformula predict`` imports neither scikit-learn nor numpy.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def make_gp(noise_bounds: tuple[float, float], random_state: int = 0):
+    """An unfitted scikit-learn GP with the formula's kernel (imports scikit-learn)."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
+
+    lo, hi = noise_bounds
+    kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(1.0, (0.1, 10.0))
+              + DotProduct(1.0, (1e-2, 1e1))
+              + WhiteKernel(min(max(1e-3, lo), hi), (lo, hi)))
+    # Restarts from a seeded generator: a fit is deterministic.
+    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=5,
+                                    random_state=random_state)
+
+
+class GPPosterior:
+    """A fitted GP's posterior in plain floats.
+
+    k(x, x') = constant * exp(-(x - x')^2 / (2 length_scale^2)) + sigma_0^2 + x x', plus
+    ``noise`` on the training diagonal, on targets normalised by ``y_mean`` and ``y_std``.
+    """
+
+    KEYS = ("x_train", "alpha", "cholesky", "y_mean", "y_std", "constant", "length_scale",
+            "sigma_0", "noise")
+
+    def __init__(self, x_train, alpha, cholesky, y_mean, y_std, constant, length_scale,
+                 sigma_0, noise):
+        self.x_train = [float(v) for v in x_train]
+        self.alpha = [float(v) for v in alpha]
+        self.cholesky = [[float(v) for v in row] for row in cholesky]
+        self.y_mean, self.y_std = float(y_mean), float(y_std)
+        self.constant, self.length_scale = float(constant), float(length_scale)
+        self.sigma_0, self.noise = float(sigma_0), float(noise)
+        n = len(self.x_train)
+        if n == 0 or len(self.alpha) != n or len(self.cholesky) != n or any(
+                len(row) != n for row in self.cholesky):
+            raise ValueError("GP arrays have inconsistent shapes")
+        numbers = self.x_train + self.alpha + [v for row in self.cholesky for v in row] + [
+            self.y_mean, self.y_std, self.constant, self.length_scale, self.sigma_0, self.noise]
+        if not all(math.isfinite(v) for v in numbers) or min(
+                self.y_std, self.length_scale, *(self.cholesky[i][i] for i in range(n))) <= 0:
+            raise ValueError("GP parameters are not finite and positive")
+
+    @classmethod
+    def from_sklearn(cls, gp) -> "GPPosterior":
+        kernel = gp.kernel_  # (ConstantKernel * RBF + DotProduct) + WhiteKernel
+        product, dot, white = kernel.k1.k1, kernel.k1.k2, kernel.k2
+        return cls(x_train=gp.X_train_[:, 0], alpha=gp.alpha_.ravel(), cholesky=gp.L_,
+                   y_mean=float(gp._y_train_mean), y_std=float(gp._y_train_std),
+                   constant=product.k1.constant_value, length_scale=product.k2.length_scale,
+                   sigma_0=dot.sigma_0, noise=white.noise_level)
+
+    def predict(self, x: float) -> tuple[float, float]:
+        """Posterior mean and standard deviation at one input x (log c)."""
+        cross = [self.constant * math.exp(-0.5 * ((x - xi) / self.length_scale) ** 2)
+                 + self.sigma_0**2 + x * xi for xi in self.x_train]
+        mean = sum(k * a for k, a in zip(cross, self.alpha))
+        # Forward substitution: v = L^-1 k, so that k' K^-1 k = |v|^2.
+        v: list[float] = []
+        for i, row in enumerate(self.cholesky):
+            v.append((cross[i] - sum(row[j] * v[j] for j in range(i))) / row[i])
+        prior = self.constant + self.sigma_0**2 + x * x + self.noise
+        var = max(prior - sum(vi * vi for vi in v), 0.0)
+        return mean * self.y_std + self.y_mean, math.sqrt(var) * self.y_std
+
+    def to_dict(self) -> dict:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GPPosterior":
+        return cls(**{key: data[key] for key in cls.KEYS})
