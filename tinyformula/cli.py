@@ -227,6 +227,59 @@ def cmd_compare(args) -> int:
     return 0
 
 
+# -- tinyformula fit ---------------------------------------------------------------------------
+
+def cmd_fit(args) -> int:
+    from .search import search
+
+    try:
+        run = search(args.base, args.data, out=args.out, preset=args.preset, trials=args.trials,
+                     train_size=args.train_size, epochs=args.epochs, c_range=args.c_range,
+                     sampler=args.sampler, seed=args.seed, data_dir=args.data_dir,
+                     executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                     device=args.device, progress=not args.json)
+    except KeyboardInterrupt:
+        print(f"tinyformula fit: interrupted; every finished trial is saved in {args.out}. "
+              f"Run the same command again to continue.", file=sys.stderr)
+        return 130
+    if args.json:
+        from .search import run_summary
+
+        _print_json(run_summary(run))
+        return 0
+    _print_run(run)
+    return 0
+
+
+def _print_run(run) -> None:
+    from .search import run_summary
+
+    summary = run_summary(run)
+    print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
+          f"{summary['failed']} failed or diverged.")
+    spread = summary["seed_spread"]
+    if spread:
+        print(f"Seed-to-seed noise: top-1 differs by {spread['mean_abs_diff']:.1%} on average "
+              f"(at most {spread['max_abs_diff']:.1%}) over {spread['pairs']} re-trained "
+              f"candidates; read frontier gaps smaller than that as ties.")
+    print(f"\nPareto frontier ({len(summary['frontier'])} points):")
+    print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
+    for p in summary["frontier"]:
+        print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
+              f"{p['top1']:9.1%}")
+    print("\nThe fitted formula beside the inverted giant formula:")
+    print(f"{'c':>6}  {'tiny r / d / w':>22}  {'giant r / d / w':>22}")
+    for entry in summary["budgets"]:
+        cells = []
+        for side in ("tiny", "giant"):
+            v = entry[side]
+            cells.append("unreachable" if "error" in v else
+                         f"{v['r']:.3f} / {v['d']:.3f} / {v['w']:.3f}")
+        print(f"{entry['c']:6.2f}  {cells[0]:>22}  {cells[1]:>22}")
+    print(f"\nFormula written to {summary['formula']}; use it with "
+          f"'tinyformula predict --formula {summary['formula']} --flops C'.")
+
+
 # -- parser and entry point ----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +315,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: base, r, d, w, resolution, flops, params, c")
     p.set_defaults(handler=cmd_flops)
+
+    from .presets import PRESETS
+
+    p = sub.add_parser(
+        "fit", help="run the search and fit a formula",
+        description="Sample (r, d, w) mutations of a base, keep those whose FLOPs fall in the "
+                    "c range, train each on a short schedule, keep the Pareto frontier and fit "
+                    "the Tiny Formula on it. Every finished trial is saved as it finishes: run "
+                    "the same command on the same --out to resume.",
+        epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
+                                       f"{p.note}" for name, p in PRESETS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
+    p.add_argument("--data", default="fashion-mnist",
+                   help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
+                        "(default: %(default)s)")
+    p.add_argument("--data-dir", default=None, help="where the dataset's files are")
+    p.add_argument("--preset", default="default", choices=list(PRESETS),
+                   help="search size (default: %(default)s)")
+    p.add_argument("--trials", type=_positive_int, help="candidates to train (default: preset's)")
+    p.add_argument("--train-size", type=_positive_int,
+                   help="training images per trial (default: preset's)")
+    p.add_argument("--epochs", type=_positive_int, help="passes over them (default: preset's)")
+    p.add_argument("--c-range", type=_number, nargs=2, metavar=("LO", "HI"), default=(0.03, 1.0),
+                   help="relative FLOPs studied (default: 0.03 1.0)")
+    p.add_argument("--sampler", default="budgeted", choices=["random", "budgeted"],
+                   help="random: the paper's log-uniform r, d, w kept inside the c range; "
+                        "budgeted: draw c, r, d and solve w (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the whole plan (default 0)")
+    p.add_argument("--out", default="runs/search", help="run folder (default: %(default)s)")
+    p.add_argument("--executor", default="local", choices=["local", "dask"],
+                   help="local processes or Dask distributed (default: %(default)s)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="worker processes (default: 1 local, 2 for a Dask LocalCluster)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="join a running Dask cluster (tcp://host:port)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to train (default: auto, CUDA when available)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=cmd_fit)
 
     budget_help = "relative budget c: FLOPs / FLOPs of the base at r = d = w = 1 (e.g. 0.25)"
     for name, handler, help_, description in [

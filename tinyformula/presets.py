@@ -1,0 +1,27 @@
+"""Search sizes, kept apart so the command line can list them without importing the search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A search size: how many candidates and how long each trains."""
+
+    trials: int
+    train_size: int
+    epochs: int
+    val_size: int
+    replicates: int     # candidates trained again with another seed, to measure the noise
+    note: str
+
+
+PRESETS = {
+    "smoke": Preset(trials=12, train_size=1024, epochs=1, val_size=1000, replicates=2,
+                    note="a check that the pipeline works end to end; minutes on a CPU"),
+    "default": Preset(trials=40, train_size=4096, epochs=1, val_size=2000, replicates=4,
+                      note="a usable formula on a 2-core CPU in under 30 minutes"),
+    "paper": Preset(trials=100, train_size=60000, epochs=5, val_size=10000, replicates=10,
+                    note="the paper's protocol at this dataset's scale; meant for a GPU"),
+}

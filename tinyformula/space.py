@@ -1,0 +1,113 @@
+"""The search space: draw candidate (r, d, w) mutations of a base and keep those inside a budget.
+
+Two samplers, both deterministic functions of the seed whose first n candidates do not depend
+on how many are asked for (so a search can be extended with more trials):
+
+* ``random`` is the paper's: r, d and w log-uniform in [0.25, 4], kept when c falls inside the
+  range studied (most draws are thrown away);
+* ``budgeted`` draws c log-uniform in the range, r and d log-uniform in [0.25, 4], solves the
+  widest w that fits c exactly and rejects w outside [0.25, 4], so no draw is wasted on a
+  budget nobody asked about.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+
+from .bases.spec import BaseNetwork
+from .errors import TinyFormulaError
+from .scale import Scale
+from .solve import Budget, solve_width
+
+MULTIPLIER_RANGE = (0.25, 4.0)
+SAMPLERS = ("random", "budgeted")
+MAX_DRAWS_PER_CANDIDATE = 20_000
+BUDGETED_TRIES_PER_C = 200
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One planned architecture and what it costs (c relative to the base)."""
+
+    index: int
+    r: float
+    d: float
+    w: float
+    c: float
+    resolution: int
+    flops: int
+    params: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_c_range(c_range) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in c_range)
+    except (TypeError, ValueError):
+        raise TinyFormulaError(f"the c range must be two numbers LO HI, got {c_range!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise TinyFormulaError(f"the c range must satisfy 0 < LO < HI, got {lo:g} {hi:g}")
+    return lo, hi
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def _round(value: float) -> float:
+    """Multipliers are stored to 4 decimals so a plan reads and re-types cleanly."""
+    return round(value, 4)
+
+
+def plan_candidates(base: BaseNetwork, n: int, *, sampler: str = "budgeted",
+                    c_range=(0.03, 1.0), seed: int = 0, num_classes: int = 1000,
+                    resolution_base: int = 224) -> list[Candidate]:
+    """The first ``n`` candidates of the sampler's stream for this seed."""
+    if sampler not in SAMPLERS:
+        raise TinyFormulaError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TinyFormulaError(f"the number of trials must be at least 1, got {n!r}")
+    lo, hi = check_c_range(c_range)
+    reference = base.cost(Scale(), num_classes, resolution_base).flops
+    rng = random.Random(seed)
+    draw = _draw_random if sampler == "random" else _draw_budgeted
+    candidates: list[Candidate] = []
+    draws = 0
+    while len(candidates) < n:
+        draws += 1
+        if draws > MAX_DRAWS_PER_CANDIDATE * n:
+            raise TinyFormulaError(
+                f"after {draws - 1:,} draws only {len(candidates)} candidates fell inside c = "
+                f"{lo:g}..{hi:g}; widen --c-range or use --sampler budgeted")
+        scale = draw(rng, base, lo, hi, num_classes, resolution_base)
+        if scale is None or scale.resolution(resolution_base) < 1:
+            continue
+        cost = base.cost(scale, num_classes, resolution_base)
+        c = cost.flops / reference
+        if lo <= c <= hi:
+            candidates.append(Candidate(len(candidates), scale.r, scale.d, scale.w, c,
+                                        cost.resolution, cost.flops, cost.params))
+    return candidates
+
+
+def _draw_random(rng, base, lo, hi, num_classes, resolution_base) -> Scale:
+    return Scale(*(_round(_log_uniform(rng, *MULTIPLIER_RANGE)) for _ in range(3)))
+
+
+def _draw_budgeted(rng, base, lo, hi, num_classes, resolution_base) -> Scale | None:
+    # Redraw (r, d) for the same c until w fits: rejecting the c itself would skew the plan
+    # towards large budgets, where more (r, d) pairs leave room for a width in range.
+    budget = Budget(base, _log_uniform(rng, lo, hi), num_classes, resolution_base)
+    for _ in range(BUDGETED_TRIES_PER_C):
+        r = _round(_log_uniform(rng, *MULTIPLIER_RANGE))
+        d = _round(_log_uniform(rng, *MULTIPLIER_RANGE))
+        if Scale(r, d).resolution(resolution_base) < 1:
+            continue
+        solution = solve_width(budget, r, d)
+        if solution is not None and MULTIPLIER_RANGE[0] <= solution.w <= MULTIPLIER_RANGE[1]:
+            return Scale(r, d, solution.w)
+    return None
