@@ -176,40 +176,55 @@ def search(base: str = "efficientnet_b0", data: str = "fashion-mnist", *, out="r
                           c_range=tuple(c_range), sampler=sampler, seed=seed,
                           batch_size=batch_size, device=device).resolved()
     log = log or (lambda message: print(message, file=sys.stderr))
-    out = _prepare_out(Path(out))
-    store = TrialStore.open(out / "trials.sqlite")
-    try:
-        dataset = cached_dataset(config.data, config.data_dir)
-        if config.train_size > len(dataset.train_images):
-            raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
-                                   f"{len(dataset.train_images)} training images of {config.data}")
-        planned = _merge_plan(store, config, plan_trials(config, dataset.num_classes,
-                                                         dataset.resolution_base))
-        store.write_plan(config.identity(), _settings(config, dataset), planned)
-        pending = store.pending()
-        val = min(config.val_size, len(dataset.val_images))
-        if pending:
-            minutes = expected_seconds(config, pending, val) / 60
-            log(f"{config.preset} preset: {len(planned)} trials ({config.replicates} of them "
-                f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
-                f"{len(planned) - len(pending)} already done. Expected about {minutes:.0f} min "
-                f"on a 2-core CPU (much less on a GPU).")
-            with make_executor(executor, workers, scheduler) as runner:
-                _train_pending(store, runner, _jobs(config, dataset, pending), len(planned),
-                               progress, log)
-        return _finish(out, store, config)
-    finally:
-        store.close()
-
-
-def _prepare_out(out: Path) -> Path:
+    # Everything that can be wrong with the input is checked before the folder is touched.
+    dataset = cached_dataset(config.data, config.data_dir)
+    if config.train_size > len(dataset.train_images):
+        raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
+                               f"{len(dataset.train_images)} training images of {config.data}")
+    planned = plan_trials(config, dataset.num_classes, dataset.resolution_base)
+    out = Path(out)
     if out.exists() and not out.is_dir():
         raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
+    fresh = not (out / "trials.sqlite").exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
-    return out
+    store = TrialStore.open(out / "trials.sqlite")
+    planned_written = False
+    try:
+        planned = _merge_plan(store, config, planned)
+        finished = {t["id"] for t in store.trials() if t["status"] != "pending"}
+        pending = [t for t in planned if t["id"] not in finished]
+        if not pending:
+            store.write_plan(config.identity(), _settings(config, dataset), planned)
+            return _finish(out, store, config)
+        with make_executor(executor, workers, scheduler) as runner:
+            store.write_plan(config.identity(), _settings(config, dataset), planned)
+            planned_written = True
+            minutes = expected_seconds(config, pending, min(config.val_size,
+                                                            len(dataset.val_images))) / 60
+            log(f"{config.preset} preset: {len(planned)} trials ({config.replicates} of them "
+                f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
+                f"{len(planned) - len(pending)} already done. Expected about {minutes:.0f} min "
+                f"on a 2-core CPU (much less on a GPU).")
+            _train_pending(store, runner, _jobs(config, dataset, pending), len(planned),
+                           progress, log)
+        return _finish(out, store, config)
+    finally:
+        store.close()
+        if fresh and not planned_written:
+            _remove_store(out)
+
+
+def _remove_store(out: Path) -> None:
+    """Undo a store this call created but never used (bad input found late: no half-files)."""
+    for suffix in ("", "-wal", "-shm"):
+        (out / f"trials.sqlite{suffix}").unlink(missing_ok=True)
+    try:
+        out.rmdir()  # only if empty
+    except OSError:
+        pass
 
 
 def _settings(config: SearchConfig, dataset) -> dict:
