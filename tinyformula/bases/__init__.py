@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..errors import TinyFormulaError
-from .mobile import efficientnet_b0
+from .mobile import efficientnet_b0, mobilenetv2_100
 from .spec import BaseNetwork
 
-_BASES: dict[str, BaseNetwork] = {base.name: base for base in (efficientnet_b0,)}
+_BASES: dict[str, BaseNetwork] = {base.name: base for base in (efficientnet_b0, mobilenetv2_100)}
 
 
 def list_bases() -> list[str]:
