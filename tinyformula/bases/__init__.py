@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ..errors import TinyFormulaError
+from .ghostnet import ghostnet_100
 from .mobile import efficientnet_b0, mobilenetv2_100
 from .spec import BaseNetwork
 
-_BASES: dict[str, BaseNetwork] = {base.name: base for base in (efficientnet_b0, mobilenetv2_100)}
+_BASES: dict[str, BaseNetwork] = {
+    base.name: base
+    for base in (efficientnet_b0, mobilenetv2_100, ghostnet_100)}
 
 
 def list_bases() -> list[str]:
