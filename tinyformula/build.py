@@ -17,6 +17,8 @@ from .layers import (
     Act,
     BatchNorm,
     Conv,
+    Flatten,
+    GhostModule,
     GlobalAvgPool,
     Linear,
     MaxPool,
@@ -69,9 +71,23 @@ class ResidualModule(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
+class GhostModuleModule(nn.Module):
+    """``cat([x1, cheap(x1)])[:, :out_ch]`` with ``x1 = primary(x)``, as timm's GhostModule."""
+
+    def __init__(self, spec: GhostModule):
+        super().__init__()
+        self.primary_conv = build_layer(spec.primary)
+        self.cheap_operation = build_layer(spec.cheap)
+        self.out_ch = spec.out_ch
+
+    def forward(self, x):
+        x1 = self.primary_conv(x)
+        return torch.cat([x1, self.cheap_operation(x1)], dim=1)[:, :self.out_ch]
+
+
 class GlobalAvgPoolModule(nn.Sequential):
-    def __init__(self):
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    def __init__(self, flatten: bool = True):
+        super().__init__(nn.AdaptiveAvgPool2d(1), *([nn.Flatten(1)] if flatten else []))
 
 
 @singledispatch
@@ -107,7 +123,17 @@ def _(layer: MaxPool):
 
 @build_layer.register
 def _(layer: GlobalAvgPool):
-    return GlobalAvgPoolModule()
+    return GlobalAvgPoolModule(layer.flatten)
+
+
+@build_layer.register
+def _(layer: Flatten):
+    return nn.Flatten(1)
+
+
+@build_layer.register
+def _(layer: GhostModule):
+    return GhostModuleModule(layer)
 
 
 @build_layer.register

@@ -17,6 +17,8 @@ from .layers import (
     Act,
     BatchNorm,
     Conv,
+    Flatten,
+    GhostModule,
     GlobalAvgPool,
     Linear,
     MaxPool,
@@ -106,7 +108,12 @@ def _max_pool(layer: MaxPool, shape):
 @handles(GlobalAvgPool)
 def _global_avg_pool(layer: GlobalAvgPool, shape):
     ch, h, w = shape
-    return ch * h * w, 0, (ch,)
+    return ch * h * w, 0, (ch,) if layer.flatten else (ch, 1, 1)
+
+
+@handles(Flatten)
+def _flatten(layer: Flatten, shape):
+    return 0, 0, (shape[0] * shape[1] * shape[2],)
 
 
 @handles(Linear)
@@ -121,16 +128,28 @@ def _linear(layer: Linear, shape):
 @handles(Sequential)
 def _sequential(layer: Sequential, shape):
     flops = params = 0
-    previous = previous_shape = result = None
+    counted = {}
     for child in layer.layers:
-        # Repeated blocks are the same object: count a repeat at the same input shape once.
-        if child is not previous or shape != previous_shape:
-            previous, previous_shape = child, shape
-            result = layer_cost(child, shape)
+        # Repeated blocks are shared objects, not always adjacent (GhostNet cycles its stride-1
+        # blocks): count each at a given input shape once. ``layer`` keeps ids valid meanwhile.
+        key = (id(child), shape)
+        result = counted.get(key)
+        if result is None:
+            result = counted[key] = layer_cost(child, shape)
         f, p, shape = result
         flops += f
         params += p
     return flops, params, shape
+
+
+@handles(GhostModule)
+def _ghost_module(layer: GhostModule, shape):
+    f1, p1, (c1, h, w) = layer_cost(layer.primary, shape)
+    f2, p2, (c2, h2, w2) = layer_cost(layer.cheap, (c1, h, w))
+    if (h2, w2) != (h, w) or c1 + c2 < layer.out_ch:
+        raise ValueError(f"GhostModule cannot make {layer.out_ch} channels from "
+                         f"{(c1, h, w)} and {(c2, h2, w2)}")
+    return f1 + f2, p1 + p2, (layer.out_ch, h, w)
 
 
 @handles(Residual)

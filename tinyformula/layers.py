@@ -69,7 +69,15 @@ class MaxPool:
 
 @dataclass(frozen=True)
 class GlobalAvgPool:
-    """``adaptive_avg_pool2d`` to 1x1 then flatten (fvcore counts one FLOP per input element)."""
+    """``adaptive_avg_pool2d`` to 1x1 (fvcore counts one FLOP per input element), then flatten
+    unless ``flatten=False`` keeps the ``(channels, 1, 1)`` map for a 1x1 conv (GhostNet's head)."""
+
+    flatten: bool = True
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """``(channels, h, w)`` to ``(channels * h * w,)``; free."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,16 @@ class Sequential:
     def __post_init__(self):
         if self.names is not None and len(self.names) != len(self.layers):
             raise ValueError("Sequential: names and layers differ in length")
+
+
+@dataclass(frozen=True)
+class GhostModule:
+    """GhostNet's module: ``primary`` makes some channels, ``cheap`` (depthwise, stride 1) makes
+    more from them; the two are concatenated and sliced to ``out_ch`` (cat and slice are free)."""
+
+    primary: Sequential
+    cheap: Sequential
+    out_ch: int
 
 
 @dataclass(frozen=True)

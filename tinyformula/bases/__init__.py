@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from ..errors import TinyFormulaError
-from .mobile import efficientnet_b0
+from .fd_mobilenet import fd_mobilenet
+from .ghostnet import ghostnet_100
+from .mobile import efficientnet_b0, mobilenetv2_100
+from .resnet import resnet50
 from .spec import BaseNetwork
 
-_BASES: dict[str, BaseNetwork] = {base.name: base for base in (efficientnet_b0,)}
+_BASES: dict[str, BaseNetwork] = {
+    base.name: base
+    for base in (efficientnet_b0, mobilenetv2_100, resnet50, ghostnet_100, fd_mobilenet)}
 
 
 def list_bases() -> list[str]:

@@ -1,13 +1,24 @@
-"""The inverted-residual family (EfficientNet, TinyNet, MobileNetV2) built from stage tables.
+"""The MobileNet family (EfficientNet, TinyNet, MobileNetV2, FD-MobileNet) built from stage tables.
 
 Blocks follow timm's EfficientNet builder exactly, so counts equal timm's models:
 
-* ``ds`` (depthwise-separable): dw kxk conv, BN, act, [SE], 1x1 conv, BN;
+* ``ds`` (depthwise-separable): dw kxk conv, BN, act, [SE], 1x1 conv, BN (no act after the 1x1);
+* ``dsa`` (MobileNet v1's): dw kxk conv, BN, act, 1x1 conv, BN, act; never a shortcut;
 * ``ir`` (inverted residual): 1x1 expand conv, BN, act, dw kxk conv, BN, act, [SE], 1x1 conv, BN;
 
-each with an identity shortcut when its stride is 1 and its input and output widths agree.
+``ds`` and ``ir`` get an identity shortcut when the stride is 1 and input and output widths agree.
 Squeeze-excite reduces to ``se`` x the block's *input* channels (timm computes it as
 ``round(mid * se / expand)``, which we mirror).
+
+Bases defined here (their scaling rules; resolution is ``int(224 * r)`` for all):
+
+* ``efficientnet_b0``: TinyNet's rules (DESIGN.md): widths ``round_channels(c * w)``, stem fixed
+  at 32, head ``max(1280, round_channels(1280 * w))``, ``max(1, round(n * d))`` blocks a stage.
+* ``mobilenetv2_100``: MobileNetV2 (Sandler et al., 2018) as timm's ``_gen_mobilenet_v2`` builds
+  it, ReLU6, no SE, with timm's rules (``channel_multiplier`` w, ``depth_multiplier`` d): every
+  width, the stem's 32 included, ``round_channels(c * w)``; head
+  ``max(1280, round_channels(1280 * w))``; ``ceil(n * d)`` blocks a stage. Equal to timm's
+  models at every (r, d, w) of the reference JSON (1x: 3,504,872 params, 314,193,216 FLOPs).
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ class MobileScalingRules:
     ``scale_stem``: whether the stem width follows w (EfficientNet) or stays fixed (TinyNet).
     ``head_at_least_base``: head width ``max(base, round_channels(base * w))`` instead of the
     plain ``round_channels(base * w)``.
+
+    A stage's repeats are its first block (which may change stride and width) followed by
+    identical stride-1 blocks, so d adds or removes stride-1 blocks only.
     """
 
     depth_rounding: str = "round"
@@ -54,6 +68,9 @@ TINYNET_RULES = MobileScalingRules(depth_rounding="round", scale_stem=False,
                                    head_at_least_base=True)
 EFFICIENTNET_RULES = MobileScalingRules(depth_rounding="ceil", scale_stem=True,
                                         head_at_least_base=False)
+# timm's _gen_mobilenet_v2: EfficientNet's rules, but the head never narrows below 1280.
+MOBILENETV2_RULES = MobileScalingRules(depth_rounding="ceil", scale_stem=True,
+                                       head_at_least_base=True)
 
 
 def conv_bn_act(cin: int, cout: int, kernel: int, stride: int, act: str | None,
@@ -69,6 +86,11 @@ def depthwise_separable(cin: int, cout: int, stage: Stage, stride: int, act: str
     return layers + conv_bn_act(cin, cout, 1, 1, None)
 
 
+def depthwise_separable_act(cin: int, cout: int, stage: Stage, stride: int, act: str) -> list:
+    return (conv_bn_act(cin, cin, stage.kernel, stride, act, groups=cin)
+            + conv_bn_act(cin, cout, 1, 1, act))
+
+
 def inverted_residual(cin: int, cout: int, stage: Stage, stride: int, act: str) -> list:
     mid = make_divisible(cin * stage.expand)
     layers = conv_bn_act(cin, mid, 1, 1, act)
@@ -78,14 +100,16 @@ def inverted_residual(cin: int, cout: int, stage: Stage, stride: int, act: str) 
     return layers + conv_bn_act(mid, cout, 1, 1, None)
 
 
-BLOCKS = {"ds": depthwise_separable, "ir": inverted_residual}
+BLOCKS = {"ds": depthwise_separable, "dsa": depthwise_separable_act, "ir": inverted_residual}
+NO_SHORTCUT = {"dsa"}
 
 
 class MobileNetwork(BaseNetwork):
-    """A base made of a stem conv, a table of ``ds``/``ir`` stages, a 1x1 head conv and a classifier."""
+    """A stem conv, a table of ``ds``/``dsa``/``ir`` stages, a 1x1 head conv (``head=None``: none),
+    global pooling and a classifier."""
 
     def __init__(self, name: str, summary: str, stages: str, rules: MobileScalingRules,
-                 act: str, stem: int = 32, head: int = 1280):
+                 act: str, stem: int = 32, head: int | None = 1280):
         self.name = name
         self.summary = summary
         self.stages = parse_stages(stages)
@@ -97,9 +121,6 @@ class MobileNetwork(BaseNetwork):
     def layers(self, scale: Scale, num_classes: int) -> Sequential:
         w, rules = scale.w, self.rules
         stem = round_channels(self.stem, w) if rules.scale_stem else self.stem
-        head = round_channels(self.head, w)
-        if rules.head_at_least_base:
-            head = max(self.head, head)
 
         stages, cin = [], stem
         for stage in self.stages:
@@ -111,18 +132,25 @@ class MobileNetwork(BaseNetwork):
             stages.append(Sequential((first,) + rest))
             cin = cout
 
-        return Sequential(
-            (Sequential(tuple(conv_bn_act(3, stem, 3, 2, self.act))),
-             Sequential(tuple(stages)),
-             Sequential(tuple(conv_bn_act(cin, head, 1, 1, self.act))),
-             GlobalAvgPool(),
-             Linear(head, num_classes)),
-            names=("stem", "blocks", "head", "pool", "classifier"),
-        )
+        layers = [Sequential(tuple(conv_bn_act(3, stem, 3, 2, self.act))),
+                  Sequential(tuple(stages))]
+        names = ["stem", "blocks"]
+        if self.head is not None:
+            head = round_channels(self.head, w)
+            if rules.head_at_least_base:
+                head = max(self.head, head)
+            layers.append(Sequential(tuple(conv_bn_act(cin, head, 1, 1, self.act))))
+            names.append("head")
+            cin = head
+        layers += [GlobalAvgPool(), Linear(cin, num_classes)]
+        names += ["pool", "classifier"]
+        return Sequential(tuple(layers), names=tuple(names))
 
     def _block(self, stage: Stage, cin: int, cout: int, stride: int):
         body = Sequential(tuple(BLOCKS[stage.block](cin, cout, stage, stride, self.act)))
-        return Residual(body) if stride == 1 and cin == cout else body
+        if stride == 1 and cin == cout and stage.block not in NO_SHORTCUT:
+            return Residual(body)
+        return body
 
 
 EFFICIENTNET_B0_STAGES = """
@@ -141,4 +169,23 @@ efficientnet_b0 = MobileNetwork(
     stages=EFFICIENTNET_B0_STAGES,
     rules=TINYNET_RULES,
     act="swish",
+)
+
+
+MOBILENETV2_STAGES = """
+    ds_r1_k3_s1_c16
+    ir_r2_k3_s2_e6_c24
+    ir_r3_k3_s2_e6_c32
+    ir_r4_k3_s2_e6_c64
+    ir_r3_k3_s1_e6_c96
+    ir_r3_k3_s2_e6_c160
+    ir_r1_k3_s1_e6_c320
+"""
+
+mobilenetv2_100 = MobileNetwork(
+    name="mobilenetv2_100",
+    summary="MobileNetV2 1.0 with timm's scaling rules (stem and head scaled, ceil depth)",
+    stages=MOBILENETV2_STAGES,
+    rules=MOBILENETV2_RULES,
+    act="relu6",
 )
