@@ -41,11 +41,14 @@ def test_flops_text_output(capsys):
     assert "192 px" in out and "347,712,640" in out and "6,187,972" in out
 
 
-def test_bases_lists_efficientnet(capsys):
+def test_bases_lists_every_base_with_its_counts(capsys):
     code, out, _ = run_cli(capsys, "bases", "--json")
     assert code == 0
     names = {record["name"]: record for record in json.loads(out)}
     assert names["efficientnet_b0"]["flops"] == 399_352_864
+    assert names["resnet50"]["params"] == 25_557_032
+    assert set(names) == {"efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100",
+                          "fd_mobilenet"}
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -54,7 +57,7 @@ def test_bases_lists_efficientnet(capsys):
     (["flops", "--d", "-1"], "d must be a finite number above 0"),
     (["flops", "--r", "inf"], "r must be a finite number above 0"),
     (["flops", "--r", "abc"], "'abc' is not a number"),
-    (["flops", "--base", "vgg"], "unknown base 'vgg'; known bases: efficientnet_b0"),
+    (["flops", "--base", "vgg"], "unknown base 'vgg'; known bases: efficientnet_b0, "),
     (["flops", "--r", "0.001"], "0-pixel input"),
     (["flops", "--num-classes", "0"], "must be at least 1"),
 ])
@@ -108,6 +111,24 @@ def test_predict_with_a_fitted_formula_file(capsys, tmp_path):
     assert code == 0
     code2, out2, _ = run_cli(capsys, "predict", "--flops", "0.25", "--json")
     assert json.loads(out) == json.loads(out2)
+
+
+def test_predict_on_another_base_needs_a_formula_fitted_on_it(capsys, tmp_path):
+    import numpy as np
+
+    from tinyformula.formula import TinyFormula
+
+    code, out, err = run_cli(capsys, "predict", "--base", "resnet50", "--flops", "0.25")
+    assert code == 2 and "only efficientnet_b0 has a built-in formula" in err
+    c = np.geomspace(0.03, 1.0, 6)
+    path = TinyFormula("resnet50").fit({"c": c, "r": 0.9 + 0.1 * np.log(c),
+                                        "d": 1.0 + 0.1 * np.log(c)}).save(tmp_path / "f.json")
+    code, out, _ = run_cli(capsys, "predict", "--base", "resnet50", "--formula", str(path),
+                           "--flops", "0.25", "--json")
+    assert code == 0 and 0.98 * 0.25 <= json.loads(out)["c_achieved"] <= 0.25
+    code, _, err = run_cli(capsys, "predict", "--base", "ghostnet_100", "--formula", str(path),
+                           "--flops", "0.25")
+    assert code == 2 and "fitted on resnet50, not ghostnet_100" in err
 
 
 def test_compare_json(capsys):

@@ -129,17 +129,18 @@ def test_budget_checks():
     with pytest.raises(TinyFormulaError, match="shrinks networks"):
         formula.recommend(7)
     with pytest.raises(TinyFormulaError, match="only efficientnet_b0 has a built-in"):
-        _builtin_for_registered_base_without_formula()
+        TinyFormula.builtin("resnet50")
 
 
-def _builtin_for_registered_base_without_formula():
-    from tinyformula.bases import _BASES, efficientnet_b0
-
-    _BASES["no_formula_base"] = efficientnet_b0
-    try:
-        TinyFormula.builtin("no_formula_base")
-    finally:
-        del _BASES["no_formula_base"]
+@pytest.mark.parametrize("base", ["mobilenetv2_100", "resnet50", "ghostnet_100", "fd_mobilenet"])
+def test_a_formula_on_every_base_lands_within_two_percent(base, tmp_path):
+    c = np.geomspace(0.03, 1.0, 8)
+    formula = TinyFormula(base).fit({"c": c, "r": 0.9 + 0.1 * np.log(c),
+                                     "d": 1.0 + 0.15 * np.log(c)})
+    loaded = TinyFormula.load(formula.save(tmp_path / "formula.json"))
+    assert loaded.base == base
+    for budget in (0.05, 0.13, 0.25, 0.5):
+        assert 0.98 * budget <= loaded.recommend(budget).c_achieved <= budget
 
 
 def test_predict_imports_neither_torch_sklearn_nor_numpy():
