@@ -63,6 +63,7 @@ def test_batch_plan_drops_only_a_lone_image():
 @pytest.mark.parametrize("field, value", [
     ("batch_size", 0), ("train_size", 0), ("epochs", 0), ("optimizer", "adam"), ("lr", -1.0),
     ("lr", float("nan")), ("warmup", 1.0), ("ema", 1.0), ("device", "tpu"), ("bn_recalibrate", -1),
+    ("seed", -1), ("seed", 2**64),
 ])
 def test_bad_config_is_a_user_error(field, value):
     with pytest.raises(TinyFormulaError):
