@@ -20,7 +20,7 @@ count (same seed -> same top-1).
 Grayscale images (Fashion-MNIST, digits) are repeated to three channels rather than building
 the model with ``in_channels=1``: the bases are specified for RGB, and the FLOPs and c of a
 candidate then equal the reference convention (the two extra input channels add 147,456
-FLOPs to B0's stem at 32 px, 1.7% of its total; the share grows with r squared).
+FLOPs to B0's stem at 32 px, 1.7% of its total; more for shallow, narrow candidates).
 
 A run whose training loss turns nan/inf stops with status ``"diverged"``; a CUDA out-of-memory
 error gives status ``"oom"``; neither raises.
