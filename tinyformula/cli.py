@@ -387,7 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="local", choices=["local", "dask"],
                    help="local processes or Dask distributed (default: %(default)s)")
     p.add_argument("--workers", type=_positive_int, default=None,
-                   help="worker processes (default: 1 local, 2 for a Dask LocalCluster)")
+                   help="trials run at once, each in its own single-thread process "
+                        "(default: one per core)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="join a running Dask cluster (tcp://host:port)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],

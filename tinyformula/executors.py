@@ -17,11 +17,14 @@ EXECUTORS = ("local", "dask")
 
 
 @functools.lru_cache(maxsize=2)
-def cached_dataset(name: str, data_dir: str | None):
-    """The dataset, loaded once per process (workers are reused for many trials)."""
+def cached_dataset(name: str, data_dir: str | None, validation: int | None = None):
+    """The dataset, loaded once per process (workers are reused for many trials); with
+    ``validation``, scored on that many images carved out of its training split."""
     from .data import load_dataset
+    from .data.core import carve_validation
 
-    return load_dataset(name, data_dir)
+    data = load_dataset(name, data_dir)
+    return carve_validation(data, validation) if validation else data
 
 
 def run_trial(job: dict) -> dict:
@@ -30,7 +33,7 @@ def run_trial(job: dict) -> dict:
         from .scale import Scale
         from .train import TrainConfig, train
 
-        data = cached_dataset(job["data"], job["data_dir"])
+        data = cached_dataset(job["data"], job["data_dir"], job["validation"])
         config = TrainConfig(**job["train"], seed=job["seed"], device=job["device"],
                              threads=job.get("threads"))
         result = train(data, job["base"], Scale(job["r"], job["d"], job["w"]), config,
@@ -51,12 +54,18 @@ def _set_threads(threads: int | None) -> None:
 
 
 class LocalExecutor:
-    """Trials in this process (``workers=1``) or in a pool of ``workers`` processes, each
-    with ``cores // workers`` torch threads."""
+    """Trials in this process (``workers=1``) or in a pool of ``workers`` processes.
 
-    def __init__(self, workers: int = 1):
-        self.workers = workers
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+    Every trial trains with one torch thread, whatever the layout: on 2 cores two
+    single-thread processes train 1.25-1.34x faster than one two-thread process
+    (experiments/bench_cores.py), and a trial's score then does not depend on how many
+    workers ran it, so a search resumed with another --workers (or on Dask) is the same search.
+    """
+
+    threads = 1
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
         self._pool = None
 
     def __enter__(self):
@@ -91,7 +100,7 @@ class DaskExecutor:
     """Trials on Dask distributed: a ``LocalCluster`` of ``workers`` single-threaded processes,
     or the running cluster at ``scheduler`` (``tcp://host:port``)."""
 
-    def __init__(self, workers: int = 2, scheduler: str | None = None):
+    def __init__(self, workers: int, scheduler: str | None = None):
         self.workers = workers
         self.scheduler = scheduler
         self._client = self._cluster = None
@@ -134,7 +143,7 @@ def make_executor(kind: str, workers: int | None, scheduler: str | None):
     if kind not in EXECUTORS:
         raise TinyFormulaError(f"unknown executor {kind!r}; known: {', '.join(EXECUTORS)}")
     if kind == "dask":
-        return DaskExecutor(workers or 2, scheduler)
+        return DaskExecutor(workers or os.cpu_count() or 1, scheduler)
     if scheduler:
         raise TinyFormulaError("--scheduler needs --executor dask")
-    return LocalExecutor(workers or 1)
+    return LocalExecutor(workers)

@@ -26,10 +26,10 @@ from .space import SAMPLERS, check_c_range, plan_candidates
 from .store import TRIAL_COLUMNS, TrialStore
 
 
-# Effective training throughput of a 2-core CPU in (forward + backward) FLOPs per second,
-# measured with experiments/bench_search.py; used only to print an expected duration.
-CPU_TRAIN_FLOPS_PER_S = 2.0e9
-TRIAL_OVERHEAD_S = 1.5
+# Effective throughput of a 2-core CPU on small candidates, in forward-FLOPs per second (fitted
+# on a smoke run's trial times); used only to print an expected duration.
+CPU_TRAIN_FLOPS_PER_S = 2.5e10
+TRIAL_OVERHEAD_S = 0.5
 SUMMARY_BUDGETS = (0.06, 0.13, 0.25, 0.5)  # where the summary shows the formula
 
 
@@ -106,8 +106,9 @@ class Run:
 
 def _jobs(config: SearchConfig, data, trials: list[dict]) -> list[dict]:
     train = {"train_size": config.train_size, "epochs": config.epochs,
-             "batch_size": config.batch_size, "val_size": min(config.val_size, len(data.val_images))}
+             "batch_size": config.batch_size}
     return [{"id": t["id"], "base": config.base, "data": config.data, "data_dir": config.data_dir,
+             "validation": config.val_size,
              "r": t["r"], "d": t["d"], "w": t["w"], "seed": t["seed"], "device": config.device,
              "resolution_base": data.resolution_base, "train": train} for t in trials]
 
@@ -155,10 +156,11 @@ def _merge_plan(store: TrialStore, config: SearchConfig, planned: list[dict]) ->
     return planned
 
 
-def expected_seconds(config: SearchConfig, trials: list[dict], val_size: int) -> float:
-    """A rough CPU estimate from FLOPs: training costs ~3x a forward pass per image."""
+def expected_seconds(config: SearchConfig, trials: list[dict]) -> float:
+    """A rough CPU estimate from FLOPs: training costs ~3x a forward pass per image, plus
+    BatchNorm recalibration (2,048 images) and scoring."""
     images = config.train_size * config.epochs
-    work = sum(t["flops"] * (3 * images + val_size + 2048) for t in trials)
+    work = sum(t["flops"] * (3 * images + config.val_size + 2048) for t in trials)
     return work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(trials)
 
 
@@ -177,7 +179,7 @@ def search(base: str = "efficientnet_b0", data: str = "fashion-mnist", *, out="r
                           batch_size=batch_size, device=device).resolved()
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
-    dataset = cached_dataset(config.data, config.data_dir)
+    dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     if config.train_size > len(dataset.train_images):
         raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
                                f"{len(dataset.train_images)} training images of {config.data}")
@@ -202,8 +204,7 @@ def search(base: str = "efficientnet_b0", data: str = "fashion-mnist", *, out="r
         with make_executor(executor, workers, scheduler) as runner:
             store.write_plan(config.identity(), _settings(config, dataset), planned)
             planned_written = True
-            minutes = expected_seconds(config, pending, min(config.val_size,
-                                                            len(dataset.val_images))) / 60
+            minutes = expected_seconds(config, pending) / 60
             log(f"{config.preset} preset: {len(planned)} trials ({config.replicates} of them "
                 f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
                 f"{len(planned) - len(pending)} already done. Expected about {minutes:.0f} min "

@@ -95,3 +95,22 @@ def fixed_split(labels: torch.Tensor, fraction: float, seed: int = 0):
         val.append(members[:n_val])
         train.append(members[n_val:])
     return torch.cat(train).sort().values, torch.cat(val).sort().values
+
+
+def carve_validation(data: ImageData, size: int, seed: int = 0) -> ImageData:
+    """A copy of ``data`` scored on ``size`` images held out from its *training* split.
+
+    The search ranks candidates on this split, so the official test set (often ``data``'s own
+    held-out split) is never used to choose an architecture. Stratified and fixed by ``seed``.
+    """
+    n = len(data.train_images)
+    if not 1 <= size < n:
+        raise TinyFormulaError(f"{data.name}: cannot hold out {size} of {n} training images")
+    train, val = fixed_split(data.train_labels, size / n, seed)
+    return ImageData(
+        name=data.name, train_images=data.train_images[train], train_labels=data.train_labels[train],
+        val_images=data.train_images[val], val_labels=data.train_labels[val],
+        num_classes=data.num_classes, classes=data.classes, flip=data.flip,
+        resolution_base=data.resolution_base,
+        val_source=f"{len(val):,} images held out from the training split (seed {seed})",
+        mean=data.mean, std=data.std)
