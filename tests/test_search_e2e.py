@@ -99,7 +99,7 @@ def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(executors, "run_trial", interrupt_on_third)
     out = tmp_path / "run"
     code, _, err = cli(capsys, "fit", "--preset", "smoke", "--trials", "4", "--train-size", "128",
-                       "--out", str(out))
+                       "--workers", "1", "--out", str(out))
     assert code == 130 and "Run the same command again" in err
     statuses = [t for t in load_run(out).trials["status"]]
     assert statuses.count("ok") == 2 and statuses.count("pending") == len(statuses) - 2

@@ -46,11 +46,14 @@ def run_trial(job: dict) -> dict:
     return {**result, "id": job["id"]}
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _init_worker(threads: int) -> None:
+    """Worker set-up: one torch thread; Ctrl-C is the driver's to handle (it stops workers)."""
+    import signal
 
-        torch.set_num_threads(threads)
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
 
 
 class LocalExecutor:
@@ -75,12 +78,16 @@ class LocalExecutor:
 
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_set_threads, initargs=(self.threads,))
+                initializer=_init_worker, initargs=(self.threads,))
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, value, traceback):
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            if kind is not None:
+                # Interrupted or failed: stop the trials in flight now; finished ones are stored.
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
+            self._pool.shutdown(wait=kind is None, cancel_futures=True)
         return False
 
     def run(self, jobs: Iterable[dict]) -> Iterator[dict]:
