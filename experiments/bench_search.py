@@ -17,7 +17,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tinyformula.search import search
+from tinyformula.run import search
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tinyformula.cli import main
-from tinyformula.search import load_run, search
+from tinyformula.run import load_run, search
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 pytestmark = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import pytest
 
 from tinyformula import TinyFormulaError, get_base
 from tinyformula.pareto import pareto_frontier
-from tinyformula.search import SearchConfig, _merge_plan, plan_trials
+from tinyformula.run import SearchConfig, _merge_plan, plan_trials
 from tinyformula.space import plan_candidates
 from tinyformula.store import TrialStore
 
@@ -111,7 +111,7 @@ def test_store_survives_kill_9(tmp_path):
     path = tmp_path / "trials.sqlite"
     code = f"""
 import os, signal
-from tinyformula.search import SearchConfig, _merge_plan, plan_trials
+from tinyformula.run import SearchConfig, _merge_plan, plan_trials
 from tinyformula.store import TrialStore
 config = SearchConfig(preset="smoke", trials=4).resolved()
 store = TrialStore.open({str(path)!r})

@@ -104,3 +104,15 @@ def test_built_module_runs_forward_at_its_resolution():
                                               resolution_base=32)
     out = model.eval()(torch.zeros(2, 3, model.input_resolution, model.input_resolution))
     assert out.shape == (2, 7)
+
+
+def test_package_exposes_the_pipeline_lazily():
+    import tinyformula
+    import tinyformula.formula
+    import tinyformula.run
+
+    assert tinyformula.search is tinyformula.run.search
+    assert tinyformula.load_run is tinyformula.run.load_run
+    assert tinyformula.TinyFormula is tinyformula.formula.TinyFormula
+    with pytest.raises(AttributeError):
+        tinyformula.no_such_thing

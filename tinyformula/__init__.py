@@ -1,7 +1,8 @@
 """tinyformula: find the best way to shrink a network to a compute budget (TinyNet's formula).
 
-Public API: :class:`Scale`, :func:`get_base`, :func:`list_bases`. Importing this package does
-not import torch; only building modules does.
+Public API: :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`,
+:func:`search` and :func:`load_run`. Importing the package imports neither torch nor
+scikit-learn; the heavier pieces load when first used.
 """
 
 from .bases import get_base, list_bases
@@ -11,4 +12,19 @@ from .scale import Scale
 
 __version__ = "0.1.0"
 
-__all__ = ["Cost", "Scale", "TinyFormulaError", "get_base", "list_bases", "__version__"]
+_LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("run", "search"),
+         "load_run": ("run", "load_run"), "Run": ("run", "Run")}
+
+
+def __getattr__(name):
+    """Load the formula and the search on first use, so `tinyformula predict` stays fast."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attribute = _LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attribute)
+    raise AttributeError(f"module 'tinyformula' has no attribute {name!r}")
+
+
+__all__ = ["Cost", "Run", "Scale", "TinyFormula", "TinyFormulaError", "get_base", "list_bases",
+           "load_run", "search", "__version__"]

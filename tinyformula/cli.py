@@ -230,7 +230,7 @@ def cmd_compare(args) -> int:
 # -- tinyformula fit ---------------------------------------------------------------------------
 
 def cmd_fit(args) -> int:
-    from .search import search
+    from .run import search
 
     try:
         run = search(args.base, args.data, out=args.out, preset=args.preset, trials=args.trials,
@@ -243,7 +243,7 @@ def cmd_fit(args) -> int:
               f"Run the same command again to continue.", file=sys.stderr)
         return 130
     if args.json:
-        from .search import run_summary
+        from .run import run_summary
 
         _print_json(run_summary(run))
         return 0
@@ -252,7 +252,7 @@ def cmd_fit(args) -> int:
 
 
 def _print_run(run) -> None:
-    from .search import run_summary
+    from .run import run_summary
 
     summary = run_summary(run)
     print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
