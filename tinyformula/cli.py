@@ -321,6 +321,13 @@ def cmd_train(args) -> int:
 
 # -- parser and entry point ----------------------------------------------------------------------
 
+def _add_scale_arguments(p) -> None:
+    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
+    p.add_argument("--r", type=_number, default=1.0, help="resolution multiplier (default 1)")
+    p.add_argument("--d", type=_number, default=1.0, help="depth multiplier (default 1)")
+    p.add_argument("--w", type=_number, default=1.0, help="width multiplier (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="tinyformula",
@@ -341,10 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "to the base at r = d = w = 1) of a base scaled by (r, d, w), from the "
                     "analytic cost model: no module is built unless --verify.",
         epilog="example: tinyformula flops --base efficientnet_b0 --r 0.475 --d 0.6 --w 0.51")
-    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
-    p.add_argument("--r", type=_number, default=1.0, help="resolution multiplier (default 1)")
-    p.add_argument("--d", type=_number, default=1.0, help="depth multiplier (default 1)")
-    p.add_argument("--w", type=_number, default=1.0, help="width multiplier (default 1)")
+    _add_scale_arguments(p)
     p.add_argument("--num-classes", type=_positive_int, default=1000,
                    help="classifier outputs (default 1000)")
     p.add_argument("--resolution-base", type=_positive_int, default=None,
@@ -429,10 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "resolution: the model sees int(32 r) px) and imagefolder:PATH (224 px).",
         epilog="example: tinyformula train --base efficientnet_b0 --r 1 --d 1 --w 1 "
                "--data fashion-mnist --train-size 8192")
-    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
-    p.add_argument("--r", type=_number, default=1.0, help="resolution multiplier (default 1)")
-    p.add_argument("--d", type=_number, default=1.0, help="depth multiplier (default 1)")
-    p.add_argument("--w", type=_number, default=1.0, help="width multiplier (default 1)")
+    _add_scale_arguments(p)
     p.add_argument("--data", required=True, metavar="DATASET",
                    help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH")
     p.add_argument("--data-dir", metavar="PATH",
