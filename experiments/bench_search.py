@@ -12,6 +12,7 @@ last three trials reset to pending. The default preset takes up to 30 minutes on
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sqlite3
 import time
@@ -35,7 +36,7 @@ def main() -> None:
     wall = time.perf_counter() - start
     trials = run.trials
     in_trials = trials["seconds"].fillna(0).sum()
-    workers = args.workers or 1
+    workers = args.workers or os.cpu_count() or 1  # the local executor's default
 
     start = time.perf_counter()
     search("efficientnet_b0", "fashion-mnist", out=out, preset=args.preset, progress=False)
@@ -57,7 +58,8 @@ def main() -> None:
     print(f"preset {args.preset}: {len(trials)} trials in {wall / 60:.1f} min wall "
           f"({workers} worker(s)), {(trials['status'] == 'ok').sum()} ok")
     print(f"trials per hour            {len(trials) / wall * 3600:8.1f}")
-    print(f"wall time inside trials    {in_trials / workers / wall:8.1%}")
+    print(f"wall time inside trials    {in_trials / workers / wall:8.1%} (sum of trial times / "
+          f"(workers x wall))")
     print(f"frontier points            {len(run.frontier):8d}")
     print(f"resume, nothing left       {resume_finished:8.2f} s")
     print(f"resume, 3 trials left      {resume_partial:8.1f} s (those 3 trials took "
