@@ -31,7 +31,7 @@ from .errors import TinyFormulaError
 DEFAULT_BUDGET = 0.5
 WINDOW = 1.25            # "near" a budget c: c / 1.25 <= c_trial <= c * 1.25 (+-22% in log c)
 GIANT_BUDGETS = (0.06, 0.13, 0.25, 0.5)
-GRID_POINTS = 40
+GRID_POINTS = 80
 DPI = 130
 
 COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny": "#1f77b4",
@@ -269,7 +269,9 @@ def figure_frontier(run):
             ax.axvline(mark.c, color=COLOURS["giant"], ls=":", lw=1.2, zorder=1)
             ax.annotate(f"{label}, not trained", xy=(mark.c, 0.02), xycoords=("data", "axes fraction"),
                         rotation=90, va="bottom", ha="right", fontsize=7.5,
-                        color=COLOURS["giant"], xytext=(-2, 0), textcoords="offset points")
+                        color=COLOURS["giant"], xytext=(-2, 0), textcoords="offset points",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7,
+                              "pad": 1})
     if untrained:
         ax.plot([], [], ls=":", color=COLOURS["giant"],
                 label="inverted giant formula's configuration at c\n(not trained in this "
@@ -314,6 +316,7 @@ def figure_formula(run, curves: dict | None = None):
         _log_axis(ax, "x")
         ax.set_xlabel("c: relative FLOPs (log scale)")
         ax.set_ylabel(labels[key])
+        ax.set_ylim(bottom=0)  # multipliers are positive; a wide band would only add empty room
         ax.grid(True, which="major", alpha=0.3)
         if key == "r":
             px = ax.secondary_yaxis("right", functions=(lambda r: r * rb, lambda p: p / rb))
