@@ -200,7 +200,7 @@ def _auto_scale(axis, values, which: str = "x") -> bool:
 def _plain_log_ticks(ticks) -> None:
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    ticks.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ticks.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
     ticks.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
     ticks.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ticks.set_minor_formatter(FuncFormatter(lambda v, _: ""))
