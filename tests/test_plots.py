@@ -39,8 +39,9 @@ def cli(capsys, *argv):
     return code, out, err
 
 
-def write_run(folder: Path, pending: int = 0) -> Path:
-    """A finished search folder (or one with ``pending`` trials left) without training."""
+def write_run(folder: Path, pending: int = 0, formula: bool = True) -> Path:
+    """A finished search folder (or one with ``pending`` trials left, or without the formula
+    a frontier too small leaves out) without training."""
     base = get_base("efficientnet_b0")
     candidates = plan_candidates(base, 30, c_range=(0.03, 1.0), seed=0, num_classes=10,
                                  resolution_base=32)
@@ -64,7 +65,7 @@ def write_run(folder: Path, pending: int = 0) -> Path:
         trials = store.trials()
     finally:
         store.close()
-    if not pending:
+    if formula and not pending:
         TinyFormula("efficientnet_b0", resolution_base=32, num_classes=10,
                     source="test frontier").fit(pareto_frontier(trials, seed=0)).save(
             folder / "formula.json")
@@ -148,24 +149,23 @@ def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
     (["MISSING"], "no run folder"),
     (["EMPTY"], "holds no search"),
     (["PARTIAL"], "unfinished search"),
+    (["NOFORMULA"], "fitted no formula"),
     (["RUN", "--budget", "0.001"], "no trial"),
     (["RUN", "--budget", "nan"], "budget"),
     (["RUN", "--budget", "abc"], "not a number"),
     (["RUN", "--window", "1"], "window"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, run_dir, tmp_path,
-                                                         capsys):
-    places = {"MISSING": tmp_path / "missing", "EMPTY": tmp_path / "empty",
-              "PARTIAL": tmp_path / "partial", "RUN": tmp_path / "run"}
-    places["EMPTY"].mkdir()
-    write_run(places["PARTIAL"], pending=3)
-    write_run(places["RUN"])
-    argv = [str(places.get(a, a)) for a in argv]
-    code, out, err = cli(capsys, "plot", *argv)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+    folder = tmp_path / argv[0].lower()
+    if argv[0] == "EMPTY":
+        folder.mkdir()
+    elif argv[0] != "MISSING":
+        write_run(folder, pending=3 if argv[0] == "PARTIAL" else 0,
+                  formula=argv[0] != "NOFORMULA")
+    code, out, err = cli(capsys, "plot", str(folder), *argv[1:])
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err, err
-    for folder in places.values():
-        assert not (folder / "plots").exists()
+    assert not (folder / "plots").exists()
 
 
 def test_a_failed_write_leaves_no_file(run_dir, tmp_path, monkeypatch):

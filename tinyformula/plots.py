@@ -48,6 +48,10 @@ def finished_run(path):
     if not len(run.trials):
         raise TinyFormulaError(f"{run.path} holds no trials yet; run 'tinyformula fit --out "
                                f"{run.path}' first")
+    if run.finished and run.formula is None:
+        raise TinyFormulaError(f"the search in {run.path} finished but fitted no formula (only "
+                               f"{len(run.frontier)} Pareto-optimal trials, 3 needed); run more "
+                               f"trials with 'tinyformula fit --out {run.path} --trials N'")
     if not run.finished or run.formula is None:
         pending = int((run.trials["status"] == "pending").sum())
         raise TinyFormulaError(f"{run.path} holds an unfinished search ({pending} of "
