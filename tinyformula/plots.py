@@ -379,7 +379,8 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     ticks = [budget / window, budget, budget * window]
     bar.set_ticks(ticks, labels=[f"{t:.3g}" for t in ticks])
     bar.ax.minorticks_off()
-    figure.suptitle(f"Which of r, d, w matter at c = {budget:g}: {len(near)} trials with c in "
+    figure.suptitle(f"Which of r, d, w matter at c = {budget:g}: {len(near)} "
+                    f"trial{'s' if len(near) != 1 else ''} with c in "
                     f"[{budget / window:.3g}, {budget * window:.3g}] (within ×/÷{window:g}); "
                     f"{_describe(run)}", fontsize=10)
     return figure
