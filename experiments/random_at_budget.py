@@ -12,7 +12,8 @@ earlier one is skipped); trains each with one recipe and one seed
 are trained again with the next seed to show how large the noise is. Reports Spearman's rank
 correlation of top-1 with r, d and w, and the best and worst models.
 
-Takes about 7 minutes on a 2-core CPU with the defaults (40 trainings, 2 worker processes).
+Takes about 5 minutes on a 2-core CPU with the defaults (40 trainings, 2 worker processes),
+measured with the CPU shared with another two-process job.
 Writes ``experiments/results/random_at_budget.md``, ``random_at_budget.png`` and every single
 run in ``random_at_budget_runs.csv``.
 """

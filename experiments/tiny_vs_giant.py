@@ -17,7 +17,9 @@ trains each with the same recipe (one epoch over ``--train-size`` training image
 every seed, scores it on 2,000 images held out from the training split, and reports mean +- std
 top-1 and the difference tiny - giant with its seed-paired std. Whatever the sign.
 
-Takes about 6 minutes on a 2-core CPU with the defaults (24 models, 2 worker processes).
+Takes about 6 minutes on a 2-core CPU with the defaults (3 seeds: 24 models, 2 worker
+processes), 11 minutes with ``--seeds 5`` (40 models), measured with the CPU shared with another
+two-process job.
 Writes ``experiments/results/tiny_vs_giant.md``, ``tiny_vs_giant.png`` and every single run
 in ``tiny_vs_giant_runs.csv``.
 """
