@@ -340,6 +340,8 @@ def _spearman(x, y) -> float:
 
 def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     """Figure 3: top-1 of the trials near one budget against r, d and w."""
+    from matplotlib.colors import LogNorm
+
     near = trials_near(run, budget, window)
     seed = run.config.get("seed", 0)
     frontier_ids = set(run.frontier["id"])
@@ -348,11 +350,7 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     main = near[near["seed"] == seed]
     other = near[near["seed"] != seed]
     names = {"r": "resolution multiplier r", "d": "depth multiplier d", "w": "width multiplier w"}
-    colour_norm = None
-    from matplotlib.colors import LogNorm
-
     colour_norm = LogNorm(vmin=budget / window, vmax=budget * window)
-    points = None
     for ax, key in zip(axes, ("r", "d", "w")):
         points = ax.scatter(main[key], 100 * main["top1"], c=main["c"], cmap="viridis",
                             norm=colour_norm, s=45, edgecolors="none", zorder=3,
