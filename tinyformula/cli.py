@@ -319,6 +319,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+# -- tinyformula plot ----------------------------------------------------------------------------
+
+def cmd_plot(args) -> int:
+    # matplotlib is imported here, not at the top: every other command stays light.
+    from .plots import plot_run
+
+    paths = plot_run(args.run_dir, budget=args.budget, window=args.window)
+    if args.json:
+        _print_json([str(path) for path in paths])
+    else:
+        for path in paths:
+            print(path)
+    return 0
+
+
 # -- parser and entry point ----------------------------------------------------------------------
 
 def _add_scale_arguments(p) -> None:
@@ -460,6 +475,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print one JSON object: top1, loss, images_per_s, seconds, flops, "
                         "params, resolution, status")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser(
+        "plot", help="draw a finished search: accuracy against FLOPs, the formula, one budget",
+        description="Write three PNGs into RUN_DIR/plots and list them: top1_vs_flops.png "
+                    "(every trial's top-1 against c, the Pareto frontier, where the inverted "
+                    "giant formula's configurations fall), formula_vs_c.png (r, d, w of the "
+                    "frontier against c with the GP mean +-2 sigma, the solved width and the "
+                    "giant formula) and top1_at_cBUDGET.png (top-1 of the trials near one "
+                    "budget against their r, d and w).",
+        epilog="example: tinyformula plot runs/search --budget 0.25")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from 'tinyformula fit'")
+    p.add_argument("--budget", type=_number, default=0.5, metavar="C",
+                   help="the budget of the third figure (default 0.5)")
+    p.add_argument("--window", type=_number, default=1.25, metavar="F",
+                   help="trials with c from C/F to C*F count as near the budget (default 1.25)")
+    p.add_argument("--json", action="store_true", help="print the PNGs' paths as a JSON list")
+    p.set_defaults(handler=cmd_plot)
     return parser
 
 

@@ -1,0 +1,425 @@
+"""Pictures of a search: how researchers judge one before they read its tables.
+
+Three figures of a finished run folder, after the TinyNet paper's:
+
+1. ``top1_vs_flops.png`` (its Figure 1): top-1 of every trial against c, the Pareto frontier
+   drawn through its points, and where the inverted giant formula's configurations fall;
+2. ``formula_vs_c.png`` (its Figure 3): r, d and w of the frontier models against c, the GP
+   means with a +-2 sigma band, the width the solver gives, and the giant formula's curves;
+3. ``top1_at_c<BUDGET>.png`` (its Figure 2): top-1 of the trials near one budget against
+   their r, d and w, with Spearman's rank correlation for each.
+
+The giant formula's configurations are solved, not trained: where no trial of the search
+built the same network, figure 1 marks only their c on the axis and says they were not trained,
+rather than show an accuracy nobody measured.
+
+Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, so no
+display is needed and no global backend is switched (a notebook's inline backend stays as
+it is). Files are written to a temporary name and renamed: a reader never sees half a PNG.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import TinyFormulaError
+
+DEFAULT_BUDGET = 0.5
+WINDOW = 1.25            # "near" a budget c: c / 1.25 <= c_trial <= c * 1.25 (+-22% in log c)
+GIANT_BUDGETS = (0.06, 0.13, 0.25, 0.5)
+GRID_POINTS = 80
+DPI = 130
+
+COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny": "#1f77b4",
+           "solver": "#2ca02c"}
+
+
+# -- the data the figures show ---------------------------------------------------------------
+
+def finished_run(path):
+    """Load a run folder and check it holds a finished search with a fitted formula."""
+    from .search import load_run
+
+    run = load_run(path)
+    if not len(run.trials):
+        raise TinyFormulaError(f"{run.path} holds no trials yet; run 'tinyformula fit --out "
+                               f"{run.path}' first")
+    if run.finished and run.formula is None:
+        raise TinyFormulaError(f"the search in {run.path} finished but fitted no formula (only "
+                               f"{len(run.frontier)} Pareto-optimal trials, 3 needed); run more "
+                               f"trials with 'tinyformula fit --out {run.path} --trials N'")
+    if not run.finished or run.formula is None:
+        pending = int((run.trials["status"] == "pending").sum())
+        raise TinyFormulaError(f"{run.path} holds an unfinished search ({pending} of "
+                               f"{len(run.trials)} trials pending, no formula.json); finish it "
+                               f"with 'tinyformula fit --out {run.path}' and the same options")
+    return run
+
+
+def check_window(window) -> float:
+    if isinstance(window, bool) or not isinstance(window, (int, float)) \
+            or not math.isfinite(window) or window <= 1:
+        raise TinyFormulaError(f"the window must be a factor above 1 (1.25: c/1.25 to c*1.25), "
+                               f"got {window!r}")
+    return float(window)
+
+
+def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
+    """Finished trials with c in [budget / window, budget * window], every seed included.
+
+    Raises TinyFormulaError when there are none, naming the c range the trials cover.
+    """
+    from .solve import check_budget
+
+    budget, window = check_budget(budget), check_window(window)
+    ok = run.trials[run.trials["status"] == "ok"]
+    near = ok[(ok["c"] >= budget / window) & (ok["c"] <= budget * window)]
+    if not len(near):
+        if len(ok):
+            closest = ok.iloc[(ok["c"].map(math.log) - math.log(budget)).abs().argmin()]["c"]
+            hint = (f"its trials span c = {ok['c'].min():.3g} to {ok['c'].max():.3g}; try "
+                    f"--budget {closest:.3g}")
+        else:
+            hint = "it has no finished trial"
+        raise TinyFormulaError(f"no trial of {run.path} has c within a factor {window:g} of "
+                               f"{budget:g} ({budget / window:.3g} to {budget * window:.3g}); "
+                               f"{hint}")
+    return near.sort_values("c")
+
+
+@dataclass(frozen=True)
+class GiantMark:
+    """The inverted giant formula at one budget, and the trial that built it, if any."""
+
+    budget: float
+    r: float
+    d: float
+    w: float
+    c: float
+    resolution: int
+    phi: float
+    top1: float | None = None       # only when a trial of the search trained this network
+    trial_id: int | None = None
+
+
+def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
+    """The giant formula's configurations at ``budgets`` inside the run's c range.
+
+    A configuration gets a top-1 only when a finished trial (search seed) built the very same
+    network: same input size and same layer tree.
+    """
+    from .bases import get_base
+    from .scale import Scale
+    from .solve import Budget, BudgetUnreachable, solve_giant
+
+    formula = run.formula
+    base = get_base(formula.base)
+    ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.get("seed", 0))]
+    lo, hi = run.trials["c"].min(), run.trials["c"].max()
+    marks = []
+    for c in budgets:
+        if not lo / WINDOW <= c <= hi * WINDOW:
+            continue
+        try:
+            giant = solve_giant(Budget(base, c, formula.num_classes, formula.resolution_base))
+        except BudgetUnreachable:
+            continue
+        s = giant.solution
+        layers = base.layers(Scale(s.r, s.d, s.w), formula.num_classes)
+        same = ok[(ok["resolution"] == s.resolution) & (ok["flops"] == s.flops)]
+        match = [t for t in same.itertuples()
+                 if base.layers(Scale(t.r, t.d, t.w), formula.num_classes) == layers]
+        marks.append(GiantMark(c, s.r, s.d, s.w, s.c, s.resolution, giant.phi,
+                               match[0].top1 if match else None,
+                               int(match[0].id) if match else None))
+    return marks
+
+
+def formula_curves(run, points: int = GRID_POINTS) -> dict:
+    """The formula and the giant formula over the frontier's c range, as arrays.
+
+    Keys: ``c``; ``r``, ``d`` (GP means), ``r_std``, ``d_std``; ``w`` (the width solver at the
+    GP's r and d, i.e. ``recommend(c).w``); ``giant_r``, ``giant_d``, ``giant_w``. A budget
+    the solver cannot reach is nan.
+    """
+    import numpy as np
+
+    from .bases import get_base
+    from .solve import Budget, solve_giant
+
+    formula = run.formula
+    base = get_base(formula.base)
+    lo, hi = formula.c_range_
+    c = np.geomspace(lo, min(hi, 1.0) if hi > lo else lo * 1.01, points)
+    r, d, r_std, d_std = formula.predict(c, return_std=True)
+    curves = {"c": c, "r": r, "d": d, "r_std": r_std, "d_std": d_std}
+    for key in ("w", "giant_r", "giant_d", "giant_w"):
+        curves[key] = np.full(points, np.nan)
+    for i, budget in enumerate(c):
+        try:
+            curves["w"][i] = formula.recommend(float(budget)).w
+        except TinyFormulaError:
+            pass
+        try:
+            g = solve_giant(Budget(base, float(budget), formula.num_classes,
+                                   formula.resolution_base)).solution
+            curves["giant_r"][i], curves["giant_d"][i], curves["giant_w"][i] = g.r, g.d, g.w
+        except TinyFormulaError:
+            pass
+    return curves
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+def _new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _log_axis(axis, which: str = "x", scale: bool = True) -> None:
+    """Log scale with plain-number tick labels (0.1, 0.25, 0.5), not powers of ten."""
+    if scale:
+        getattr(axis, f"set_{which}scale")("log")
+    _plain_log_ticks(getattr(axis, f"{which}axis"))
+
+
+def _auto_scale(axis, values, which: str = "x") -> bool:
+    """Log scale where the values span a factor of 4 or more (multipliers are drawn
+    log-uniform), linear otherwise, where a log axis would only add odd tick labels."""
+    values = [v for v in values if v > 0]
+    wide = bool(values) and max(values) / min(values) >= 4
+    if wide:
+        _log_axis(axis, which)
+    return wide
+
+
+def _plain_log_ticks(ticks) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ticks.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+    ticks.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
+    ticks.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ticks.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
+def _reference_flops(run) -> float:
+    from .bases import get_base
+
+    f = run.formula
+    return get_base(f.base).cost(None, f.num_classes, f.resolution_base).flops
+
+
+def _describe(run) -> str:
+    cfg = run.config
+    return (f"{cfg.get('base', run.formula.base)} on {cfg.get('data', '?')}, "
+            f"{cfg.get('train_size', '?'):,} images x {cfg.get('epochs', '?')} epoch(s), "
+            f"{cfg.get('preset', '?')} preset")
+
+
+def _accuracy_label(run) -> str:
+    from .presets import PRESETS
+
+    val = run.config.get("val_size")
+    if val is None and run.config.get("preset") in PRESETS:
+        val = PRESETS[run.config["preset"]].val_size  # what the search scored on
+    held = f"{val:,} images held out from the training split" if val else "held-out split"
+    return f"top-1 (%) on {held}"
+
+
+def figure_frontier(run):
+    """Figure 1: top-1 against c for every trial, the frontier, the giant formula's marks."""
+    figure = _new_figure(9.5, 5.8)
+    ax = figure.add_subplot()
+    seed = run.config.get("seed", 0)
+    ok = run.trials[run.trials["status"] == "ok"]
+    main, other = ok[ok["seed"] == seed], ok[ok["seed"] != seed]
+    failed = int((~run.trials["status"].isin(["ok", "pending"])).sum())
+    ax.scatter(main["c"], 100 * main["top1"], s=26, color=COLOURS["trial"], alpha=0.8,
+               label=f"trial, seed {seed} ({len(main)})", zorder=2)
+    if len(other):
+        ax.scatter(other["c"], 100 * other["top1"], s=40, facecolors="none",
+                   edgecolors="black", linewidths=0.9,
+                   label=f"same candidate, another seed ({len(other)}): the noise", zorder=3)
+    frontier = run.frontier.sort_values("c")
+    ax.plot(frontier["c"], 100 * frontier["top1"], "-o", color=COLOURS["frontier"], ms=6,
+            lw=2, label=f"Pareto frontier ({len(frontier)})", zorder=4)
+    _log_axis(ax, "x")
+    ax.set_xlabel(f"c: FLOPs relative to {run.formula.base} at r = d = w = 1 (log scale)")
+    ax.set_ylabel(_accuracy_label(run))
+    reference = _reference_flops(run)
+    top = ax.secondary_xaxis("top", functions=(lambda c: c * reference / 1e6,
+                                               lambda m: m * 1e6 / reference))
+    _plain_log_ticks(top.xaxis)
+    top.set_xlabel(f"MFLOPs at {run.formula.resolution_base} px base resolution "
+                   f"(fvcore count, batch 1)")
+
+    untrained = False
+    for mark in giant_marks(run):
+        label = (f"giant c={mark.budget:g}: r={mark.r:.2f} d={mark.d:.2f} w={mark.w:.2f} "
+                 f"({mark.resolution} px)")
+        if mark.top1 is not None:
+            ax.scatter([mark.c], [100 * mark.top1], marker="*", s=220, color=COLOURS["giant"],
+                       zorder=5, label=f"{label}, trained as trial {mark.trial_id}")
+        else:
+            untrained = True
+            ax.axvline(mark.c, color=COLOURS["giant"], ls=":", lw=1.2, zorder=1)
+            ax.annotate(f"{label}, not trained", xy=(mark.c, 0.02), xycoords=("data", "axes fraction"),
+                        rotation=90, va="bottom", ha="right", fontsize=7.5,
+                        color=COLOURS["giant"], xytext=(-2, 0), textcoords="offset points",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7,
+                              "pad": 1})
+    if untrained:
+        ax.plot([], [], ls=":", color=COLOURS["giant"],
+                label="inverted giant formula's configuration at c\n(not trained in this "
+                      "search: no accuracy shown)")
+    spread = run.seed_spread
+    if spread:
+        ax.plot([], [], " ", label=f"seed-to-seed noise: top-1 differs by "
+                f"{100 * spread['mean_abs_diff']:.1f} pp on average,\nat most "
+                f"{100 * spread['max_abs_diff']:.1f} pp ({spread['pairs']} re-trained "
+                f"candidates): read smaller gaps as ties")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_title(f"Accuracy against FLOPs: {len(run.trials)} trials ({failed} failed), "
+                 f"{_describe(run)}", fontsize=10)
+    return figure
+
+
+def figure_formula(run, curves: dict | None = None):
+    """Figure 2: r, d, w of the frontier against c, the formula (GP mean +-2 sigma, the width
+    solver) and the inverted giant formula."""
+    curves = curves or formula_curves(run)
+    figure = _new_figure(13.5, 4.6)
+    axes = figure.subplots(1, 3, sharex=True)
+    frontier = run.frontier.sort_values("c")
+    rb = run.formula.resolution_base
+    labels = {"r": f"resolution multiplier r  (input int({rb}·r) px)",
+              "d": "depth multiplier d  (stage repeats ×d)",
+              "w": "width multiplier w  (channels ×w)"}
+    for ax, key in zip(axes, ("r", "d", "w")):
+        ax.scatter(frontier["c"], frontier[key], s=30, color="black", zorder=4,
+                   label="frontier models")
+        if key in ("r", "d"):
+            mean, std = curves[key], curves[f"{key}_std"]
+            ax.plot(curves["c"], mean, color=COLOURS["tiny"], lw=2, label="Tiny Formula: GP mean")
+            ax.fill_between(curves["c"], mean - 2 * std, mean + 2 * std, color=COLOURS["tiny"],
+                            alpha=0.18, lw=0, label="GP mean ± 2σ")
+        else:
+            ax.plot(curves["c"], curves["w"], color=COLOURS["solver"], lw=2,
+                    drawstyle="steps-mid", label="Tiny Formula: w solved at the GP's r, d")
+        ax.plot(curves["c"], curves[f"giant_{key}"], color=COLOURS["giant"], lw=1.8, ls="--",
+                label="inverted giant formula")
+        _log_axis(ax, "x")
+        ax.set_xlabel("c: relative FLOPs (log scale)")
+        ax.set_ylabel(labels[key])
+        ax.set_ylim(bottom=0)  # multipliers are positive; a wide band would only add empty room
+        ax.grid(True, which="major", alpha=0.3)
+        if key == "r":
+            px = ax.secondary_yaxis("right", functions=(lambda r: r * rb, lambda p: p / rb))
+            px.set_ylabel("input size (px)")
+        ax.legend(fontsize=7.5, loc="best")
+    lo, hi = run.formula.c_range_
+    figure.suptitle(f"The fitted formula against c (fitted on {len(frontier)} frontier points, "
+                    f"c = {lo:.3g} to {hi:.3g}); {_describe(run)}", fontsize=10)
+    return figure
+
+
+def _spearman(x, y) -> float:
+    import pandas as pd
+
+    return float(pd.Series(list(x)).rank().corr(pd.Series(list(y)).rank()))
+
+
+def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
+    """Figure 3: top-1 of the trials near one budget against r, d and w."""
+    from matplotlib.colors import LogNorm
+
+    near = trials_near(run, budget, window)
+    seed = run.config.get("seed", 0)
+    frontier_ids = set(run.frontier["id"])
+    figure = _new_figure(13.5, 4.6)
+    axes = figure.subplots(1, 3, sharey=True)
+    main = near[near["seed"] == seed]
+    other = near[near["seed"] != seed]
+    names = {"r": "resolution multiplier r", "d": "depth multiplier d", "w": "width multiplier w"}
+    colour_norm = LogNorm(vmin=budget / window, vmax=budget * window)
+    for ax, key in zip(axes, ("r", "d", "w")):
+        points = ax.scatter(main[key], 100 * main["top1"], c=main["c"], cmap="viridis",
+                            norm=colour_norm, s=45, edgecolors="none", zorder=3,
+                            label=f"trial, seed {seed}")
+        if len(other):
+            ax.scatter(other[key], 100 * other["top1"], s=60, facecolors="none",
+                       edgecolors="black", linewidths=0.9, zorder=4,
+                       label="same candidate, another seed")
+        on = main[main["id"].isin(frontier_ids)]
+        if len(on):
+            ax.scatter(on[key], 100 * on["top1"], s=140, facecolors="none",
+                       edgecolors=COLOURS["frontier"], linewidths=1.6, zorder=2,
+                       label="on the Pareto frontier")
+        wide = _auto_scale(ax, near[key])
+        ax.set_xlabel(f"{names[key]}" + (" (log scale)" if wide else ""))
+        rho = _spearman(main[key], main["top1"]) if len(main) >= 3 else float("nan")
+        ax.set_title(f"Spearman ρ(top-1, {key}) = {rho:+.2f}" if math.isfinite(rho)
+                     else "Spearman ρ: needs 3 trials", fontsize=9)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel(_accuracy_label(run))
+    axes[0].legend(fontsize=7.5, loc="best")
+    bar = figure.colorbar(points, ax=axes, pad=0.01, shrink=0.9)
+    bar.set_label("c of the trial")
+    ticks = [budget / window, budget, budget * window]
+    bar.set_ticks(ticks, labels=[f"{t:.3g}" for t in ticks])
+    bar.ax.minorticks_off()
+    figure.suptitle(f"Which of r, d, w matter at c = {budget:g}: {len(near)} "
+                    f"trial{'s' if len(near) != 1 else ''} with c in "
+                    f"[{budget / window:.3g}, {budget * window:.3g}] (within ×/÷{window:g}); "
+                    f"{_describe(run)}", fontsize=10)
+    return figure
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+def save_figure(figure, path) -> Path:
+    """Write a PNG via a temporary file in the same folder and a rename (no half files)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            figure.savefig(handle, format="png")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def budget_file_name(budget: float) -> str:
+    return f"top1_at_c{budget:g}.png"
+
+
+def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None) -> list[Path]:
+    """Write the three figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
+    return their paths. Every input is checked and every figure drawn before a file is written.
+    """
+    run = finished_run(path)
+    trials_near(run, budget, window)  # fail before drawing anything
+    figures = {"top1_vs_flops.png": figure_frontier(run),
+               "formula_vs_c.png": figure_formula(run),
+               budget_file_name(budget): figure_budget(run, budget, window)}
+    out = Path(out) if out is not None else run.path / "plots"
+    if out.exists() and not out.is_dir():
+        raise TinyFormulaError(f"{out} is a file; plots need a folder there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
+    return [save_figure(figure, out / name) for name, figure in figures.items()]
