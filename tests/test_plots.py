@@ -19,7 +19,7 @@ from tinyformula.bases import get_base
 from tinyformula.cli import main
 from tinyformula.formula import TinyFormula
 from tinyformula.pareto import pareto_frontier
-from tinyformula.search import load_run
+from tinyformula.run import load_run
 from tinyformula.solve import Budget, solve_giant
 from tinyformula.space import plan_candidates
 from tinyformula.store import TrialStore

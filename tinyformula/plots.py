@@ -42,7 +42,7 @@ COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny"
 
 def finished_run(path):
     """Load a run folder and check it holds a finished search with a fitted formula."""
-    from .search import load_run
+    from .run import load_run
 
     run = load_run(path)
     if not len(run.trials):
