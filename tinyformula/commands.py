@@ -1,0 +1,307 @@
+"""What each ``tinyformula`` command does, given its parsed arguments.
+
+One handler per command, each returning the exit status; ``cli.py`` holds the parser and the
+entry point. Bad input raises :class:`TinyFormulaError`, which the entry point turns into one
+line on stderr and exit status 2. Heavy modules are imported inside the handler that needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .errors import TinyFormulaError
+
+
+def _millions(n: int) -> str:
+    return f"{n:,} ({n / 1e6:.2f} M)" if n < 1e9 else f"{n:,} ({n / 1e9:.3f} G)"
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def _print_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+
+
+# -- tinyformula bases ---------------------------------------------------------------------------
+
+def cmd_bases(args) -> int:
+    from .bases import get_base, list_bases
+
+    records = []
+    for name in list_bases():
+        base = get_base(name)
+        cost = base.cost()
+        records.append({"name": name, "resolution": cost.resolution, "flops": cost.flops,
+                        "params": cost.params, "summary": base.summary})
+    if args.json:
+        _print_json(records)
+        return 0
+    header = ("base", "resolution", "FLOPs", "params", "")
+    table = [header] + [(r["name"], str(r["resolution"]), f"{r['flops'] / 1e6:,.1f} M",
+                         f"{r['params'] / 1e6:,.2f} M", r["summary"]) for r in records]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [row[0].ljust(widths[0])] + [row[i].rjust(widths[i]) for i in (1, 2, 3)]
+        print("  ".join(cells + [row[4]]).rstrip())
+    print("\nFLOPs: fvcore's count (one multiply-add = one FLOP), batch 1, 1000 classes.")
+    return 0
+
+
+# -- tinyformula flops ---------------------------------------------------------------------------
+
+def cmd_flops(args) -> int:
+    from .bases import get_base
+    from .scale import Scale
+
+    base = get_base(args.base)
+    scale = Scale(args.r, args.d, args.w)
+    cost = base.cost(scale, args.num_classes, args.resolution_base)
+    reference = base.cost(None, args.num_classes, args.resolution_base)
+    record = {"base": base.name, "r": scale.r, "d": scale.d, "w": scale.w,
+              "resolution": cost.resolution, "flops": cost.flops, "params": cost.params,
+              "c": cost.flops / reference.flops}
+    verified = True
+    if args.verify:
+        from .build import fvcore_flops, param_count
+
+        model = base.build(scale, args.num_classes, args.resolution_base)
+        record["fvcore_flops"] = fvcore_flops(model, model.input_resolution)
+        record["built_params"] = param_count(model)
+        verified = record["fvcore_flops"] == cost.flops and record["built_params"] == cost.params
+        record["verified"] = verified
+    if args.json:
+        _print_json(record)
+    else:
+        rows = [("base", f"{base.name}  ({base.summary})"),
+                ("scale", str(scale)),
+                ("resolution", f"{cost.resolution} px  (int({args.resolution_base or base.default_resolution}"
+                               f" x r))"),
+                ("FLOPs", _millions(cost.flops)),
+                ("params", _millions(cost.params)),
+                ("c", f"{record['c']:.4f}  (FLOPs / {reference.flops:,} of the base at r = d = w = 1)")]
+        if args.verify:
+            def mark(ok):
+                return "matches" if ok else "DIFFERS from the analytic count"
+            rows += [("fvcore FLOPs", f"{record['fvcore_flops']:,}  "
+                                      f"{mark(record['fvcore_flops'] == cost.flops)}"),
+                     ("built params", f"{record['built_params']:,}  "
+                                      f"{mark(record['built_params'] == cost.params)}")]
+        _print_rows(rows)
+    return 0 if verified else 1
+
+
+# -- tinyformula predict / compare ---------------------------------------------------------------
+
+def _load_formula(args):
+    from .formula import TinyFormula
+
+    if args.formula:
+        formula = TinyFormula.load(args.formula)
+        if args.base and args.base != formula.base:
+            raise TinyFormulaError(f"{args.formula} was fitted on {formula.base}, not {args.base}; "
+                                   f"drop --base or pass a formula for {args.base}")
+        return formula
+    return TinyFormula.builtin(args.base or "efficientnet_b0")
+
+
+def _budget_options(args, formula) -> dict:
+    return {"num_classes": args.num_classes or formula.num_classes,
+            "resolution_base": args.resolution_base or formula.resolution_base}
+
+
+def _warn_if_extrapolated(formula, c: float) -> None:
+    if formula.is_extrapolation(c):
+        lo, hi = formula.c_range_
+        print(f"tinyformula: warning: c={c:g} is outside the range the formula was fitted on "
+              f"({lo:.3g} to {hi:.3g}); r and d are extrapolated", file=sys.stderr)
+
+
+def _warn_if_short(c: float, achieved: float, label: str = "") -> None:
+    if achieved < 0.98 * c:
+        print(f"tinyformula: warning: {label}no resolution within 8% and width lands within 2% "
+              f"below c={c:g}; the closest is c={achieved:.4g} ({achieved / c - 1:+.1%})",
+              file=sys.stderr)
+
+
+def _source_note(formula) -> str:
+    note = f"Formula: {formula.source or formula.base}."
+    if "built-in" in formula.source:
+        note += (" It is ImageNet's; a formula does not transfer across data and training "
+                 "regimes, so fit your own with 'tinyformula fit'.")
+    return note
+
+
+def cmd_predict(args) -> int:
+    formula = _load_formula(args)
+    c = formula.check_budget(args.flops)
+    options = _budget_options(args, formula)
+    rec = formula.recommend(c, **options)
+    _warn_if_extrapolated(formula, c)
+    _warn_if_short(c, rec.c_achieved)
+    if args.json:
+        _print_json(rec.to_dict())
+        return 0
+    print(f"Tiny Formula for {formula.base} at c = {c:g}\n")
+    _print_rows([
+        ("r", f"{rec.r:.4f}  (GP std {rec.r_std:.3f})"),
+        ("d", f"{rec.d:.4f}  (GP std {rec.d_std:.3f})"),
+        ("w", f"{rec.w:g}  (widest that fits the budget)"),
+        ("resolution", f"{rec.resolution} px  (int({options['resolution_base']} x r))"),
+        ("FLOPs", _millions(rec.flops)),
+        ("params", _millions(rec.params)),
+        ("c achieved", f"{rec.c_achieved:.4f}  ({rec.c_achieved / c - 1:+.1%} of the budget)"),
+    ])
+    print(f"\n{_source_note(formula)}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .bases import get_base
+    from .solve import Budget, solve_giant
+
+    formula = _load_formula(args)
+    c = formula.check_budget(args.flops)
+    options = _budget_options(args, formula)
+    tiny = {"formula": "tiny", **formula.recommend(c, **options).to_dict()}
+    giant = solve_giant(Budget(get_base(formula.base), c, **options))
+    g = giant.solution
+    giant_record = {"formula": "giant", "c": c, "r": g.r, "d": g.d, "w": g.w,
+                    "resolution": g.resolution, "flops": g.flops, "params": g.params,
+                    "c_achieved": g.c, "r_std": None, "d_std": None, "extrapolated": False,
+                    "phi": giant.phi}
+    _warn_if_extrapolated(formula, c)
+    _warn_if_short(c, tiny["c_achieved"], "tiny: ")
+    _warn_if_short(c, g.c, "giant: ")
+    if args.json:
+        _print_json([tiny, giant_record])
+        return 0
+    print(f"Tiny Formula against EfficientNet's inverted giant formula, {formula.base} "
+          f"at c = {c:g}\n")
+    rows = [("", "tiny", "giant"),
+            ("r", f"{tiny['r']:.4f}", f"{g.r:.4f}"),
+            ("d", f"{tiny['d']:.4f}", f"{g.d:.4f}"),
+            ("w", f"{tiny['w']:g}", f"{g.w:g}"),
+            ("phi", "", f"{giant.phi:.3f}"),
+            ("resolution", f"{tiny['resolution']} px", f"{g.resolution} px"),
+            ("FLOPs", f"{tiny['flops'] / 1e6:,.2f} M", f"{g.flops / 1e6:,.2f} M"),
+            ("params", f"{tiny['params'] / 1e6:,.2f} M", f"{g.params / 1e6:,.2f} M"),
+            ("c achieved", f"{tiny['c_achieved']:.4f}", f"{g.c:.4f}")]
+    for label, a, b in rows:
+        print(f"{label:<12}{a:>12}{b:>12}")
+    print("\nBoth widths are solved to land within 2% below c: the formulas differ only in the "
+          "r and d they choose.\nGiant: (r, d) = (1.15^phi, 1.2^phi) with the largest phi "
+          "whose (r, d, 1.1^phi) fits c.")
+    print(_source_note(formula))
+    return 0
+
+
+# -- tinyformula fit ---------------------------------------------------------------------------
+
+def cmd_fit(args) -> int:
+    from .run import search
+
+    try:
+        run = search(args.base, args.data, out=args.out, preset=args.preset, trials=args.trials,
+                     train_size=args.train_size, epochs=args.epochs, c_range=args.c_range,
+                     sampler=args.sampler, seed=args.seed, data_dir=args.data_dir,
+                     executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                     device=args.device, progress=not args.json)
+    except KeyboardInterrupt:
+        print(f"tinyformula fit: interrupted; every finished trial is saved in {args.out}. "
+              f"Run the same command again to continue.", file=sys.stderr)
+        return 130
+    if args.json:
+        from .run import run_summary
+
+        _print_json(run_summary(run))
+        return 0
+    _print_run(run)
+    return 0
+
+
+def _print_run(run) -> None:
+    from .run import run_summary
+
+    summary = run_summary(run)
+    print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
+          f"{summary['failed']} failed or diverged.")
+    spread = summary["seed_spread"]
+    if spread:
+        print(f"Seed-to-seed noise: top-1 differs by {spread['mean_abs_diff']:.1%} on average "
+              f"(at most {spread['max_abs_diff']:.1%}) over {spread['pairs']} re-trained "
+              f"candidates; read frontier gaps smaller than that as ties.")
+    print(f"\nPareto frontier ({len(summary['frontier'])} points):")
+    print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
+    for p in summary["frontier"]:
+        print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
+              f"{p['top1']:9.1%}")
+    print("\nThe fitted formula beside the inverted giant formula:")
+    print(f"{'c':>6}  {'tiny r / d / w':>22}  {'giant r / d / w':>22}")
+    for entry in summary["budgets"]:
+        cells = []
+        for side in ("tiny", "giant"):
+            v = entry[side]
+            cells.append("unreachable" if "error" in v else
+                         f"{v['r']:.3f} / {v['d']:.3f} / {v['w']:.3f}")
+        print(f"{entry['c']:6.2f}  {cells[0]:>22}  {cells[1]:>22}")
+    print(f"\nFormula written to {summary['formula']}; use it with "
+          f"'tinyformula predict --formula {summary['formula']} --flops C'.")
+
+
+# -- tinyformula train ---------------------------------------------------------------------------
+
+def cmd_train(args) -> int:
+    from .bases import get_base
+    from .scale import Scale
+
+    base = get_base(args.base)  # fail on a bad base or scale before loading any data
+    scale = Scale(args.r, args.d, args.w)
+    from .data import load_dataset
+    from .train import TrainConfig, train
+
+    config = TrainConfig(train_size=args.train_size, epochs=args.epochs,
+                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                         seed=args.seed, device=args.device, val_size=args.val_size)
+    data = load_dataset(args.data, args.data_dir)
+    result = train(data, base, scale, config, progress=not args.quiet)
+    if args.json:
+        _print_json({key: getattr(result, key) for key in
+                     ("top1", "loss", "images_per_s", "seconds", "flops", "params",
+                      "resolution", "status")})
+        return 0
+    ok = result.status == "ok"
+    held_out = len(data.val_images) if args.val_size is None else min(args.val_size,
+                                                                      len(data.val_images))
+    rows = [("base", f"{base.name}  {scale}"),
+            ("data", f"{data.name}: {result.images:,} training images seen, scored on "
+                     f"{held_out:,} held-out ({data.val_source})"),
+            ("status", result.status + (f"  ({result.message})" if result.message else "")),
+            ("top-1", f"{100 * result.top1:.2f} %" if ok else "-"),
+            ("loss", f"{result.loss:.4f}  (held-out cross-entropy)" if ok else "-"),
+            ("images/s", f"{result.images_per_s:,.0f}  (training, {result.device})"),
+            ("seconds", f"{result.seconds:.1f}"),
+            ("resolution", f"{result.resolution} px"),
+            ("FLOPs", _millions(result.flops)),
+            ("params", _millions(result.params))]
+    _print_rows(rows)
+    return 0
+
+
+# -- tinyformula plot ----------------------------------------------------------------------------
+
+def cmd_plot(args) -> int:
+    # matplotlib is imported here, not at the top: every other command stays light.
+    from .plots import plot_run
+
+    paths = plot_run(args.run_dir, budget=args.budget, window=args.window)
+    if args.json:
+        _print_json([str(path) for path in paths])
+    else:
+        for path in paths:
+            print(path)
+    return 0
