@@ -22,6 +22,7 @@ from .errors import TinyFormulaError
 from .formula import TinyFormula, write_atomically
 from .pareto import pareto_frontier
 from .presets import PRESETS
+from .solve import Budget, BudgetUnreachable, solve_giant
 from .space import SAMPLERS, check_c_range, plan_candidates
 from .store import TRIAL_COLUMNS, TrialStore
 
@@ -326,9 +327,6 @@ def load_run(path) -> Run:
 
 def run_summary(run: Run) -> dict:
     """The run as plain data: counts, frontier, noise, and both formulas at a few budgets."""
-    from .bases import get_base
-    from .solve import Budget, BudgetUnreachable, solve_giant
-
     base = get_base(run.formula.base)
     budgets = []
     for c in SUMMARY_BUDGETS:

@@ -46,6 +46,7 @@ class TrialStore:
 
     @classmethod
     def open(cls, path, create: bool = True) -> "TrialStore":
+        """The store at ``path``; ``create=False`` only reads an existing one."""
         path = Path(path)
         if path.is_dir():
             raise TinyFormulaError(f"{path} is a directory, not a trials database")
@@ -53,9 +54,10 @@ class TrialStore:
             raise TinyFormulaError(f"no search here: {path} does not exist")
         try:
             db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
+            if create:  # the driver's store: durable commits; a reader changes nothing
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
             db.execute("SELECT count(*) FROM trials").fetchone()
         except sqlite3.DatabaseError as error:
             raise TinyFormulaError(f"{path} is not a readable trials database ({error}); move it "
