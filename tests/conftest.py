@@ -18,3 +18,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the tinyformula command in-process; returns (exit status, stdout, stderr)."""
+    from tinyformula.cli import main
+
+    def run(*argv):
+        try:
+            code = main([str(arg) for arg in argv])
+        except SystemExit as exit_:  # argparse exits on usage errors and --help
+            code = exit_.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -6,20 +6,12 @@ import sys
 
 import pytest
 
-from tinyformula.cli import main
 
 
-def run_cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse exits on usage errors and --help
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def test_flops_json_has_the_documented_keys(capsys):
-    code, out, _ = run_cli(capsys, "flops", "--r", "0.475", "--d", "0.6", "--w", "0.51", "--json")
+def test_flops_json_has_the_documented_keys(cli):
+    code, out, _ = cli("flops", "--r", "0.475", "--d", "0.6", "--w", "0.51", "--json")
     assert code == 0
     record = json.loads(out)
     assert list(record) == ["base", "r", "d", "w", "resolution", "flops", "params", "c"]
@@ -27,22 +19,22 @@ def test_flops_json_has_the_documented_keys(capsys):
     assert record["c"] == pytest.approx(25_750_752 / 399_352_864)
 
 
-def test_flops_verify_builds_and_agrees(capsys):
-    code, out, _ = run_cli(capsys, "flops", "--r", "0.5", "--d", "0.5", "--w", "0.5",
+def test_flops_verify_builds_and_agrees(cli):
+    code, out, _ = cli("flops", "--r", "0.5", "--d", "0.5", "--w", "0.5",
                            "--resolution-base", "32", "--num-classes", "10", "--verify", "--json")
     record = json.loads(out)
     assert code == 0 and record["verified"] is True
     assert record["fvcore_flops"] == record["flops"] and record["built_params"] == record["params"]
 
 
-def test_flops_text_output(capsys):
-    code, out, _ = run_cli(capsys, "flops", "--r", "0.86", "--d", "1.2", "--w", "1.0")
+def test_flops_text_output(cli):
+    code, out, _ = cli("flops", "--r", "0.86", "--d", "1.2", "--w", "1.0")
     assert code == 0
     assert "192 px" in out and "347,712,640" in out and "6,187,972" in out
 
 
-def test_bases_lists_every_base_with_its_counts(capsys):
-    code, out, _ = run_cli(capsys, "bases", "--json")
+def test_bases_lists_every_base_with_its_counts(cli):
+    code, out, _ = cli("bases", "--json")
     assert code == 0
     names = {record["name"]: record for record in json.loads(out)}
     assert names["efficientnet_b0"]["flops"] == 399_352_864
@@ -61,8 +53,8 @@ def test_bases_lists_every_base_with_its_counts(capsys):
     (["flops", "--r", "0.001"], "0-pixel input"),
     (["flops", "--num-classes", "0"], "must be at least 1"),
 ])
-def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
-    code, out, err = run_cli(capsys, *argv)
+def test_bad_input_is_one_line_and_exit_2(cli, argv, message):
+    code, out, err = cli(*argv)
     assert code == 2
     assert out == ""
     assert message in err
@@ -81,8 +73,8 @@ PREDICT_KEYS = ["c", "r", "d", "w", "resolution", "flops", "params", "c_achieved
                 "d_std", "extrapolated"]
 
 
-def test_predict_json(capsys):
-    code, out, err = run_cli(capsys, "predict", "--flops", "0.25", "--json")
+def test_predict_json(cli):
+    code, out, err = cli("predict", "--flops", "0.25", "--json")
     assert code == 0 and err == ""
     record = json.loads(out)
     assert list(record) == PREDICT_KEYS
@@ -91,48 +83,48 @@ def test_predict_json(capsys):
     assert record["extrapolated"] is False
 
 
-def test_predict_text_says_the_builtin_formula_is_imagenets(capsys):
-    code, out, _ = run_cli(capsys, "predict", "--flops", "0.13")
+def test_predict_text_says_the_builtin_formula_is_imagenets(cli):
+    code, out, _ = cli("predict", "--flops", "0.13")
     assert code == 0
     assert "c achieved" in out and "ImageNet" in out and "tinyformula fit" in out
 
 
-def test_predict_warns_when_extrapolating(capsys):
-    code, out, err = run_cli(capsys, "predict", "--flops", "0.03", "--json")
+def test_predict_warns_when_extrapolating(cli):
+    code, out, err = cli("predict", "--flops", "0.03", "--json")
     assert code == 0 and json.loads(out)["extrapolated"] is True
     assert "outside the range the formula was fitted on" in err
 
 
-def test_predict_with_a_fitted_formula_file(capsys, tmp_path):
+def test_predict_with_a_fitted_formula_file(cli, tmp_path):
     from tinyformula.formula import TinyFormula
 
     path = TinyFormula.builtin().save(tmp_path / "formula.json")
-    code, out, _ = run_cli(capsys, "predict", "--flops", "0.25", "--formula", str(path), "--json")
+    code, out, _ = cli("predict", "--flops", "0.25", "--formula", str(path), "--json")
     assert code == 0
-    code2, out2, _ = run_cli(capsys, "predict", "--flops", "0.25", "--json")
+    code2, out2, _ = cli("predict", "--flops", "0.25", "--json")
     assert json.loads(out) == json.loads(out2)
 
 
-def test_predict_on_another_base_needs_a_formula_fitted_on_it(capsys, tmp_path):
+def test_predict_on_another_base_needs_a_formula_fitted_on_it(cli, tmp_path):
     import numpy as np
 
     from tinyformula.formula import TinyFormula
 
-    code, out, err = run_cli(capsys, "predict", "--base", "resnet50", "--flops", "0.25")
+    code, out, err = cli("predict", "--base", "resnet50", "--flops", "0.25")
     assert code == 2 and "only efficientnet_b0 has a built-in formula" in err
     c = np.geomspace(0.03, 1.0, 6)
     path = TinyFormula("resnet50").fit({"c": c, "r": 0.9 + 0.1 * np.log(c),
                                         "d": 1.0 + 0.1 * np.log(c)}).save(tmp_path / "f.json")
-    code, out, _ = run_cli(capsys, "predict", "--base", "resnet50", "--formula", str(path),
+    code, out, _ = cli("predict", "--base", "resnet50", "--formula", str(path),
                            "--flops", "0.25", "--json")
     assert code == 0 and 0.98 * 0.25 <= json.loads(out)["c_achieved"] <= 0.25
-    code, _, err = run_cli(capsys, "predict", "--base", "ghostnet_100", "--formula", str(path),
+    code, _, err = cli("predict", "--base", "ghostnet_100", "--formula", str(path),
                            "--flops", "0.25")
     assert code == 2 and "fitted on resnet50, not ghostnet_100" in err
 
 
-def test_compare_json(capsys):
-    code, out, _ = run_cli(capsys, "compare", "--flops", "0.13", "--json")
+def test_compare_json(cli):
+    code, out, _ = cli("compare", "--flops", "0.13", "--json")
     assert code == 0
     tiny, giant = json.loads(out)
     assert tiny["formula"] == "tiny" and giant["formula"] == "giant"
@@ -172,11 +164,11 @@ def _damaged_formulas(tmp_path):
     (["--flops", "0.2", "--formula", "{tmp}/old.json"], "format version 0"),
     ([], "required: --flops"),
 ])
-def test_predict_and_compare_bad_input(capsys, tmp_path, command, extra, message):
+def test_predict_and_compare_bad_input(cli, tmp_path, command, extra, message):
     folder = _damaged_formulas(tmp_path)
     before = sorted(p.name for p in folder.iterdir())
     argv = [command] + [a.replace("{tmp}", str(folder)) for a in extra]
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = cli(*argv)
     assert code == 2 and out == ""
     assert message in err
     assert len(err.strip().splitlines()) == 1

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from tinyformula.bases import get_base
-from tinyformula.cli import main
 from tinyformula.formula import TinyFormula
 from tinyformula.pareto import pareto_frontier
 from tinyformula.run import load_run
@@ -30,13 +29,6 @@ SETTINGS = {"base": "efficientnet_b0", "data": "fashion-mnist", "preset": "smoke
             "train_size": 2048, "epochs": 1, "num_classes": 10, "resolution_base": 32}
 
 
-def cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write_run(folder: Path, pending: int = 0, formula: bool = True) -> Path:
@@ -91,8 +83,8 @@ def check_png(path: Path) -> None:
     assert (pixels[..., :3] < 0.5).mean() > 0.005, path  # some ink: text, axes, points
 
 
-def test_plot_writes_three_pictures_and_lists_them(run_dir, capsys):
-    code, out, err = cli(capsys, "plot", str(run_dir))
+def test_plot_writes_three_pictures_and_lists_them(run_dir, cli):
+    code, out, err = cli("plot", str(run_dir))
     assert code == 0, err
     paths = [Path(line) for line in out.splitlines()]
     assert [p.name for p in paths] == ["top1_vs_flops.png", "formula_vs_c.png",
@@ -103,8 +95,8 @@ def test_plot_writes_three_pictures_and_lists_them(run_dir, capsys):
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == sorted(p.name for p in paths)
 
 
-def test_plot_json_and_budget(run_dir, capsys):
-    code, out, err = cli(capsys, "plot", str(run_dir), "--budget", "0.13", "--json")
+def test_plot_json_and_budget(run_dir, cli):
+    code, out, err = cli("plot", str(run_dir), "--budget", "0.13", "--json")
     assert code == 0, err
     paths = json.loads(out)
     assert len(paths) == 3 and paths[2].endswith("top1_at_c0.13.png")
@@ -155,14 +147,14 @@ def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
     (["RUN", "--budget", "abc"], "not a number"),
     (["RUN", "--window", "1"], "window"),
 ])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, cli):
     folder = tmp_path / argv[0].lower()
     if argv[0] == "EMPTY":
         folder.mkdir()
     elif argv[0] != "MISSING":
         write_run(folder, pending=3 if argv[0] == "PARTIAL" else 0,
                   formula=argv[0] != "NOFORMULA")
-    code, out, err = cli(capsys, "plot", str(folder), *argv[1:])
+    code, out, err = cli("plot", str(folder), *argv[1:])
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and message in err, err
     assert not (folder / "plots").exists()

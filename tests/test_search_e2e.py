@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tinyformula.cli import main
 from tinyformula.run import load_run, search
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -18,13 +17,6 @@ pytestmark = pytest.mark.skipif(
     not FASHION.is_dir(), reason="needs Fashion-MNIST: apt-get install dataset-fashion-mnist")
 
 
-def cli(capsys, *argv):
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +42,13 @@ def test_smoke_search_leaves_a_complete_run_folder(smoke_run):
     assert run.seed_spread["pairs"] >= 1
 
 
-def test_fit_json_summary_and_predict_with_the_fitted_formula(smoke_run, capsys):
-    code, out, _ = cli(capsys, "fit", "--preset", "smoke", "--out", str(smoke_run), "--json")
+def test_fit_json_summary_and_predict_with_the_fitted_formula(smoke_run, cli):
+    code, out, _ = cli("fit", "--preset", "smoke", "--out", str(smoke_run), "--json")
     assert code == 0  # a finished search: nothing is retrained, the summary is printed
     summary = json.loads(out)
     assert len(summary["frontier"]) >= 3 and [b["c"] for b in summary["budgets"]] == [
         0.06, 0.13, 0.25, 0.5]
-    code, out, _ = cli(capsys, "predict", "--formula", str(smoke_run / "formula.json"),
+    code, out, _ = cli("predict", "--formula", str(smoke_run / "formula.json"),
                        "--flops", "0.25", "--json")
     assert code == 0
     record = json.loads(out)
@@ -84,7 +76,7 @@ def test_resume_after_interruption_gives_the_same_formula(smoke_run, tmp_path):
     assert resumed.formula.recommend(0.25) == original.formula.recommend(0.25)
 
 
-def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, capsys):
+def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, cli):
     import tinyformula.executors as executors
 
     calls = {"n": 0}
@@ -98,7 +90,7 @@ def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, capsys)
 
     monkeypatch.setattr(executors, "run_trial", interrupt_on_third)
     out = tmp_path / "run"
-    code, _, err = cli(capsys, "fit", "--preset", "smoke", "--trials", "4", "--train-size", "128",
+    code, _, err = cli("fit", "--preset", "smoke", "--trials", "4", "--train-size", "128",
                        "--workers", "1", "--out", str(out))
     assert code == 130 and "Run the same command again" in err
     statuses = [t for t in load_run(out).trials["status"]]
@@ -132,26 +124,26 @@ def test_dask_local_cluster_runs_the_same_candidates(tmp_path):
     (["--base", "vgg"], "unknown base"),
     (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
 ])
-def test_fit_bad_input(argv, message, capsys, tmp_path):
-    code, out, err = cli(capsys, "fit", "--preset", "smoke", "--out", str(tmp_path / "r"), *argv)
+def test_fit_bad_input(argv, message, cli, tmp_path):
+    code, out, err = cli("fit", "--preset", "smoke", "--out", str(tmp_path / "r"), *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_fit_refuses_a_file_or_another_search_and_leaves_them_alone(smoke_run, tmp_path, capsys):
+def test_fit_refuses_a_file_or_another_search_and_leaves_them_alone(smoke_run, tmp_path, cli):
     a_file = tmp_path / "file"
     a_file.write_text("precious")
-    code, _, err = cli(capsys, "fit", "--preset", "smoke", "--out", str(a_file))
+    code, _, err = cli("fit", "--preset", "smoke", "--out", str(a_file))
     assert code == 2 and "is a file" in err and a_file.read_text() == "precious"
     before = (smoke_run / "trials.sqlite").read_bytes()
-    code, _, err = cli(capsys, "fit", "--preset", "smoke", "--seed", "7", "--out", str(smoke_run))
+    code, _, err = cli("fit", "--preset", "smoke", "--seed", "7", "--out", str(smoke_run))
     assert code == 2 and "holds a different search" in err
     assert (smoke_run / "trials.sqlite").read_bytes() == before
 
 
-def test_fit_refuses_a_corrupt_store(tmp_path, capsys):
+def test_fit_refuses_a_corrupt_store(tmp_path, cli):
     out = tmp_path / "run"
     out.mkdir()
     (out / "trials.sqlite").write_bytes(b"garbage" * 1000)
-    code, _, err = cli(capsys, "fit", "--preset", "smoke", "--out", str(out))
+    code, _, err = cli("fit", "--preset", "smoke", "--out", str(out))
     assert code == 2 and "not a readable trials database" in err
     assert (out / "trials.sqlite").read_bytes() == b"garbage" * 1000
