@@ -1,4 +1,4 @@
-"""What the paper-analysis experiments share: one training recipe, a two-process pool, output.
+"""What the paper-analysis experiments share: the search's recipe and executor, and output.
 
 Every model is trained with the same recipe (the search's short schedule: SGD + Nesterov,
 one epoch over a seed-fixed subset of Fashion-MNIST's training images) and scored on images
@@ -18,47 +18,35 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 VAL_SIZE = 2000
 
-_DATA = None
-
-
-def _load(val_size: int) -> None:
-    global _DATA
-    import torch
-
-    from tinyformula.data import load_dataset
-    from tinyformula.data.core import carve_validation
-
-    torch.set_num_threads(1)
-    _DATA = carve_validation(load_dataset("fashion-mnist"), val_size)
-
-
-def train_one(job: dict) -> dict:
-    """Train one (r, d, w) with the shared recipe; ``job`` carries the scale, seed and sizes."""
-    from tinyformula.scale import Scale
-    from tinyformula.train import TrainConfig, train
-
-    config = TrainConfig(train_size=job["train_size"], epochs=1, seed=job["seed"], threads=1,
-                         val_size=job["val_size"])
-    result = train(_DATA, "efficientnet_b0", Scale(job["r"], job["d"], job["w"]), config,
-                   resolution_base=32)
-    return {**job, "top1": result.top1, "loss": result.loss, "status": result.status,
-            "seconds": result.seconds, "resolution": result.resolution, "flops": result.flops,
-            "params": result.params}
-
-
 def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE):
-    """Yield finished jobs as they complete, from ``workers`` single-thread processes."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Train each job (a dict with ``r, d, w, seed, train_size``) with the search's own
+    executor and yield it back with its result (top-1, loss, status, seconds), as each ends.
 
+    Workers are single-thread processes scored on ``val_size`` training images held out
+    (``carve_validation``), exactly as ``tinyformula fit`` trains its trials.
+    """
     from tqdm import tqdm
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_load, initargs=(val_size,)) as pool:
-        futures = [pool.submit(train_one, job) for job in jobs]
-        for future in tqdm(as_completed(futures), total=len(futures), unit="model",
+    from tinyformula import Scale, Yardstick
+    from tinyformula.executors import LocalExecutor
+    from tinyformula.train import TrainConfig
+    from tinyformula.trial import DataSource, TrialJob
+
+    yardstick = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
+    data = DataSource("fashion-mnist", validation=val_size)
+    typed = [TrialJob(id=i, base=yardstick.base, scale=Scale(job["r"], job["d"], job["w"]),
+                      resolution_base=yardstick.resolution_base, data=data,
+                      train=TrainConfig(train_size=job["train_size"], epochs=1,
+                                        seed=job["seed"]))
+             for i, job in enumerate(jobs)]
+    with LocalExecutor(workers) as executor:
+        for result in tqdm(executor.train(typed), total=len(typed), unit="model",
                            file=sys.stderr, dynamic_ncols=True):
-            yield future.result()
+            config = yardstick.measure(typed[result.id].scale)
+            yield {**jobs[result.id], "top1": result.top1, "loss": result.loss,
+                   "status": result.state.value, "seconds": result.seconds,
+                   "resolution": config.resolution, "flops": config.flops,
+                   "params": config.params}
 
 
 def provenance(command: list[str], seconds: float) -> str:

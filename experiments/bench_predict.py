@@ -18,10 +18,10 @@ import subprocess
 import sys
 import time
 
-from tinyformula import get_base
+from tinyformula import Yardstick
 from tinyformula.build import fvcore_flops
 from tinyformula.formula import TinyFormula
-from tinyformula.solve import Budget, solve_budget
+from tinyformula.solve import solve_budget
 
 
 def time_command(argv: list[str], runs: int) -> tuple[float, dict]:
@@ -47,10 +47,10 @@ def main() -> None:
     bare_seconds, _ = time_command([sys.executable, "-c", "print('{}')"], args.runs)
 
     # The same width, solved with build + fvcore as the FLOP counter.
-    base = get_base("efficientnet_b0")
+    yardstick = Yardstick("efficientnet_b0")
+    base = yardstick.network
     formula = TinyFormula.builtin()
     (r,), (d,) = formula.predict(args.flops)
-    budget = Budget(base, args.flops)
     counts = 0
 
     def fvcore_count(scale):
@@ -60,13 +60,13 @@ def main() -> None:
         return fvcore_flops(model, model.input_resolution)
 
     start = time.perf_counter()
-    solution = solve_budget(budget, float(r), float(d), flops_of=fvcore_count)
+    solution = solve_budget(yardstick, args.flops, float(r), float(d), amount_of=fvcore_count)
     fvcore_seconds = time.perf_counter() - start
 
     print(f"tinyformula predict --flops {args.flops}: median {cli_seconds * 1e3:.0f} ms wall over "
           f"{args.runs} runs (bare Python start-up: {bare_seconds * 1e3:.0f} ms)")
     print(f"  answer: r={answer['r']:.4f} d={answer['d']:.4f} w={answer['w']} "
-          f"resolution={answer['resolution']} c={answer['c_achieved']:.4f}")
+          f"resolution={answer['resolution']} c={answer['c']:.4f}")
     print(f"same solve (width bisection and resolution search) with build + fvcore: "
           f"{fvcore_seconds:.1f} s for {counts} counts, w={solution.w}, "
           f"resolution={solution.resolution}, c={solution.c:.4f}")

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from tinyformula.run import search
+from tinyformula import search
 
 
 def main() -> None:

@@ -38,12 +38,12 @@ def candidates(c: float, n: int, seed: int) -> list[dict]:
     """The first n *distinct* networks the sampler draws. At 32 px several r give the same
     input size (r = 0.2765 and 0.2788 are both 8 px) and d rounds per stage, so two draws can
     build the very same network; counting it twice would weigh it twice in the correlations."""
-    from tinyformula.bases import get_base
+    from tinyformula import Yardstick
     from tinyformula.space import plan_candidates
 
-    planned = plan_candidates(get_base("efficientnet_b0"), 3 * n, sampler="budgeted",
-                              c_range=(c * (1 - TOLERANCE), c * (1 + TOLERANCE)), seed=seed,
-                              num_classes=10, resolution_base=32)
+    planned = plan_candidates(Yardstick("efficientnet_b0", num_classes=10, resolution_base=32),
+                              3 * n, sampler="budgeted",
+                              c_range=(c * (1 - TOLERANCE), c * (1 + TOLERANCE)), seed=seed)
     chosen, seen = [], set()
     for p in planned:
         key = (p.resolution, p.flops, p.params)
@@ -60,9 +60,9 @@ def spearman(x, y) -> float:
 
 
 def figure(main, args):
-    from tinyformula.plots import _log_axis, _new_figure
+    from tinyformula.plots import log_axis, new_figure
 
-    fig = _new_figure(13.5, 4.6)
+    fig = new_figure(13.5, 4.6)
     axes = fig.subplots(1, 3, sharey=True)
     names = {"r": "resolution multiplier r (input int(32·r) px)", "d": "depth multiplier d",
              "w": "width multiplier w"}
@@ -71,7 +71,7 @@ def figure(main, args):
         points = ax.scatter([m[key] for m in main], [100 * m["top1"] for m in main],
                             c=[m["params"] / 1e6 for m in main], cmap="viridis",
                             s=40, edgecolors="none")
-        _log_axis(ax, "x")
+        log_axis(ax, "x")
         ax.set_xlabel(f"{names[key]} (log scale)")
         rho = spearman([m[key] for m in main], [m["top1"] for m in main])
         ax.set_title(f"Spearman ρ(top-1, {key}) = {rho:+.2f}", fontsize=9)

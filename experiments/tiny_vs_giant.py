@@ -42,11 +42,8 @@ BUDGETS = (0.5, 0.25, 0.13, 0.06)
 
 def configurations(formula_path: str | None) -> list[dict]:
     """Every (budget, formula) configuration, solved exactly as ``tinyformula compare`` does."""
-    from tinyformula.bases import get_base
     from tinyformula.formula import TinyFormula
-    from tinyformula.solve import Budget, solve_giant
 
-    base = get_base("efficientnet_b0")
     formulas = {"tiny": TinyFormula.builtin("efficientnet_b0")}
     if formula_path:
         formulas["fitted"] = TinyFormula.load(formula_path)
@@ -55,11 +52,10 @@ def configurations(formula_path: str | None) -> list[dict]:
         for name, formula in formulas.items():
             rec = formula.recommend(c, num_classes=10, resolution_base=32)
             rows.append({"c": c, "formula": name, "r": rec.r, "d": rec.d, "w": rec.w,
-                         "c_achieved": rec.c_achieved})
-        giant = solve_giant(Budget(base, c, 10, 32))
-        s = giant.solution
-        rows.append({"c": c, "formula": "giant", "r": s.r, "d": s.d, "w": s.w,
-                     "c_achieved": s.c, "phi": giant.phi})
+                         "c_achieved": rec.c})
+        giant = formulas["tiny"].giant(c, num_classes=10, resolution_base=32)
+        rows.append({"c": c, "formula": "giant", "r": giant.r, "d": giant.d, "w": giant.w,
+                     "c_achieved": giant.c, "phi": giant.phi})
     return rows
 
 
@@ -120,9 +116,9 @@ def figure(table, results):
     offset sideways so their bars do not hide each other). Right: the seed-paired difference."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    from tinyformula.plots import _new_figure
+    from tinyformula.plots import new_figure
 
-    fig = _new_figure(12.5, 5.0)
+    fig = new_figure(12.5, 5.0)
     ax, diff_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     styles = {"tiny": ("#1f77b4", "o", "Tiny Formula (built-in, ImageNet's)", 0.97),
               "giant": ("#d62728", "s", "inverted giant formula", 1.03),

@@ -69,8 +69,8 @@ def test_installed_command_exits_2_without_traceback():
     assert result.stderr.count("\n") == 1
 
 
-PREDICT_KEYS = ["c", "r", "d", "w", "resolution", "flops", "params", "c_achieved", "r_std",
-                "d_std", "extrapolated"]
+PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
+                "r_std", "d_std", "extrapolated", "phi"]
 
 
 def test_predict_json(cli):
@@ -78,7 +78,7 @@ def test_predict_json(cli):
     assert code == 0 and err == ""
     record = json.loads(out)
     assert list(record) == PREDICT_KEYS
-    assert 0.98 * 0.25 <= record["c_achieved"] <= 0.25
+    assert record["budget"] == 0.25 and 0.98 * 0.25 <= record["c"] <= 0.25
     assert int(224 * record["r"]) == record["resolution"]
     assert record["extrapolated"] is False
 
@@ -117,7 +117,7 @@ def test_predict_on_another_base_needs_a_formula_fitted_on_it(cli, tmp_path):
                                         "d": 1.0 + 0.1 * np.log(c)}).save(tmp_path / "f.json")
     code, out, _ = cli("predict", "--base", "resnet50", "--formula", str(path),
                            "--flops", "0.25", "--json")
-    assert code == 0 and 0.98 * 0.25 <= json.loads(out)["c_achieved"] <= 0.25
+    assert code == 0 and 0.98 * 0.25 <= json.loads(out)["c"] <= 0.25
     code, _, err = cli("predict", "--base", "ghostnet_100", "--formula", str(path),
                            "--flops", "0.25")
     assert code == 2 and "fitted on resnet50, not ghostnet_100" in err
@@ -131,7 +131,7 @@ def test_compare_json(cli):
     assert set(PREDICT_KEYS) <= set(tiny) and set(PREDICT_KEYS) <= set(giant)
     assert "phi" in giant and giant["phi"] < 0
     for side in (tiny, giant):
-        assert 0.98 * 0.13 <= side["c_achieved"] <= 0.13
+        assert 0.98 * 0.13 <= side["c"] <= 0.13
     assert giant["r"] < tiny["r"] and giant["d"] < tiny["d"]  # giant shrinks r and d harder
 
 

@@ -15,18 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from tinyformula.bases import get_base
+from tinyformula import Yardstick
 from tinyformula.formula import TinyFormula
 from tinyformula.pareto import pareto_frontier
-from tinyformula.run import load_run
-from tinyformula.solve import Budget, solve_giant
+from tinyformula.results import load_run
+from tinyformula.search_config import SearchConfig
+from tinyformula.solve import solve_giant
 from tinyformula.space import plan_candidates
 from tinyformula.store import TrialStore
+from tinyformula.trial import TrialResult, TrialState
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "pareto_fronts.ipynb"
-SETTINGS = {"base": "efficientnet_b0", "data": "fashion-mnist", "preset": "smoke", "seed": 0,
-            "train_size": 2048, "epochs": 1, "num_classes": 10, "resolution_base": 32}
+CONFIG = SearchConfig(base="efficientnet_b0", data="fashion-mnist", preset="smoke", seed=0,
+                      trials=30).resolved()
+YARDSTICK = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
 
 
 
@@ -34,32 +37,26 @@ SETTINGS = {"base": "efficientnet_b0", "data": "fashion-mnist", "preset": "smoke
 def write_run(folder: Path, pending: int = 0, formula: bool = True) -> Path:
     """A finished search folder (or one with ``pending`` trials left, or without the formula
     a frontier too small leaves out) without training."""
-    base = get_base("efficientnet_b0")
-    candidates = plan_candidates(base, 30, c_range=(0.03, 1.0), seed=0, num_classes=10,
-                                 resolution_base=32)
-    rows = [dict(c.to_dict(), candidate=c.index, seed=0) for c in candidates]
-    giant = solve_giant(Budget(base, 0.25, 10, 32)).solution
-    rows.append({"candidate": len(rows), "seed": 0, "r": giant.r, "d": giant.d, "w": giant.w,
-                 "c": giant.c, "resolution": giant.resolution, "flops": giant.flops,
-                 "params": giant.params})
-    rows += [dict(rows[i], seed=1) for i in (0, 1)]  # replicates: the noise
+    candidates = plan_candidates(YARDSTICK, 30, c_range=(0.03, 1.0), seed=0)
+    _, giant = solve_giant(YARDSTICK, 0.25)
+    plan = [(i, 0, config) for i, config in enumerate(candidates + [giant])]
+    plan += [(i, 1, plan[i][2]) for i in (0, 1)]  # replicates: the noise
     rng = random.Random(0)
-    for i, row in enumerate(rows):
-        row.pop("index", None)
-        row["id"] = i
     folder.mkdir(parents=True)
     store = TrialStore.open(folder / "trials.sqlite")
     try:
-        store.write_plan({"seed": 0}, SETTINGS, rows)
-        for row in rows[:len(rows) - pending]:
-            top1 = min(0.95, 0.7 + 0.08 * math.log(row["c"]) + rng.gauss(0, 0.05))
-            store.record(row["id"], {"status": "ok", "top1": top1, "loss": 1.0, "seconds": 1.0})
+        planned = store.merge_plan(CONFIG, plan)
+        store.write_plan(CONFIG, YARDSTICK, planned)
+        for trial in planned[:len(planned) - pending]:
+            top1 = min(0.95, 0.7 + 0.08 * math.log(trial.config.c) + rng.gauss(0, 0.05))
+            store.record(TrialResult(trial.id, TrialState.OK, top1=top1, loss=1.0, seconds=1.0))
         trials = store.trials()
     finally:
         store.close()
     if formula and not pending:
-        TinyFormula("efficientnet_b0", resolution_base=32, num_classes=10,
-                    source="test frontier").fit(pareto_frontier(trials, seed=0)).save(
+        frontier = pareto_frontier(trials, seed=0)
+        TinyFormula.for_yardstick(YARDSTICK, source="test frontier").fit(
+            {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d")}).save(
             folder / "formula.json")
     return folder
 
@@ -106,7 +103,7 @@ def test_plot_json_and_budget(run_dir, cli):
 def test_giant_marks_carry_accuracy_only_where_a_trial_built_that_network(run_dir):
     from tinyformula.plots import giant_marks
 
-    marks = {m.budget: m for m in giant_marks(load_run(run_dir))}
+    marks = {m.giant.budget: m for m in giant_marks(load_run(run_dir))}
     assert sorted(marks) == [0.06, 0.13, 0.25, 0.5]
     trials = load_run(run_dir).trials
     trained = trials[trials["candidate"] == 30].iloc[0]
@@ -123,8 +120,8 @@ def test_formula_curves_follow_the_formula_and_the_giant_solver(run_dir):
     r, d = run.formula.predict(curves["c"])
     assert list(curves["r"]) == list(r) and list(curves["d"]) == list(d)
     assert curves["w"][2] == run.formula.recommend(float(curves["c"][2])).w
-    giant = solve_giant(Budget(get_base("efficientnet_b0"), float(curves["c"][2]), 10, 32))
-    assert curves["giant_w"][2] == giant.solution.w
+    _, giant = solve_giant(YARDSTICK, float(curves["c"][2]))
+    assert curves["giant_w"][2] == giant.w
 
 
 def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyformula.run import load_run, search
+from tinyformula import load_run, search
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 pytestmark = pytest.mark.skipif(
@@ -82,11 +82,11 @@ def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, cli):
     calls = {"n": 0}
     real = executors.run_trial
 
-    def interrupt_on_third(job):
+    def interrupt_on_third(job, threads=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real(job)
+        return real(job, threads)
 
     monkeypatch.setattr(executors, "run_trial", interrupt_on_third)
     out = tmp_path / "run"

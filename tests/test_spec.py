@@ -100,11 +100,13 @@ def test_built_module_runs_forward_at_its_resolution():
 
 def test_package_exposes_the_pipeline_lazily():
     import tinyformula
+    import tinyformula.driver
     import tinyformula.formula
-    import tinyformula.run
+    import tinyformula.results
 
-    assert tinyformula.search is tinyformula.run.search
-    assert tinyformula.load_run is tinyformula.run.load_run
+    assert tinyformula.search is tinyformula.driver.search
+    assert tinyformula.load_run is tinyformula.results.load_run
+    assert tinyformula.SearchResult is tinyformula.results.SearchResult
     assert tinyformula.TinyFormula is tinyformula.formula.TinyFormula
     with pytest.raises(AttributeError):
         tinyformula.no_such_thing

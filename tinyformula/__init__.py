@@ -1,7 +1,8 @@
 """tinyformula: find the best way to shrink a network to a compute budget (TinyNet's formula).
 
-Public API: :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`,
-:func:`search` and :func:`load_run`. Importing the package imports neither torch nor
+Public API: :class:`Scale`, :class:`Yardstick` (how c is measured), :class:`Configuration`,
+:func:`get_base`, :func:`list_bases`, :class:`TinyFormula`, :class:`SearchConfig`,
+:func:`search` and :func:`load_run` (returning a :class:`SearchResult`). Importing the package imports neither torch nor
 scikit-learn; the heavier pieces load when first used.
 """
 
@@ -9,11 +10,13 @@ from .bases import get_base, list_bases
 from .cost import Cost
 from .errors import TinyFormulaError
 from .scale import Scale
+from .yardstick import Configuration, Yardstick
 
 __version__ = "0.1.0"
 
-_LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("run", "search"),
-         "load_run": ("run", "load_run"), "Run": ("run", "Run")}
+_LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("driver", "search"),
+         "load_run": ("results", "load_run"), "SearchResult": ("results", "SearchResult"),
+         "Run": ("results", "SearchResult"), "SearchConfig": ("search_config", "SearchConfig")}
 
 
 def __getattr__(name):
@@ -26,5 +29,6 @@ def __getattr__(name):
     raise AttributeError(f"module 'tinyformula' has no attribute {name!r}")
 
 
-__all__ = ["Cost", "Run", "Scale", "TinyFormula", "TinyFormulaError", "get_base", "list_bases",
-           "load_run", "search", "__version__"]
+__all__ = ["Configuration", "Cost", "Run", "Scale", "SearchConfig", "SearchResult",
+           "TinyFormula", "TinyFormulaError", "Yardstick", "get_base", "list_bases", "load_run",
+           "search", "__version__"]

@@ -25,7 +25,12 @@ EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (plus where to read more), exit status 2."""
+    """argparse, but a usage error is one line (plus where to read more), exit status 2, and
+    no prefix matching: ``--sched`` must not silently become ``--scheduler``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -89,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_flops)
 
     from .presets import PRESETS
+    from .search_config import SearchConfig as Defaults
 
     p = sub.add_parser(
         "fit", help="run the search and fit a formula",
@@ -99,33 +105,36 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
                                        f"{p.note}" for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
-    p.add_argument("--data", default="fashion-mnist",
-                   help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
-                        "(default: %(default)s)")
-    p.add_argument("--data-dir", default=None, help="where the dataset's files are")
-    p.add_argument("--preset", default="default", choices=list(PRESETS),
-                   help="search size (default: %(default)s)")
+    # Every default is SearchConfig's: unset flags stay None and the config fills them in.
+    p.add_argument("--base", help=f"base network (default: {Defaults.base})")
+    p.add_argument("--data", help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
+                                  f"(default: {Defaults.data})")
+    p.add_argument("--data-dir", help="where the dataset's files are")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help=f"search size (default: {Defaults.preset})")
     p.add_argument("--trials", type=_positive_int, help="candidates to train (default: preset's)")
     p.add_argument("--train-size", type=_positive_int,
                    help="training images per trial (default: preset's)")
     p.add_argument("--epochs", type=_positive_int, help="passes over them (default: preset's)")
-    p.add_argument("--c-range", type=_number, nargs=2, metavar=("LO", "HI"), default=(0.03, 1.0),
-                   help="relative FLOPs studied (default: 0.03 1.0)")
-    p.add_argument("--sampler", default="budgeted", choices=["random", "budgeted"],
+    p.add_argument("--c-range", type=_number, nargs=2, metavar=("LO", "HI"),
+                   help="relative FLOPs studied (default: {:g} {:g})".format(*Defaults.c_range))
+    p.add_argument("--sampler", choices=["random", "budgeted"],
                    help="random: the paper's log-uniform r, d, w kept inside the c range; "
-                        "budgeted: draw c, r, d and solve w (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="fixes the whole plan (default 0)")
-    p.add_argument("--out", default="runs/search", help="run folder (default: %(default)s)")
-    p.add_argument("--executor", default="local", choices=["local", "dask"],
-                   help="local processes or Dask distributed (default: %(default)s)")
-    p.add_argument("--workers", type=_positive_int, default=None,
+                        f"budgeted: draw c, r, d and solve w (default: {Defaults.sampler})")
+    p.add_argument("--seed", type=int, help=f"fixes the whole plan (default {Defaults.seed})")
+    p.add_argument("--batch-size", type=_positive_int,
+                   help=f"training batch size (default {Defaults.batch_size})")
+    p.add_argument("--out", help=f"run folder (default: {Defaults.out})")
+    p.add_argument("--executor", choices=["local", "dask"],
+                   help=f"local processes or Dask distributed (default: {Defaults.executor})")
+    p.add_argument("--workers", type=_positive_int,
                    help="trials run at once, each in its own single-thread process "
                         "(default: one per core)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    p.add_argument("--scheduler", metavar="ADDRESS",
                    help="join a running Dask cluster (tcp://host:port)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="where to train (default: auto, CUDA when available)")
+    p.add_argument("--device", metavar="DEVICE",
+                   help=f"auto (CUDA when available), cpu, cuda or cuda:N "
+                        f"(default: {Defaults.device})")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 

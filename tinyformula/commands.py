@@ -109,9 +109,8 @@ def _load_formula(args):
     return TinyFormula.builtin(args.base or "efficientnet_b0")
 
 
-def _budget_options(args, formula) -> dict:
-    return {"num_classes": args.num_classes or formula.num_classes,
-            "resolution_base": args.resolution_base or formula.resolution_base}
+def _budget_options(args) -> dict:
+    return {"num_classes": args.num_classes, "resolution_base": args.resolution_base}
 
 
 def _warn_if_extrapolated(formula, c: float) -> None:
@@ -139,58 +138,51 @@ def _source_note(formula) -> str:
 def cmd_predict(args) -> int:
     formula = _load_formula(args)
     c = formula.check_budget(args.flops)
-    options = _budget_options(args, formula)
-    rec = formula.recommend(c, **options)
+    rec = formula.recommend(c, **_budget_options(args))
     _warn_if_extrapolated(formula, c)
-    _warn_if_short(c, rec.c_achieved)
+    _warn_if_short(c, rec.c)
     if args.json:
         _print_json(rec.to_dict())
         return 0
+    config = rec.config
     print(f"Tiny Formula for {formula.base} at c = {c:g}\n")
     _print_rows([
-        ("r", f"{rec.r:.4f}  (GP std {rec.r_std:.3f})"),
-        ("d", f"{rec.d:.4f}  (GP std {rec.d_std:.3f})"),
-        ("w", f"{rec.w:g}  (widest that fits the budget)"),
-        ("resolution", f"{rec.resolution} px  (int({options['resolution_base']} x r))"),
-        ("FLOPs", _millions(rec.flops)),
-        ("params", _millions(rec.params)),
-        ("c achieved", f"{rec.c_achieved:.4f}  ({rec.c_achieved / c - 1:+.1%} of the budget)"),
+        ("r", f"{config.r:.4f}  (GP std {rec.r_std:.3f})"),
+        ("d", f"{config.d:.4f}  (GP std {rec.d_std:.3f})"),
+        ("w", f"{config.w:g}  (widest that fits the budget)"),
+        ("resolution", f"{config.resolution} px  (int({args.resolution_base or formula.resolution_base}"
+                       f" x r))"),
+        ("FLOPs", _millions(config.flops)),
+        ("params", _millions(config.params)),
+        ("c achieved", f"{config.c:.4f}  ({config.c / c - 1:+.1%} of the budget)"),
     ])
     print(f"\n{_source_note(formula)}")
     return 0
 
 
 def cmd_compare(args) -> int:
-    from .bases import get_base
-    from .solve import Budget, solve_giant
-
     formula = _load_formula(args)
     c = formula.check_budget(args.flops)
-    options = _budget_options(args, formula)
-    tiny = {"formula": "tiny", **formula.recommend(c, **options).to_dict()}
-    giant = solve_giant(Budget(get_base(formula.base), c, **options))
-    g = giant.solution
-    giant_record = {"formula": "giant", "c": c, "r": g.r, "d": g.d, "w": g.w,
-                    "resolution": g.resolution, "flops": g.flops, "params": g.params,
-                    "c_achieved": g.c, "r_std": None, "d_std": None, "extrapolated": False,
-                    "phi": giant.phi}
+    tiny = formula.recommend(c, **_budget_options(args))
+    giant = formula.giant(c, **_budget_options(args))
     _warn_if_extrapolated(formula, c)
-    _warn_if_short(c, tiny["c_achieved"], "tiny: ")
-    _warn_if_short(c, g.c, "giant: ")
+    _warn_if_short(c, tiny.c, "tiny: ")
+    _warn_if_short(c, giant.c, "giant: ")
     if args.json:
-        _print_json([tiny, giant_record])
+        _print_json([tiny.to_dict(), giant.to_dict()])
         return 0
+    t, g = tiny.config, giant.config
     print(f"Tiny Formula against EfficientNet's inverted giant formula, {formula.base} "
           f"at c = {c:g}\n")
     rows = [("", "tiny", "giant"),
-            ("r", f"{tiny['r']:.4f}", f"{g.r:.4f}"),
-            ("d", f"{tiny['d']:.4f}", f"{g.d:.4f}"),
-            ("w", f"{tiny['w']:g}", f"{g.w:g}"),
+            ("r", f"{t.r:.4f}", f"{g.r:.4f}"),
+            ("d", f"{t.d:.4f}", f"{g.d:.4f}"),
+            ("w", f"{t.w:g}", f"{g.w:g}"),
             ("phi", "", f"{giant.phi:.3f}"),
-            ("resolution", f"{tiny['resolution']} px", f"{g.resolution} px"),
-            ("FLOPs", f"{tiny['flops'] / 1e6:,.2f} M", f"{g.flops / 1e6:,.2f} M"),
-            ("params", f"{tiny['params'] / 1e6:,.2f} M", f"{g.params / 1e6:,.2f} M"),
-            ("c achieved", f"{tiny['c_achieved']:.4f}", f"{g.c:.4f}")]
+            ("resolution", f"{t.resolution} px", f"{g.resolution} px"),
+            ("FLOPs", f"{t.flops / 1e6:,.2f} M", f"{g.flops / 1e6:,.2f} M"),
+            ("params", f"{t.params / 1e6:,.2f} M", f"{g.params / 1e6:,.2f} M"),
+            ("c achieved", f"{t.c:.4f}", f"{g.c:.4f}")]
     for label, a, b in rows:
         print(f"{label:<12}{a:>12}{b:>12}")
     print("\nBoth widths are solved to land within 2% below c: the formulas differ only in the "
@@ -203,31 +195,31 @@ def cmd_compare(args) -> int:
 # -- tinyformula fit ---------------------------------------------------------------------------
 
 def cmd_fit(args) -> int:
-    from .run import search
+    from dataclasses import fields
 
+    from .driver import search
+    from .search_config import SearchConfig
+
+    # The parser leaves unset flags None: the defaults live in SearchConfig alone.
+    options = {f.name: getattr(args, f.name) for f in fields(SearchConfig)}
+    config = SearchConfig.from_options(**options)
     try:
-        run = search(args.base, args.data, out=args.out, preset=args.preset, trials=args.trials,
-                     train_size=args.train_size, epochs=args.epochs, c_range=args.c_range,
-                     sampler=args.sampler, seed=args.seed, data_dir=args.data_dir,
-                     executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                     device=args.device, progress=not args.json)
+        result = search(progress=not args.json, **options)
     except KeyboardInterrupt:
-        print(f"tinyformula fit: interrupted; every finished trial is saved in {args.out}. "
+        print(f"tinyformula fit: interrupted; every finished trial is saved in {config.out}. "
               f"Run the same command again to continue.", file=sys.stderr)
         return 130
-    if args.json:
-        from .run import run_summary
+    from .results import run_summary
 
-        _print_json(run_summary(run))
-        return 0
-    _print_run(run)
+    summary = run_summary(result)
+    if args.json:
+        _print_json(summary)
+    else:
+        _print_summary(summary)
     return 0
 
 
-def _print_run(run) -> None:
-    from .run import run_summary
-
-    summary = run_summary(run)
+def _print_summary(summary: dict) -> None:
     print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
           f"{summary['failed']} failed or diverged.")
     spread = summary["seed_spread"]

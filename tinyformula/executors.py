@@ -1,8 +1,9 @@
 """Where trials run: in this process, in local worker processes, or on a Dask cluster.
 
-Every executor runs the same function, :func:`run_trial`, on plain-dict jobs and yields
-plain-dict results as they finish; only the search driver writes the store. Each worker
-process loads the dataset itself, once.
+Every executor runs the same function, :func:`run_trial`, on typed jobs
+(:class:`~tinyformula.trial.TrialJob`) and yields :class:`~tinyformula.trial.TrialResult` as
+they finish; only the search driver writes the store. Each worker process loads the dataset
+itself, once.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from .errors import TinyFormulaError
-
-EXECUTORS = ("local", "dask")
+from .trial import TrialJob, TrialResult, TrialState
 
 
 @functools.lru_cache(maxsize=2)
@@ -27,23 +28,22 @@ def cached_dataset(name: str, data_dir: str | None, validation: int | None = Non
     return carve_validation(data, validation) if validation else data
 
 
-def run_trial(job: dict) -> dict:
+def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
     """Train one planned trial and return its result; never raises for a failed trial."""
     try:
-        from .scale import Scale
-        from .train import TrainConfig, train
+        from .train import train
 
-        data = cached_dataset(job["data"], job["data_dir"], job["validation"])
-        config = TrainConfig(**job["train"], seed=job["seed"], device=job["device"],
-                             threads=job.get("threads"))
-        result = train(data, job["base"], Scale(job["r"], job["d"], job["w"]), config,
-                       resolution_base=job["resolution_base"]).to_dict()
+        data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation)
+        config = job.train if threads is None else replace(job.train, threads=threads)
+        result = train(data, job.base, job.scale, config, resolution_base=job.resolution_base)
     except KeyboardInterrupt:
         raise
     except Exception as error:  # a trial's failure is data, not a crash of the search
         message = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-        result = {"status": "failed", "message": message}
-    return {**result, "id": job["id"]}
+        return TrialResult(job.id, TrialState.FAILED, message=message)
+    return TrialResult(job.id, TrialState(result.status), top1=result.top1, loss=result.loss,
+                       seconds=result.seconds, images_per_s=result.images_per_s,
+                       message=result.message)
 
 
 def _init_worker(threads: int) -> None:
@@ -90,15 +90,15 @@ class LocalExecutor:
             self._pool.shutdown(wait=kind is None, cancel_futures=True)
         return False
 
-    def run(self, jobs: Iterable[dict]) -> Iterator[dict]:
-        jobs = [dict(job, threads=self.threads) for job in jobs]
+    def train(self, jobs: Iterable[TrialJob]) -> Iterator[TrialResult]:
+        """Train ``jobs``, yielding each result as it finishes (in any order)."""
         if self._pool is None:
             for job in jobs:
-                yield run_trial(job)
+                yield run_trial(job, self.threads)
             return
         from concurrent.futures import as_completed
 
-        futures = [self._pool.submit(run_trial, job) for job in jobs]
+        futures = [self._pool.submit(run_trial, job, self.threads) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
 
@@ -137,20 +137,17 @@ class DaskExecutor:
             self._cluster.close()
         return False
 
-    def run(self, jobs: Iterable[dict]) -> Iterator[dict]:
+    def train(self, jobs: Iterable[TrialJob]) -> Iterator[TrialResult]:
+        """Train ``jobs`` on the cluster, yielding each result as it finishes."""
         from dask.distributed import as_completed
 
-        futures = [self._client.submit(run_trial, dict(job, threads=1), pure=False)
-                   for job in jobs]
+        futures = [self._client.submit(run_trial, job, 1, pure=False) for job in jobs]
         for future in as_completed(futures):
             yield future.result()
 
 
 def make_executor(kind: str, workers: int | None, scheduler: str | None):
-    if kind not in EXECUTORS:
-        raise TinyFormulaError(f"unknown executor {kind!r}; known: {', '.join(EXECUTORS)}")
+    """The executor a (checked) search config names."""
     if kind == "dask":
         return DaskExecutor(workers or os.cpu_count() or 1, scheduler)
-    if scheduler:
-        raise TinyFormulaError("--scheduler needs --executor dask")
     return LocalExecutor(workers)

@@ -11,17 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .bases import get_base
 from .errors import TinyFormulaError
+from .files import write_atomically
 from .gp import GPPosterior, make_gp
-from .solve import Budget, check_budget, solve_budget
+from .solve import solve_budget, solve_giant
+from .yardstick import Configuration, Yardstick, check_budget
 
 FORMAT = "tinyformula-formula"
 VERSION = 1
@@ -31,22 +31,34 @@ BUILTIN_BASES = ("efficientnet_b0",)
 
 @dataclass(frozen=True)
 class Recommendation:
-    """What ``predict`` answers for a budget: the configuration to build and how sure we are."""
+    """A formula's answer for a budget: the configuration to build and how it was chosen.
 
-    c: float
-    r: float
-    d: float
-    w: float
-    resolution: int
-    flops: int
-    params: int
-    c_achieved: float
-    r_std: float
-    d_std: float
-    extrapolated: bool
+    ``budget`` is the relative cost asked for; ``config.c`` the cost the network achieves
+    (within 2% below the budget where a resolution allows it). ``formula`` is ``"tiny"`` (r
+    and d from the GPs, with their standard deviations) or ``"giant"`` (EfficientNet's
+    compound scaling inverted, with its ``phi``).
+    """
+
+    budget: float
+    config: Configuration
+    formula: str = "tiny"
+    r_std: float | None = None
+    d_std: float | None = None
+    extrapolated: bool = False
+    phi: float | None = None
+
+    def __getattr__(self, name):
+        # r, d, w, resolution, flops, params and c read through to the configuration.
+        if name in Configuration.__dataclass_fields__:
+            return getattr(self.config, name)
+        raise AttributeError(name)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat, for JSON: formula, budget, the configuration's fields (c achieved), the GP
+        standard deviations, whether c was extrapolated, and phi for the giant formula."""
+        return {"formula": self.formula, "budget": self.budget, **self.config.to_dict(),
+                "r_std": self.r_std, "d_std": self.d_std, "extrapolated": self.extrapolated,
+                "phi": self.phi}
 
 
 def _frontier_columns(frontier) -> dict:
@@ -98,17 +110,43 @@ class TinyFormula:
         it passes through them.
     random_state : int
         Seed of the GP optimiser's restarts (fits are deterministic).
+    cost : str
+        Which cost c is relative to (``"flops"``, ``"params"``); see :class:`Yardstick`.
+
+    Attributes
+    ----------
+    gp_r_, gp_d_ : sklearn GaussianProcessRegressor
+        The fitted GPs of r and d over log c (only after ``fit``, not after ``load``).
+    posterior_r_, posterior_d_ : GPPosterior
+        Their posteriors, evaluated in pure Python; what the formula file stores.
+    c_range_ : (float, float)
+        The smallest and largest c of the frontier it was fitted on.
+    frontier_ : dict of lists
+        That frontier's c, r, d (and w).
     """
 
     def __init__(self, base: str = "efficientnet_b0", resolution_base: int = 224,
                  num_classes: int = 1000, source: str = "",
-                 noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0):
+                 noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0,
+                 cost: str = "flops"):
         self.base = base
         self.noise_bounds = noise_bounds
         self.resolution_base = resolution_base
         self.num_classes = num_classes
         self.source = source
         self.random_state = random_state
+        self.cost = cost
+
+    @classmethod
+    def for_yardstick(cls, yardstick: Yardstick, **params) -> "TinyFormula":
+        """A formula whose c is measured with ``yardstick``."""
+        return cls(base=yardstick.base, resolution_base=yardstick.resolution_base,
+                   num_classes=yardstick.num_classes, cost=yardstick.cost, **params)
+
+    @property
+    def yardstick(self) -> Yardstick:
+        """How this formula's c is measured."""
+        return Yardstick(self.base, self.num_classes, self.resolution_base, self.cost)
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -116,7 +154,7 @@ class TinyFormula:
         """Fit r(c) and d(c) on frontier rows with columns ``c, r, d`` (more are allowed)."""
         import numpy as np
 
-        get_base(self.base)
+        self.yardstick  # checks base, classes, resolution and cost
         columns = _frontier_columns(frontier)
         from sklearn.exceptions import ConvergenceWarning
 
@@ -168,6 +206,9 @@ class TinyFormula:
                 f"in (0, {limit:g}], e.g. 0.25 for a quarter of the base's FLOPs")
         return c
 
+    def _yardstick_for(self, num_classes, resolution_base) -> Yardstick:
+        return self.yardstick.replace(num_classes=num_classes, resolution_base=resolution_base)
+
     def recommend(self, c: float, num_classes: int | None = None,
                   resolution_base: int | None = None) -> Recommendation:
         """The configuration to build for relative budget c: r and d from the GPs, w solved so
@@ -176,13 +217,19 @@ class TinyFormula:
         c = self.check_budget(c)
         r, r_std = self.posterior_r_.predict(math.log(c))
         d, d_std = self.posterior_d_.predict(math.log(c))
-        budget = Budget(get_base(self.base), c, num_classes or self.num_classes,
-                        resolution_base or self.resolution_base)
-        solution = solve_budget(budget, r, d)
-        return Recommendation(c=c, r=solution.r, d=solution.d, w=solution.w,
-                              resolution=solution.resolution, flops=solution.flops,
-                              params=solution.params, c_achieved=solution.c, r_std=r_std,
-                              d_std=d_std, extrapolated=self.is_extrapolation(c))
+        config = solve_budget(self._yardstick_for(num_classes, resolution_base), c, r, d)
+        return Recommendation(budget=c, config=config, formula="tiny", r_std=r_std, d_std=d_std,
+                              extrapolated=self.is_extrapolation(c))
+
+    def giant(self, c: float, num_classes: int | None = None,
+              resolution_base: int | None = None) -> Recommendation:
+        """EfficientNet's inverted giant formula at budget c under this formula's yardstick:
+        the largest phi that fits, its width re-solved like ``recommend``'s, so the two land
+        equally close to c and differ only in r and d. Raises BudgetUnreachable outside the
+        giant formula's range."""
+        c = check_budget(c)
+        phi, config = solve_giant(self._yardstick_for(num_classes, resolution_base), c)
+        return Recommendation(budget=c, config=config, formula="giant", phi=phi)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -190,6 +237,7 @@ class TinyFormula:
         self._check_fitted()
         body = {"format": FORMAT, "version": VERSION, "base": self.base,
                 "resolution_base": self.resolution_base, "num_classes": self.num_classes,
+                **({"cost": self.cost} if self.cost != "flops" else {}),
                 "source": self.source, "c_range": list(self.c_range_),
                 "frontier": self.frontier_,
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
@@ -198,10 +246,7 @@ class TinyFormula:
 
     def save(self, path) -> Path:
         """Write the formula as versioned JSON, atomically: a reader never sees half a file."""
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=1) + "\n"
-        write_atomically(path, text)
-        return path
+        return write_atomically(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "formula") -> "TinyFormula":
@@ -215,8 +260,9 @@ class TinyFormula:
                                    f"mismatch); restore it or fit a new one")
         try:
             formula = cls(base=data["base"], resolution_base=int(data["resolution_base"]),
-                          num_classes=int(data["num_classes"]), source=data.get("source", ""))
-            get_base(formula.base)
+                          num_classes=int(data["num_classes"]), source=data.get("source", ""),
+                          cost=data.get("cost", "flops"))
+            formula.yardstick  # checks base, classes, resolution and cost
             formula.posterior_r_ = GPPosterior.from_dict(data["gp"]["r"])
             formula.posterior_d_ = GPPosterior.from_dict(data["gp"]["d"])
             lo, hi = (float(v) for v in data["c_range"])
@@ -263,32 +309,13 @@ def _checksum(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    if path.is_dir():
-        raise TinyFormulaError(f"{path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise TinyFormulaError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def published_frontier() -> dict[str, list[float]]:
     """TinyNet A-E as a frontier, their c measured with our own cost model (224 px)."""
     from .published import TINYNETS
     from .scale import Scale
 
-    base = get_base("efficientnet_b0")
-    return {"c": [base.relative_flops(Scale(t.r, t.d, t.w)) for t in TINYNETS],
+    yardstick = Yardstick("efficientnet_b0")
+    return {"c": [yardstick.c(Scale(t.r, t.d, t.w)) for t in TINYNETS],
             "r": [t.r for t in TINYNETS], "d": [t.d for t in TINYNETS],
             "w": [t.w for t in TINYNETS]}
 

@@ -21,12 +21,11 @@ it is). Files are written to a temporary name and renamed: a reader never sees h
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import TinyFormulaError
+from .files import write_atomically
 
 DEFAULT_BUDGET = 0.5
 WINDOW = 1.25            # "near" a budget c: c / 1.25 <= c_trial <= c * 1.25 (+-22% in log c)
@@ -42,7 +41,7 @@ COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny"
 
 def finished_run(path):
     """Load a run folder and check it holds a finished search with a fitted formula."""
-    from .run import load_run
+    from .results import load_run
 
     run = load_run(path)
     if not len(run.trials):
@@ -61,11 +60,10 @@ def finished_run(path):
 
 
 def check_window(window) -> float:
-    if isinstance(window, bool) or not isinstance(window, (int, float)) \
-            or not math.isfinite(window) or window <= 1:
-        raise TinyFormulaError(f"the window must be a factor above 1 (1.25: c/1.25 to c*1.25), "
-                               f"got {window!r}")
-    return float(window)
+    from .validate import Real, check
+
+    return check("the window", window, Real(1, None, closed="neither",
+                                            why="1.25 means c/1.25 to c*1.25"))
 
 
 def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
@@ -73,7 +71,7 @@ def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
 
     Raises TinyFormulaError when there are none, naming the c range the trials cover.
     """
-    from .solve import check_budget
+    from .yardstick import check_budget
 
     budget, window = check_budget(budget), check_window(window)
     ok = run.trials[run.trials["status"] == "ok"]
@@ -93,15 +91,10 @@ def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
 
 @dataclass(frozen=True)
 class GiantMark:
-    """The inverted giant formula at one budget, and the trial that built it, if any."""
+    """The inverted giant formula at one budget (``giant.budget``), and the trial of the
+    search that built the very same network, if any."""
 
-    budget: float
-    r: float
-    d: float
-    w: float
-    c: float
-    resolution: int
-    phi: float
+    giant: "object"                 # tinyformula.formula.Recommendation
     top1: float | None = None       # only when a trial of the search trained this network
     trial_id: int | None = None
 
@@ -112,29 +105,27 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
     A configuration gets a top-1 only when a finished trial (search seed) built the very same
     network: same input size and same layer tree.
     """
-    from .bases import get_base
     from .scale import Scale
-    from .solve import Budget, BudgetUnreachable, solve_giant
+    from .solve import BudgetUnreachable
 
     formula = run.formula
-    base = get_base(formula.base)
-    ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.get("seed", 0))]
+    base, classes = formula.yardstick.network, formula.num_classes
+    ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.seed)]
     lo, hi = run.trials["c"].min(), run.trials["c"].max()
     marks = []
     for c in budgets:
         if not lo / WINDOW <= c <= hi * WINDOW:
             continue
         try:
-            giant = solve_giant(Budget(base, c, formula.num_classes, formula.resolution_base))
+            giant = formula.giant(c)
         except BudgetUnreachable:
             continue
-        s = giant.solution
-        layers = base.layers(Scale(s.r, s.d, s.w), formula.num_classes)
+        s = giant.config
+        layers = base.layers(s.scale, classes)
         same = ok[(ok["resolution"] == s.resolution) & (ok["flops"] == s.flops)]
         match = [t for t in same.itertuples()
-                 if base.layers(Scale(t.r, t.d, t.w), formula.num_classes) == layers]
-        marks.append(GiantMark(c, s.r, s.d, s.w, s.c, s.resolution, giant.phi,
-                               match[0].top1 if match else None,
+                 if base.layers(Scale(t.r, t.d, t.w), classes) == layers]
+        marks.append(GiantMark(giant, match[0].top1 if match else None,
                                int(match[0].id) if match else None))
     return marks
 
@@ -148,11 +139,7 @@ def formula_curves(run, points: int = GRID_POINTS) -> dict:
     """
     import numpy as np
 
-    from .bases import get_base
-    from .solve import Budget, solve_giant
-
     formula = run.formula
-    base = get_base(formula.base)
     lo, hi = formula.c_range_
     c = np.geomspace(lo, min(hi, 1.0) if hi > lo else lo * 1.01, points)
     r, d, r_std, d_std = formula.predict(c, return_std=True)
@@ -165,8 +152,7 @@ def formula_curves(run, points: int = GRID_POINTS) -> dict:
         except TinyFormulaError:
             pass
         try:
-            g = solve_giant(Budget(base, float(budget), formula.num_classes,
-                                   formula.resolution_base)).solution
+            g = formula.giant(float(budget)).config
             curves["giant_r"][i], curves["giant_d"][i], curves["giant_w"][i] = g.r, g.d, g.w
         except TinyFormulaError:
             pass
@@ -175,7 +161,7 @@ def formula_curves(run, points: int = GRID_POINTS) -> dict:
 
 # -- figures -----------------------------------------------------------------------------------
 
-def _new_figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -184,7 +170,7 @@ def _new_figure(width: float, height: float):
     return figure
 
 
-def _log_axis(axis, which: str = "x", scale: bool = True) -> None:
+def log_axis(axis, which: str = "x", scale: bool = True) -> None:
     """Log scale with plain-number tick labels (0.1, 0.25, 0.5), not powers of ten."""
     if scale:
         getattr(axis, f"set_{which}scale")("log")
@@ -197,7 +183,7 @@ def _auto_scale(axis, values, which: str = "x") -> bool:
     values = [v for v in values if v > 0]
     wide = bool(values) and max(values) / min(values) >= 4
     if wide:
-        _log_axis(axis, which)
+        log_axis(axis, which)
     return wide
 
 
@@ -210,35 +196,21 @@ def _plain_log_ticks(ticks) -> None:
     ticks.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
-def _reference_flops(run) -> float:
-    from .bases import get_base
-
-    f = run.formula
-    return get_base(f.base).cost(None, f.num_classes, f.resolution_base).flops
-
-
 def _describe(run) -> str:
-    cfg = run.config
-    return (f"{cfg.get('base', run.formula.base)} on {cfg.get('data', '?')}, "
-            f"{cfg.get('train_size', '?'):,} images x {cfg.get('epochs', '?')} epoch(s), "
-            f"{cfg.get('preset', '?')} preset")
+    config = run.config
+    return (f"{config.base} on {config.data}, {config.train_size:,} images x {config.epochs} "
+            f"epoch(s), {config.preset} preset")
 
 
 def _accuracy_label(run) -> str:
-    from .presets import PRESETS
-
-    val = run.config.get("val_size")
-    if val is None and run.config.get("preset") in PRESETS:
-        val = PRESETS[run.config["preset"]].val_size  # what the search scored on
-    held = f"{val:,} images held out from the training split" if val else "held-out split"
-    return f"top-1 (%) on {held}"
+    return f"top-1 (%) on {run.config.val_size:,} images held out from the training split"
 
 
 def figure_frontier(run):
     """Figure 1: top-1 against c for every trial, the frontier, the giant formula's marks."""
-    figure = _new_figure(9.5, 5.8)
+    figure = new_figure(9.5, 5.8)
     ax = figure.add_subplot()
-    seed = run.config.get("seed", 0)
+    seed = run.config.seed
     ok = run.trials[run.trials["status"] == "ok"]
     main, other = ok[ok["seed"] == seed], ok[ok["seed"] != seed]
     failed = int((~run.trials["status"].isin(["ok", "pending"])).sum())
@@ -251,10 +223,10 @@ def figure_frontier(run):
     frontier = run.frontier.sort_values("c")
     ax.plot(frontier["c"], 100 * frontier["top1"], "-o", color=COLOURS["frontier"], ms=6,
             lw=2, label=f"Pareto frontier ({len(frontier)})", zorder=4)
-    _log_axis(ax, "x")
+    log_axis(ax, "x")
     ax.set_xlabel(f"c: FLOPs relative to {run.formula.base} at r = d = w = 1 (log scale)")
     ax.set_ylabel(_accuracy_label(run))
-    reference = _reference_flops(run)
+    reference = run.formula.yardstick.cost_of().flops
     top = ax.secondary_xaxis("top", functions=(lambda c: c * reference / 1e6,
                                                lambda m: m * 1e6 / reference))
     _plain_log_ticks(top.xaxis)
@@ -263,15 +235,16 @@ def figure_frontier(run):
 
     untrained = False
     for mark in giant_marks(run):
-        label = (f"giant c={mark.budget:g}: r={mark.r:.2f} d={mark.d:.2f} w={mark.w:.2f} "
-                 f"({mark.resolution} px)")
+        g = mark.giant.config
+        label = (f"giant c={mark.giant.budget:g}: r={g.r:.2f} d={g.d:.2f} w={g.w:.2f} "
+                 f"({g.resolution} px)")
         if mark.top1 is not None:
-            ax.scatter([mark.c], [100 * mark.top1], marker="*", s=220, color=COLOURS["giant"],
+            ax.scatter([g.c], [100 * mark.top1], marker="*", s=220, color=COLOURS["giant"],
                        zorder=5, label=f"{label}, trained as trial {mark.trial_id}")
         else:
             untrained = True
-            ax.axvline(mark.c, color=COLOURS["giant"], ls=":", lw=1.2, zorder=1)
-            ax.annotate(f"{label}, not trained", xy=(mark.c, 0.02), xycoords=("data", "axes fraction"),
+            ax.axvline(g.c, color=COLOURS["giant"], ls=":", lw=1.2, zorder=1)
+            ax.annotate(f"{label}, not trained", xy=(g.c, 0.02), xycoords=("data", "axes fraction"),
                         rotation=90, va="bottom", ha="right", fontsize=7.5,
                         color=COLOURS["giant"], xytext=(-2, 0), textcoords="offset points",
                         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.7,
@@ -297,7 +270,7 @@ def figure_formula(run, curves: dict | None = None):
     """Figure 2: r, d, w of the frontier against c, the formula (GP mean +-2 sigma, the width
     solver) and the inverted giant formula."""
     curves = curves or formula_curves(run)
-    figure = _new_figure(13.5, 4.6)
+    figure = new_figure(13.5, 4.6)
     axes = figure.subplots(1, 3, sharex=True)
     frontier = run.frontier.sort_values("c")
     rb = run.formula.resolution_base
@@ -317,7 +290,7 @@ def figure_formula(run, curves: dict | None = None):
                     drawstyle="steps-mid", label="Tiny Formula: w solved at the GP's r, d")
         ax.plot(curves["c"], curves[f"giant_{key}"], color=COLOURS["giant"], lw=1.8, ls="--",
                 label="inverted giant formula")
-        _log_axis(ax, "x")
+        log_axis(ax, "x")
         ax.set_xlabel("c: relative FLOPs (log scale)")
         ax.set_ylabel(labels[key])
         ax.set_ylim(bottom=0)  # multipliers are positive; a wide band would only add empty room
@@ -343,9 +316,9 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     from matplotlib.colors import LogNorm
 
     near = trials_near(run, budget, window)
-    seed = run.config.get("seed", 0)
+    seed = run.config.seed
     frontier_ids = set(run.frontier["id"])
-    figure = _new_figure(13.5, 4.6)
+    figure = new_figure(13.5, 4.6)
     axes = figure.subplots(1, 3, sharey=True)
     main = near[near["seed"] == seed]
     other = near[near["seed"] != seed]
@@ -387,19 +360,8 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
 # -- writing -----------------------------------------------------------------------------------
 
 def save_figure(figure, path) -> Path:
-    """Write a PNG via a temporary file in the same folder and a rename (no half files)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            figure.savefig(handle, format="png")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write a PNG atomically: a reader never sees half of one."""
+    return write_atomically(path, lambda handle: figure.savefig(handle, format="png"))
 
 
 def budget_file_name(budget: float) -> str:

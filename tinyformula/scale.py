@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import TinyFormulaError
+from .validate import Real, check
+
+MULTIPLIER = Real(0, None, closed="right")
 
 
 def scaled_resolution(resolution_base: int, r: float) -> int:
@@ -30,16 +32,7 @@ class Scale:
 
     def __post_init__(self):
         for name in ("r", "d", "w"):
-            value = getattr(self, name)
-            if isinstance(value, bool):
-                raise TinyFormulaError(f"{name} must be a number, got {value!r}")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise TinyFormulaError(f"{name} must be a number, got {value!r}") from None
-            if not math.isfinite(value) or value <= 0:
-                raise TinyFormulaError(f"{name} must be a finite number above 0, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, check(name, getattr(self, name), MULTIPLIER))
 
     def resolution(self, resolution_base: int) -> int:
         return scaled_resolution(resolution_base, self.r)

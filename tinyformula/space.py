@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import asdict, dataclass
 
-from .bases.spec import BaseNetwork
 from .errors import TinyFormulaError
 from .scale import Scale
-from .solve import Budget, solve_width
+from .solve import solve_width
+from .validate import POSITIVE_INT, check
+from .yardstick import Configuration, Yardstick
 
 MULTIPLIER_RANGE = (0.25, 4.0)
 SAMPLERS = ("random", "budgeted")
@@ -27,27 +27,10 @@ MAX_DRAWS_PER_CANDIDATE = 20_000
 BUDGETED_TRIES_PER_C = 200
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One planned architecture and what it costs (c relative to the base)."""
-
-    index: int
-    r: float
-    d: float
-    w: float
-    c: float
-    resolution: int
-    flops: int
-    params: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def check_c_range(c_range) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in c_range)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise TinyFormulaError(f"the c range must be two numbers LO HI, got {c_range!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
         raise TinyFormulaError(f"the c range must satisfy 0 < LO < HI, got {lo:g} {hi:g}")
@@ -63,19 +46,17 @@ def _round(value: float) -> float:
     return round(value, 4)
 
 
-def plan_candidates(base: BaseNetwork, n: int, *, sampler: str = "budgeted",
-                    c_range=(0.03, 1.0), seed: int = 0, num_classes: int = 1000,
-                    resolution_base: int = 224) -> list[Candidate]:
-    """The first ``n`` candidates of the sampler's stream for this seed."""
+def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
+                    c_range=(0.03, 1.0), seed: int = 0) -> list[Configuration]:
+    """The first ``n`` candidates of the sampler's stream for this seed, c measured by
+    ``yardstick``; candidate i of a plan is its i-th element."""
     if sampler not in SAMPLERS:
         raise TinyFormulaError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise TinyFormulaError(f"the number of trials must be at least 1, got {n!r}")
+    n = check("the number of trials", n, POSITIVE_INT)
     lo, hi = check_c_range(c_range)
-    reference = base.cost(Scale(), num_classes, resolution_base).flops
     rng = random.Random(seed)
     draw = _draw_random if sampler == "random" else _draw_budgeted
-    candidates: list[Candidate] = []
+    candidates: list[Configuration] = []
     draws = 0
     while len(candidates) < n:
         draws += 1
@@ -83,31 +64,29 @@ def plan_candidates(base: BaseNetwork, n: int, *, sampler: str = "budgeted",
             raise TinyFormulaError(
                 f"after {draws - 1:,} draws only {len(candidates)} candidates fell inside c = "
                 f"{lo:g}..{hi:g}; widen --c-range or use --sampler budgeted")
-        scale = draw(rng, base, lo, hi, num_classes, resolution_base)
-        if scale is None or scale.resolution(resolution_base) < 1:
+        scale = draw(rng, yardstick, lo, hi)
+        if scale is None or scale.resolution(yardstick.resolution_base) < 1:
             continue
-        cost = base.cost(scale, num_classes, resolution_base)
-        c = cost.flops / reference
-        if lo <= c <= hi:
-            candidates.append(Candidate(len(candidates), scale.r, scale.d, scale.w, c,
-                                        cost.resolution, cost.flops, cost.params))
+        config = yardstick.measure(scale)
+        if lo <= config.c <= hi:
+            candidates.append(config)
     return candidates
 
 
-def _draw_random(rng, base, lo, hi, num_classes, resolution_base) -> Scale:
+def _draw_random(rng, yardstick, lo, hi) -> Scale:
     return Scale(*(_round(_log_uniform(rng, *MULTIPLIER_RANGE)) for _ in range(3)))
 
 
-def _draw_budgeted(rng, base, lo, hi, num_classes, resolution_base) -> Scale | None:
+def _draw_budgeted(rng, yardstick, lo, hi) -> Scale | None:
     # Redraw (r, d) for the same c until w fits: rejecting the c itself would skew the plan
     # towards large budgets, where more (r, d) pairs leave room for a width in range.
-    budget = Budget(base, _log_uniform(rng, lo, hi), num_classes, resolution_base)
+    c = _log_uniform(rng, lo, hi)
     for _ in range(BUDGETED_TRIES_PER_C):
         r = _round(_log_uniform(rng, *MULTIPLIER_RANGE))
         d = _round(_log_uniform(rng, *MULTIPLIER_RANGE))
-        if Scale(r, d).resolution(resolution_base) < 1:
+        if Scale(r, d).resolution(yardstick.resolution_base) < 1:
             continue
-        solution = solve_width(budget, r, d)
-        if solution is not None and MULTIPLIER_RANGE[0] <= solution.w <= MULTIPLIER_RANGE[1]:
-            return Scale(r, d, solution.w)
+        config = solve_width(yardstick, c, r, d)
+        if config is not None and MULTIPLIER_RANGE[0] <= config.w <= MULTIPLIER_RANGE[1]:
+            return config.scale
     return None

@@ -9,16 +9,17 @@ seed, sampler, ...), so a run folder is never reused for a different search.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from pathlib import Path
 
 from .errors import TinyFormulaError
+from .search_config import SearchConfig
+from .trial import COLUMNS, Trial, TrialResult, TrialState
+from .yardstick import Configuration, Yardstick
 
 SCHEMA_VERSION = 1
-STATUSES = ("pending", "ok", "diverged", "oom", "failed")
-TRIAL_COLUMNS = ("id", "candidate", "seed", "r", "d", "w", "c", "resolution", "flops", "params",
-                 "status", "top1", "loss", "seconds", "images_per_s", "message", "finished_at")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,44 +73,86 @@ class TrialStore:
     def close(self) -> None:
         self._db.close()
 
-    # -- identity ------------------------------------------------------------------------------
+    # -- what search this is -------------------------------------------------------------------
 
     def meta(self) -> dict:
         return {key: json.loads(value)
                 for key, value in self._db.execute("SELECT key, value FROM meta")}
 
-    def write_plan(self, identity: dict, settings: dict, trials: list[dict]) -> None:
+    def config(self) -> SearchConfig | None:
+        """The search this store holds (None for a new store)."""
+        settings = self.meta().get("settings")
+        return SearchConfig.from_dict(settings) if settings else None
+
+    def yardstick(self) -> Yardstick | None:
+        """How its trials' c was measured (None for a new store)."""
+        settings = self.meta().get("settings")
+        return Yardstick.from_dict(settings) if settings else None
+
+    def merge_plan(self, config: SearchConfig,
+                   planned: list[tuple[int, int, Configuration]]) -> list[Trial]:
+        """The planned (candidate, seed, configuration) triples as trials: those stored keep
+        their id and result, new ones get the next ids. Refuses a store that holds another
+        search, or the same candidates planned differently."""
+        stored, meta = self.trials(), self.meta()
+        if stored or meta:
+            theirs, ours = meta.get("identity", {}), config.identity()
+            differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+            if differ:
+                shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
+                                  for k in differ)
+                raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
+                                       f"choose another --out")
+        by_key = {(t.candidate, t.seed): t for t in stored}
+        next_id = max((t.id for t in stored), default=-1) + 1
+        trials = []
+        for candidate, seed, planned_config in planned:
+            known = by_key.get((candidate, seed))
+            if known is None:
+                trials.append(Trial(next_id, candidate, seed, planned_config))
+                next_id += 1
+            elif not math.isclose(known.config.c, planned_config.c) \
+                    or known.config.w != planned_config.w:
+                raise TinyFormulaError(f"{self.path} was planned differently (candidate "
+                                       f"{candidate}); choose another --out")
+            else:
+                trials.append(known)
+        return trials
+
+    def write_plan(self, config: SearchConfig, yardstick: Yardstick, trials: list[Trial]) -> None:
         """Record the search and append planned trials not stored yet, in one transaction."""
+        settings = {**config.to_dict(), **yardstick.to_dict(), "replicates": config.replicates}
+        rows = [t.to_row() for t in trials]
         with self._transaction():
-            for key, value in {"schema_version": SCHEMA_VERSION, "identity": identity,
-                               "settings": settings}.items():
+            for key, value in {"schema_version": SCHEMA_VERSION,
+                               "identity": config.identity(), "settings": settings}.items():
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                  (key, json.dumps(value)))
             self._db.executemany(
                 "INSERT OR IGNORE INTO trials (id, candidate, seed, r, d, w, c, resolution, "
                 "flops, params) VALUES (:id, :candidate, :seed, :r, :d, :w, :c, :resolution, "
-                ":flops, :params)", trials)
+                ":flops, :params)", rows)
 
     # -- trials --------------------------------------------------------------------------------
 
-    def trials(self) -> list[dict]:
-        cursor = self._db.execute(f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials ORDER BY id")
-        return [dict(zip(TRIAL_COLUMNS, row)) for row in cursor]
+    def trials(self) -> list[Trial]:
+        cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM trials ORDER BY id")
+        return [Trial.from_row(dict(zip(COLUMNS, row))) for row in cursor]
 
-    def pending(self) -> list[dict]:
-        return [t for t in self.trials() if t["status"] == "pending"]
-
-    def record(self, trial_id: int, result: dict) -> None:
-        """Store one finished trial; committed (and synced) before this returns."""
-        status = result.get("status", "failed")
-        if status not in STATUSES[1:]:
-            status = "failed"
+    def record(self, result: TrialResult) -> float:
+        """Store one finished trial, committed (and synced) before this returns; returns the
+        time it recorded as the trial's end."""
+        state = TrialState(result.state)
+        if state is TrialState.PENDING:
+            raise ValueError(f"trial {result.id}: a result cannot be pending")
+        finished_at = time.time()
         with self._transaction():
             self._db.execute(
                 "UPDATE trials SET status=?, top1=?, loss=?, seconds=?, images_per_s=?, "
                 "message=?, finished_at=? WHERE id=?",
-                (status, result.get("top1"), result.get("loss"), result.get("seconds"),
-                 result.get("images_per_s"), result.get("message", ""), time.time(), trial_id))
+                (state.value, result.top1, result.loss, result.seconds, result.images_per_s,
+                 result.message, finished_at, result.id))
+        return finished_at
 
     def _transaction(self):
         return _Transaction(self._db)

@@ -16,6 +16,7 @@ from ..cost import Cost, network_cost
 from ..errors import TinyFormulaError
 from ..layers import Network, Sequential
 from ..scale import Scale
+from ..validate import POSITIVE_INT, check
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
@@ -104,12 +105,6 @@ class BaseNetwork(ABC):
         """FLOPs (fvcore's convention) and parameters, computed without torch."""
         return _cached_cost(self, _check_scale(scale), num_classes, resolution_base)
 
-    def relative_flops(self, scale: Scale | None = None, num_classes: int = 1000,
-                       resolution_base: int | None = None) -> float:
-        """c: FLOPs relative to this base at r = d = w = 1, same classes and resolution base."""
-        reference = self.cost(Scale(), num_classes, resolution_base).flops
-        return self.cost(scale, num_classes, resolution_base).flops / reference
-
     def build(self, scale: Scale | None = None, num_classes: int = 1000,
               resolution_base: int | None = None):
         """A ``torch.nn.Module``; its ``input_resolution`` is the image size to feed it."""
@@ -135,6 +130,4 @@ def _check_scale(scale) -> Scale:
 
 
 def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TinyFormulaError(f"{name} must be a whole number of at least 1, got {value!r}")
-    return value
+    return check(name, value, POSITIVE_INT)

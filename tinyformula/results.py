@@ -1,0 +1,153 @@
+"""Reading a search: :class:`SearchResult`, ``load_run``, the summary, the CSV files.
+
+A run folder holds ``trials.sqlite`` (the durable store) and, once the search has finished,
+``trials.csv``, ``frontier.csv`` and ``formula.json``. Reading one never changes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TinyFormulaError
+from .files import write_atomically
+from .formula import MIN_POINTS, TinyFormula
+from .pareto import pareto_frontier
+from .search_config import SearchConfig
+from .solve import BudgetUnreachable
+from .store import TrialStore
+from .trial import COLUMNS, Trial, TrialState, trials_dataframe
+from .yardstick import Yardstick
+
+SUMMARY_BUDGETS = (0.06, 0.13, 0.25, 0.5)  # where the summary shows the formula
+
+
+@dataclass
+class SearchResult:
+    """A search's results, as ``search()`` returns them and ``load_run()`` reads them.
+
+    Attributes
+    ----------
+    path : Path
+        The run folder.
+    config : SearchConfig
+        The search's settings as stored.
+    yardstick : Yardstick
+        How the trials' c was measured.
+    trials, frontier : pandas.DataFrame
+        One row per trial (the columns of ``trials.csv``); the Pareto-optimal trials of the
+        search's seed, by c.
+    formula : TinyFormula or None
+        The fitted formula (None until the search has finished and fitted one).
+    seed_spread : dict
+        Top-1 differences between the two seeds of the replicated candidates.
+    """
+
+    path: Path
+    config: SearchConfig
+    yardstick: Yardstick
+    trials: object
+    frontier: object
+    formula: TinyFormula | None
+    seed_spread: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return bool(len(self.trials)) and not (self.trials["status"] == "pending").any()
+
+    @classmethod
+    def from_trials(cls, path: Path, config: SearchConfig, yardstick: Yardstick,
+                    trials: list[Trial], formula: TinyFormula | None) -> "SearchResult":
+        return cls(path=Path(path), config=config, yardstick=yardstick,
+                   trials=trials_dataframe(trials),
+                   frontier=trials_dataframe(pareto_frontier(trials, seed=config.seed)),
+                   formula=formula, seed_spread=seed_spread(trials))
+
+
+def seed_spread(trials: list[Trial]) -> dict:
+    """Top-1 differences between the two seeds of each replicated candidate."""
+    runs: dict[int, dict[int, float]] = {}
+    for t in trials:
+        if t.state is TrialState.OK:
+            runs.setdefault(t.candidate, {})[t.seed] = t.top1
+    gaps = [abs(a - b) for seeds in runs.values() if len(seeds) == 2
+            for a, b in [tuple(seeds.values())]]
+    if not gaps:
+        return {}
+    return {"pairs": len(gaps), "mean_abs_diff": statistics.fmean(gaps), "max_abs_diff": max(gaps)}
+
+
+def _csv(trials: list[Trial]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(t.to_row() for t in trials)
+    return buffer.getvalue()
+
+
+def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
+                  trials: list[Trial]) -> SearchResult:
+    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
+    out = Path(out)
+    frontier = pareto_frontier(trials, seed=config.seed)
+    write_atomically(out / "trials.csv", _csv(trials))
+    write_atomically(out / "frontier.csv", _csv(frontier))
+    if len(frontier) < MIN_POINTS:
+        ok = sum(t.state is TrialState.OK for t in trials)
+        raise TinyFormulaError(
+            f"only {len(frontier)} Pareto-optimal trials ({ok} of {len(trials)} finished ok); "
+            f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
+            f"continue this search")
+    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset, "
+              f"seed {config.seed})")
+    formula = TinyFormula.for_yardstick(yardstick, source=source).fit(
+        {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")})
+    formula.save(out / "formula.json")
+    return SearchResult.from_trials(out, config, yardstick, trials, formula)
+
+
+def load_run(path) -> SearchResult:
+    """Read a run folder, finished or partial (the formula is None until the search ends)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise TinyFormulaError(f"no run folder at {path}")
+    if not (path / "trials.sqlite").exists():
+        raise TinyFormulaError(f"{path} holds no search (no trials.sqlite); run "
+                               f"'tinyformula fit --out {path}' first")
+    store = TrialStore.open(path / "trials.sqlite", create=False)
+    try:
+        trials, config, yardstick = store.trials(), store.config(), store.yardstick()
+    finally:
+        store.close()
+    if config is None:
+        raise TinyFormulaError(f"{path} holds an empty search (no plan was written); run "
+                               f"'tinyformula fit --out {path}' to start it")
+    formula = TinyFormula.load(path / "formula.json") if (path / "formula.json").exists() else None
+    return SearchResult.from_trials(path, config, yardstick, trials, formula)
+
+
+def run_summary(result: SearchResult) -> dict:
+    """The run as plain data: counts, frontier, noise, and both formulas at a few budgets."""
+    budgets = []
+    for c in SUMMARY_BUDGETS:
+        entry = {"c": c}
+        for side, answer in (("tiny", result.formula.recommend), ("giant", result.formula.giant)):
+            try:
+                entry[side] = answer(c).to_dict()
+            except (TinyFormulaError, BudgetUnreachable) as error:
+                entry[side] = {"error": str(error)}
+        budgets.append(entry)
+    trials = result.trials
+    return {"out": str(result.path), "trials": len(trials),
+            "ok": int((trials["status"] == "ok").sum()),
+            "failed": int((~trials["status"].isin(["ok", "pending"])).sum()),
+            "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
+            .to_dict("records"),
+            "seed_spread": result.seed_spread, "formula": str(result.path / "formula.json"),
+            "budgets": budgets}
+
+
+Run = SearchResult  # the name of versions up to 0.1

@@ -1,0 +1,126 @@
+"""Typed trials, after Optuna's ``TrialState`` and ``FrozenTrial``: what the store keeps, what the
+executors run and return, and a DataFrame of them built on demand.
+
+* :class:`TrialState`: pending, ok, diverged, oom or failed (a ``str`` enum: it compares equal
+  to its value and is stored as such).
+* :class:`Trial`: one planned or finished training of one candidate with one seed.
+* :class:`TrialJob` / :class:`TrialResult`: what goes to an executor and what comes back.
+  Misspelled fields fail at construction, never store None.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+
+from .scale import Scale
+from .yardstick import Configuration
+
+
+class TrialState(str, Enum):
+    PENDING = "pending"
+    OK = "ok"
+    DIVERGED = "diverged"   # the training loss turned nan or inf
+    OOM = "oom"             # CUDA ran out of memory
+    FAILED = "failed"       # the trial raised (a bad setting, a crash): retried on resume
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self is not TrialState.PENDING
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One trial: candidate ``candidate`` of the plan (its configuration) trained with ``seed``.
+
+    ``id`` is the execution order. Results are None until the trial finishes; ``top1`` and
+    ``loss`` are None unless it finished ok.
+    """
+
+    id: int
+    candidate: int
+    seed: int
+    config: Configuration
+    state: TrialState = TrialState.PENDING
+    top1: float | None = None
+    loss: float | None = None
+    seconds: float | None = None
+    images_per_s: float | None = None
+    message: str | None = None
+    finished_at: float | None = None
+
+    @property
+    def scale(self) -> Scale:
+        return self.config.scale
+
+    def finish(self, result: "TrialResult", finished_at: float) -> "Trial":
+        return replace(self, state=result.state, top1=result.top1, loss=result.loss,
+                       seconds=result.seconds, images_per_s=result.images_per_s,
+                       message=result.message, finished_at=finished_at)
+
+    def to_row(self) -> dict:
+        """Flat, with the columns of ``trials.csv`` (``COLUMNS``)."""
+        row = {"id": self.id, "candidate": self.candidate, "seed": self.seed,
+               **self.config.to_dict(), "status": self.state.value}
+        row.update({name: getattr(self, name) for name in RESULT_COLUMNS})
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Trial":
+        config = Configuration(**{name: row[name] for name in CONFIG_COLUMNS})
+        return cls(id=row["id"], candidate=row["candidate"], seed=row["seed"], config=config,
+                   state=TrialState(row["status"]),
+                   **{name: row[name] for name in RESULT_COLUMNS})
+
+
+CONFIG_COLUMNS = tuple(f.name for f in fields(Configuration))
+RESULT_COLUMNS = ("top1", "loss", "seconds", "images_per_s", "message", "finished_at")
+COLUMNS = ("id", "candidate", "seed", *CONFIG_COLUMNS, "status", *RESULT_COLUMNS)
+
+
+def trials_dataframe(trials: list[Trial]):
+    """A pandas DataFrame, one row per trial, with the columns of ``trials.csv``."""
+    import pandas as pd
+
+    return pd.DataFrame([t.to_row() for t in trials], columns=list(COLUMNS))
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Which data a trial trains on: a dataset name, its folder, and how many training images
+    are held out to score on."""
+
+    name: str
+    data_dir: str | None = None
+    validation: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a worker needs to train one trial, and nothing it must look up elsewhere."""
+
+    id: int
+    base: str
+    scale: Scale
+    resolution_base: int
+    data: DataSource
+    train: object          # tinyformula.train.TrainConfig (its seed is the trial's seed)
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a worker reports for one job."""
+
+    id: int
+    state: TrialState
+    top1: float | None = None
+    loss: float | None = None
+    seconds: float | None = None
+    images_per_s: float | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "state": self.state.value}

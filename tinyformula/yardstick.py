@@ -1,0 +1,157 @@
+"""How c is measured: one value that every stage asks, instead of loose (base, classes, size) parts.
+
+c is a candidate's cost relative to the base network at r = d = w = 1, with the same number of
+classes and the same base resolution. A :class:`Yardstick` holds those conventions and *which*
+cost (FLOPs by default), and answers everything that turns a configuration into c or a budget
+into an absolute amount. The formula, the search, the sampler, the width solver and the plots
+all hold one; nothing rebuilds it from parts.
+
+:class:`Configuration` is the one shape of "a network and what it costs": its ``c`` is always
+the cost *achieved* by that network; a budget asked for is called ``budget`` wherever it
+travels beside one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from functools import cached_property
+
+from .bases import get_base
+from .bases.spec import BaseNetwork
+from .cost import Cost
+from .errors import TinyFormulaError
+from .scale import Scale
+from .validate import POSITIVE_INT, Options, Real, check
+
+# The costs a yardstick can measure exactly from the analytic model, and how each reads a Cost.
+COSTS = {
+    "flops": lambda cost: cost.flops,
+    "params": lambda cost: cost.params,
+}
+COST_UNITS = {"flops": "FLOPs", "params": "parameters"}
+BUDGET = Real(0, None, closed="right")
+
+
+def check_budget(c) -> float:
+    """A relative budget: a finite number above 0."""
+    return check("the budget c", c, BUDGET)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """A concrete scaled network and what it costs.
+
+    ``c`` is the cost it achieves relative to the base (under the yardstick that measured it);
+    ``flops`` and ``params`` are absolute, whichever cost c is of.
+    """
+
+    r: float
+    d: float
+    w: float
+    c: float
+    resolution: int
+    flops: int
+    params: int
+
+    @property
+    def scale(self) -> Scale:
+        return Scale(self.r, self.d, self.w)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """The conventions that make a relative cost c absolute.
+
+    Parameters
+    ----------
+    base : str
+        Name of the base network (``tinyformula bases`` lists them).
+    num_classes : int
+        Classifier outputs; the base at r = d = w = 1 is counted with as many.
+    resolution_base : int or None
+        Input size at r = 1 (None: the base's own, 224; small-image data uses 32).
+    cost : str
+        Which cost c is relative to: ``"flops"`` (fvcore's count, the default) or ``"params"``.
+    """
+
+    base: str = "efficientnet_b0"
+    num_classes: int = 1000
+    resolution_base: int | None = None
+    cost: str = "flops"
+
+    def __post_init__(self):
+        get_base(self.base)
+        object.__setattr__(self, "num_classes", check("num_classes", self.num_classes,
+                                                      POSITIVE_INT))
+        resolution_base = self.resolution_base or get_base(self.base).default_resolution
+        object.__setattr__(self, "resolution_base",
+                           check("resolution_base", resolution_base, POSITIVE_INT))
+        check("cost", self.cost, Options(tuple(COSTS)))
+
+    # -- what it measures ----------------------------------------------------------------------
+
+    @property
+    def network(self) -> BaseNetwork:
+        return get_base(self.base)
+
+    @property
+    def unit(self) -> str:
+        return COST_UNITS[self.cost]
+
+    def cost_of(self, scale: Scale | None = None) -> Cost:
+        """Every analytic cost of the base scaled by ``scale`` (resolution, FLOPs, params)."""
+        return self.network.cost(scale, self.num_classes, self.resolution_base)
+
+    def amount(self, scale: Scale | None = None) -> float:
+        """The chosen cost of ``scale``, in its unit (e.g. FLOPs)."""
+        return COSTS[self.cost](self.cost_of(scale))
+
+    @cached_property
+    def reference(self) -> float:
+        """The chosen cost of the base at r = d = w = 1: what c = 1 means."""
+        return self.amount(Scale())
+
+    def c(self, scale: Scale) -> float:
+        """The relative cost of ``scale``."""
+        return self.amount(scale) / self.reference
+
+    def measure(self, scale: Scale) -> Configuration:
+        """``scale`` as a :class:`Configuration`: its resolution, FLOPs, params and c."""
+        cost = self.cost_of(scale)
+        return Configuration(r=scale.r, d=scale.d, w=scale.w,
+                             c=COSTS[self.cost](cost) / self.reference,
+                             resolution=cost.resolution, flops=cost.flops, params=cost.params)
+
+    def budget(self, c: float) -> float:
+        """The absolute amount (e.g. FLOPs) a relative budget ``c`` allows."""
+        return check_budget(c) * self.reference
+
+    def fits(self, scale: Scale, c: float) -> bool:
+        """Whether ``scale`` costs no more than the budget c."""
+        return self.amount(scale) <= self.budget(c)
+
+    # -- variants and persistence --------------------------------------------------------------
+
+    def replace(self, **changes) -> "Yardstick":
+        """The same yardstick with some conventions changed (None values keep this one's)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return {"base": self.base, "num_classes": self.num_classes,
+                "resolution_base": self.resolution_base, "cost": self.cost}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Yardstick":
+        try:
+            return cls(base=data["base"], num_classes=data["num_classes"],
+                       resolution_base=data.get("resolution_base"),
+                       cost=data.get("cost", "flops"))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise TinyFormulaError(f"a stored yardstick is incomplete ({error!r})") from None
+
+    def __str__(self) -> str:
+        return (f"{self.unit} of {self.base} ({self.num_classes} classes, "
+                f"{self.resolution_base} px at r = 1)")
