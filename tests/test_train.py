@@ -185,6 +185,17 @@ def test_cli_train_json(capsys):
     assert math.isfinite(record["loss"])
 
 
+def test_cli_no_cuda_graph_changes_nothing_on_cpu(capsys):
+    args = ["train", "--data", "digits", "--r", "0.5", "--d", "0.25", "--w", "0.25",
+            "--train-size", "128", "--batch-size", "64", "--val-size", "50", "--json",
+            "--device", "cpu"]
+    records = []
+    for extra in ([], ["--no-cuda-graph"]):
+        assert main(args + extra) == 0
+        records.append(json.loads(capsys.readouterr().out))
+    assert records[0]["top1"] == records[1]["top1"] and records[0]["loss"] == records[1]["loss"]
+
+
 def test_cli_train_table(capsys):
     code = main(["train", "--data", "digits", "--r", "0.5", "--d", "0.25", "--w", "0.25",
                  "--train-size", "128", "--val-size", "50", "--quiet"])
