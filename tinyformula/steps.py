@@ -166,6 +166,9 @@ class GraphedStep:
         self.lr_table = torch.tensor(factors, dtype=torch.float32, device=device)
         self.lr = self.lr_table[0].clone()
         self.optimizer = make_optimizer(model, config, lr=self.lr)
+        if any(group["lr"] is not self.lr for group in self.optimizer.param_groups):
+            raise RuntimeError("the optimizer copied its learning-rate tensor; the schedule "
+                               "would not reach it")
         self.ema = WeightEma(model, config.ema) if config.ema else None
         if self.ema is not None:
             weights = [self.ema.weight(k + 1) for k in range(total_steps)]

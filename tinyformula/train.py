@@ -317,7 +317,10 @@ def _run(model: nn.Module, batches: TrainBatches, data: ImageData, config: Train
                    message="; ".join(notes))
     if status != "ok":
         return outcome
+    # Gradients, optimizer state and a CUDA graph's memory pool are not needed to score.
     scored = step.scored
+    model.zero_grad(set_to_none=True)
+    del step
     if config.bn_recalibrate:
         # The first images of the seed-fixed subset, unaugmented: the same for every candidate.
         size = (config.batch_size if device.type == "cpu"
