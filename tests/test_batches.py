@@ -117,3 +117,34 @@ def test_cpu_step_is_eager_and_follows_the_schedule():
     assert seen == [0.1 * lr_factor(k, 4, 0.25) for k in range(4)]
     with pytest.raises(ValueError, match="CUDA"):
         GraphedStep(model, config, 4, torch.device("cpu"))
+
+
+def test_device_tensor_schedule_and_ema_match_the_float_ones():
+    """What the CUDA graph reads from device tensors - SGD's learning rate (fused SGD) and
+    the EMA weight - gives the same weights as the float path; checked on CPU tensors."""
+    import copy
+
+    from tinyformula.steps import WeightEma, make_optimizer
+
+    torch.manual_seed(0)
+    config = TrainConfig(optimizer="sgd")
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    twin = copy.deepcopy(model)
+    lr = torch.tensor(0.0)
+    plain, fused = make_optimizer(model, config), make_optimizer(twin, config, lr=lr)
+    assert all(group["lr"] is lr for group in fused.param_groups)
+    ema, twin_ema = WeightEma(model, 0.9), WeightEma(twin, 0.9)
+    for k in range(5):
+        x = torch.randn(8, 4)
+        for group in plain.param_groups:
+            group["lr"] = 0.05 * lr_factor(k, 5, 0.2)
+        lr.fill_(0.05 * lr_factor(k, 5, 0.2))
+        for net, optimizer in ((model, plain), (twin, fused)):
+            optimizer.zero_grad()
+            net(x).pow(2).mean().backward()
+            optimizer.step()
+        ema.update(model)
+        twin_ema.update_with(twin, torch.tensor(twin_ema.weight(k + 1)))
+    for a, b in zip(list(model.state_dict().values()) + list(ema.model.state_dict().values()),
+                    list(twin.state_dict().values()) + list(twin_ema.model.state_dict().values())):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
