@@ -197,7 +197,8 @@ def visible_gpus() -> list[Gpu]:
 def measure_trial_bytes(data, base, scale, config, *, resolution_base: int | None = None) -> int:
     """Peak GPU memory of a short run of one trial (warm-up, capture and a few replays at
     the configured batch size and scoring batch), plus :data:`CONTEXT_BYTES`. Measure the
-    search's largest candidate (highest c and resolution): the others need less."""
+    search's largest candidate (highest c and resolution): the others need less. Call it
+    before :func:`visible_gpus`, whose free memory then excludes this process's context."""
     import dataclasses
 
     import torch
@@ -215,4 +216,6 @@ def measure_trial_bytes(data, base, scale, config, *, resolution_base: int | Non
     result = train(data, base, scale, short, resolution_base=resolution_base)
     if result.status not in ("ok", "diverged"):
         raise RuntimeError(f"could not measure a trial's memory: {result.status} {result.message}")
-    return torch.cuda.max_memory_reserved(device) + CONTEXT_BYTES
+    peak = torch.cuda.max_memory_reserved(device)
+    torch.cuda.empty_cache()  # so visible_gpus() afterwards sees the memory free again
+    return peak + CONTEXT_BYTES
