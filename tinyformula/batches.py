@@ -80,6 +80,8 @@ class TrainBatches:
         self.flips = None if flips is None else flips.to(self.device)
         self.images = data.train_images[self.subset].to(self.device)
         self.labels = data.train_labels[self.subset].to(self.device)
+        self._mean = torch.tensor(data.mean, dtype=torch.float32, device=self.device)
+        self._std = torch.tensor(data.std, dtype=torch.float32, device=self.device)
 
     def __len__(self) -> int:
         return self.steps
@@ -114,5 +116,5 @@ class TrainBatches:
                 yield self._input(self.images[start:stop])
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
-        return to_input(images, self.resolution, self.data.mean, self.data.std,
+        return to_input(images, self.resolution, self._mean, self._std,
                         channels_last=self.channels_last)
