@@ -11,7 +11,8 @@ from tinyformula import Scale, TinyFormulaError, get_base
 from tinyformula import train as trainer
 from tinyformula.cli import main
 from tinyformula.data import load_dataset
-from tinyformula.train import TrainConfig, batch_plan, lr_factor, param_groups, train
+from tinyformula import batches as loader
+from tinyformula.train import TrainConfig, eval_batch_size, lr_factor, param_groups, train
 
 TINY = Scale(r=0.5, d=0.25, w=0.25)  # 16 px, a few blocks: a step takes milliseconds
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -54,16 +55,19 @@ def test_schedule_warms_up_then_decays_to_zero():
     assert lr_factor(0, 10, 0.0) == 1.0
 
 
-def test_batch_plan_drops_only_a_lone_image():
-    assert batch_plan(256, 64) == [64] * 4
-    assert batch_plan(130, 64) == [64, 64, 2]
-    assert batch_plan(129, 64) == [64, 64]
+def test_scoring_batch_size_by_device_and_resolution():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device name needs no GPU
+    assert eval_batch_size(TrainConfig(), cpu, 32) == 500
+    assert eval_batch_size(TrainConfig(), cuda, 32) == 4096
+    assert eval_batch_size(TrainConfig(), cuda, 64) == 1024
+    assert eval_batch_size(TrainConfig(batch_size=256), cuda, 224) == 256  # never below training's
+    assert eval_batch_size(TrainConfig(eval_batch_size=77), cuda, 32) == 77
 
 
 @pytest.mark.parametrize("field, value", [
     ("batch_size", 0), ("train_size", 0), ("epochs", 0), ("optimizer", "adam"), ("lr", -1.0),
     ("lr", float("nan")), ("warmup", 1.0), ("ema", 1.0), ("device", "tpu"), ("bn_recalibrate", -1),
-    ("seed", -1), ("seed", 2**64),
+    ("seed", -1), ("seed", 2**64), ("eval_batch_size", 0), ("cuda_graph", "yes"),
 ])
 def test_bad_config_is_a_user_error(field, value):
     with pytest.raises(TinyFormulaError):
@@ -85,6 +89,7 @@ def test_same_seed_same_result_and_cost_fields(digits):
     cost = get_base("efficientnet_b0").cost(TINY, 10, 32)
     assert (a.flops, a.params, a.resolution) == (cost.flops, cost.params, 16)
     assert a.images == 256 and a.steps == 4 and a.images_per_s > 0 and a.seconds > 0
+    assert a.batch_size == 64 and not a.graphed and a.message == ""
     c = train(digits, "efficientnet_b0", TINY, tiny_config(seed=4))
     assert c.loss != a.loss
 
@@ -98,7 +103,8 @@ def test_candidates_see_the_same_batches(digits, monkeypatch):
         seen.append(images.clone())
         return real(images, resolution, *args, **kwargs)
 
-    monkeypatch.setattr(trainer, "to_input", spy)
+    monkeypatch.setattr(loader, "to_input", spy)  # training batches
+    monkeypatch.setattr(trainer, "to_input", spy)  # scoring batches
     config = tiny_config(bn_recalibrate=0, val_size=1)
     train(digits, "efficientnet_b0", TINY, config)
     first, seen[:] = list(seen), []
@@ -108,6 +114,17 @@ def test_candidates_see_the_same_batches(digits, monkeypatch):
     seen[:] = []
     train(digits, "efficientnet_b0", TINY, tiny_config(bn_recalibrate=0, val_size=1, seed=1))
     assert not torch.equal(first[0], seen[0])
+
+
+def test_ragged_train_size_keeps_one_batch_shape(digits):
+    """200 images at batch 64, two epochs: one stream of 400 images, 6 full batches; the last
+    16 are dropped. A batch larger than the subset shrinks to it."""
+    result = train(digits, "efficientnet_b0", TINY, tiny_config(train_size=200, epochs=2))
+    assert (result.steps, result.batch_size, result.images) == (6, 64, 384)
+    small = train(digits, "efficientnet_b0", TINY, tiny_config(train_size=40, val_size=10))
+    assert (small.steps, small.batch_size, small.images) == (1, 40, 40)
+    with pytest.raises(TinyFormulaError, match="at least 2 images"):
+        train(digits, "efficientnet_b0", TINY, tiny_config(train_size=1))
 
 
 def test_huge_learning_rate_is_reported_as_diverged(digits):
@@ -166,6 +183,17 @@ def test_cli_train_json(capsys):
                             "resolution", "status"]
     assert record["status"] == "ok" and record["resolution"] == 16 and 0 <= record["top1"] <= 1
     assert math.isfinite(record["loss"])
+
+
+def test_cli_no_cuda_graph_changes_nothing_on_cpu(capsys):
+    args = ["train", "--data", "digits", "--r", "0.5", "--d", "0.25", "--w", "0.25",
+            "--train-size", "128", "--batch-size", "64", "--val-size", "50", "--json",
+            "--device", "cpu"]
+    records = []
+    for extra in ([], ["--no-cuda-graph"]):
+        assert main(args + extra) == 0
+        records.append(json.loads(capsys.readouterr().out))
+    assert records[0]["top1"] == records[1]["top1"] and records[0]["loss"] == records[1]["loss"]
 
 
 def test_cli_train_table(capsys):

@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--seed", type=int, default=0,
                    help="fixes the images used, their order, augmentation and initial weights")
+    p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
+                   help="on CUDA, run the training step eagerly instead of replaying it as a "
+                        "captured CUDA graph (default: graphed; no effect on CPU)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: top1, loss, images_per_s, seconds, flops, "

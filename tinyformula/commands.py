@@ -258,7 +258,8 @@ def cmd_train(args) -> int:
 
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                         seed=args.seed, device=args.device, val_size=args.val_size)
+                         seed=args.seed, device=args.device, val_size=args.val_size,
+                         cuda_graph=args.cuda_graph)
     data = load_dataset(args.data, args.data_dir)
     result = train(data, base, scale, config, progress=not args.quiet)
     if args.json:
@@ -275,7 +276,8 @@ def cmd_train(args) -> int:
             ("status", result.status + (f"  ({result.message})" if result.message else "")),
             ("top-1", f"{100 * result.top1:.2f} %" if ok else "-"),
             ("loss", f"{result.loss:.4f}  (held-out cross-entropy)" if ok else "-"),
-            ("images/s", f"{result.images_per_s:,.0f}  (training, {result.device})"),
+            ("images/s", f"{result.images_per_s:,.0f}  (training, {result.device}"
+                         f"{', CUDA graph' if result.graphed else ''})"),
             ("seconds", f"{result.seconds:.1f}"),
             ("resolution", f"{result.resolution} px"),
             ("FLOPs", _millions(result.flops)),

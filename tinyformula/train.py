@@ -12,10 +12,17 @@ c ~ 0.1), AdamW at 3e-3 43%, 47% and 48%; AdamW at 1e-3 / 1e-2 / 3e-2 and SGD at
 no better. Weight decay 0.05 beat 5e-4 for SGD too (scale-invariant BatchNorm'd weights).
 
 Common random numbers: which training images are used, their order, and every crop and flip
-come from one generator seeded by ``seed`` and are drawn at the dataset's native size, so
-candidates trained with the same seed see exactly the same batches. The weight
+are drawn up front from one CPU generator seeded by ``seed``, at the dataset's native size
+(:class:`~tinyformula.batches.TrainBatches`), so candidates trained with the same seed see
+exactly the same batches, on CPU and GPU. Every batch has one shape: the epochs form one
+stream of images and only its final remainder (less than a batch) is dropped. The weight
 initialisation uses the same seed. On CPU a run is deterministic for a given seed and thread
 count (same seed -> same top-1).
+
+On CUDA the whole training step is captured once in a CUDA graph and replayed
+(:mod:`tinyformula.steps`; ``cuda_graph=False`` keeps it eager, and a model whose capture
+fails trains eagerly and says so in ``message``); BatchNorm recalibration and scoring run in
+larger batches there. On CPU the step is always eager.
 
 Grayscale images (Fashion-MNIST, digits) are repeated to three channels rather than building
 the model with ``in_channels=1``: the bases are specified for RGB, and the FLOPs and c of a
@@ -37,10 +44,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bases import BaseNetwork, get_base
+from .batches import TrainBatches
 from .data import ImageData
-from .data.augment import crop_padding, draw_crops, draw_flips, flip, random_crop, to_input
+from .data.augment import to_input
 from .errors import TinyFormulaError
 from .scale import Scale
+from .steps import WeightEma, autocast, lr_factor, make_optimizer, make_step, param_groups
+
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "recalibrate_batchnorm",
+           "check_budget", "resolve_device", "eval_batch_size", "lr_factor", "param_groups",
+           "make_optimizer", "WeightEma"]
 
 OPTIMIZERS = ("sgd", "adamw")
 DEFAULT_LR = {"sgd": 0.05, "adamw": 3e-3}
@@ -57,6 +70,13 @@ class TrainConfig:
     ``ema``: decay of an exponential moving average of the weights used for scoring
     (None: score the raw weights; EMA helps longer runs, not a few hundred steps).
     ``val_size``: score on the first ``val_size`` held-out images (fixed; None = all).
+    ``eval_batch_size``: batch size of scoring, and on CUDA of BatchNorm recalibration too
+    (None: 500 on CPU; on CUDA :func:`eval_batch_size`'s larger batches). On CPU BatchNorm
+    is recalibrated in training-sized batches. Recalibrated statistics depend slightly on
+    that batch size (each batch's variance is averaged), one more reason, with bf16, that a
+    CUDA score differs from a CPU one within seed noise.
+    ``cuda_graph``: on CUDA, capture the training step in a CUDA graph and replay it
+    (the step is launch-bound for small models); False keeps it eager. Ignored on CPU.
     ``bn_recalibrate``: before scoring, recompute BatchNorm's running statistics on this many
     training images (0 = keep the running averages). After a few dozen fast-moving steps the
     running averages describe old weights: EfficientNet-B0 on 4,096 Fashion-MNIST images scored
@@ -78,9 +98,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     val_size: int | None = None
-    eval_batch_size: int = 500
+    eval_batch_size: int | None = None
     bn_recalibrate: int = 2048
     threads: int | None = None
+    cuda_graph: bool = True
 
     def __post_init__(self):
         def positive_int(name, value, allow_none=False):
@@ -93,13 +114,16 @@ class TrainConfig:
         positive_int("train_size", self.train_size, allow_none=True)
         positive_int("val_size", self.val_size, allow_none=True)
         positive_int("threads", self.threads, allow_none=True)
+        positive_int("eval_batch_size", self.eval_batch_size, allow_none=True)
+        if not isinstance(self.cuda_graph, bool):
+            raise TinyFormulaError(f"cuda_graph must be True or False, got {self.cuda_graph!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise TinyFormulaError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
         if isinstance(self.bn_recalibrate, bool) or not isinstance(self.bn_recalibrate, int) \
                 or self.bn_recalibrate < 0:
             raise TinyFormulaError(f"bn_recalibrate must be a whole number of 0 or more, got "
                                    f"{self.bn_recalibrate!r}")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size"):
             positive_int(name, getattr(self, name))
         if self.optimizer not in OPTIMIZERS:
             raise TinyFormulaError(f"unknown optimizer {self.optimizer!r}; known: "
@@ -128,8 +152,12 @@ class TrainResult:
 
     ``top1`` (fraction correct) and ``loss`` (plain cross-entropy, no smoothing) are on the
     held-out split, None unless ``status == "ok"``. ``images_per_s`` counts training images
-    over the training loop's time; ``seconds`` is the whole run (build, train, evaluate).
-    ``flops``, ``params`` and ``resolution`` come from the analytic cost model.
+    over the training loop's time (on CUDA including the graph's warm-up and capture);
+    ``seconds`` is the whole run (build, train, evaluate). ``flops``, ``params`` and
+    ``resolution`` come from the analytic cost model. ``images`` = ``steps`` x
+    ``batch_size`` (the static batch: the configured one, or the train size when smaller).
+    ``graphed``: whether the step ran as a replayed CUDA graph; when a capture failed,
+    ``message`` says why.
     """
 
     top1: float | None
@@ -142,7 +170,9 @@ class TrainResult:
     resolution: int
     images: int = 0
     steps: int = 0
+    batch_size: int = 0
     device: str = "cpu"
+    graphed: bool = False
     message: str = ""
 
     def to_dict(self) -> dict:
@@ -156,59 +186,6 @@ def resolve_device(name: str) -> torch.device:
         raise TinyFormulaError("--device cuda asked for, but torch sees no CUDA GPU; use "
                                "--device cpu or auto")
     return torch.device(name)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights of convolutions and linear layers decay; BatchNorm parameters and
-    biases (every parameter of one dimension or fewer) do not, since shrinking them only
-    fights normalisation."""
-    decay, no_decay = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
-def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.peak_lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.peak_lr, betas=(0.9, 0.999))
-
-
-def lr_factor(step: int, total: int, warmup: float) -> float:
-    """Multiplier of the peak rate at ``step`` (0-based): linear warm-up, then cosine to 0."""
-    warm = max(1, round(warmup * total)) if warmup > 0 else 0
-    if step < warm:
-        return (step + 1) / warm
-    span = max(1, total - warm)
-    return 0.5 * (1 + math.cos(math.pi * min(step - warm, span) / span))
-
-
-class WeightEma:
-    """Exponential moving average of parameters and BatchNorm statistics.
-
-    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` so a short run is not dominated
-    by its random initialisation.
-    """
-
-    def __init__(self, model: nn.Module, decay: float):
-        import copy
-
-        self.decay = decay
-        self.updates = 0
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        mine = [t for t in self.model.state_dict().values() if t.dtype.is_floating_point]
-        theirs = [t for t in model.state_dict().values() if t.dtype.is_floating_point]
-        torch._foreach_lerp_(mine, theirs, 1 - decay)
 
 
 @torch.no_grad()
@@ -237,22 +214,31 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, device: torch.d
     """(top-1, mean cross-entropy) on the held-out split (its first ``val_size`` images)."""
     model.eval()
     n = len(data.val_images) if config.val_size is None else min(config.val_size, len(data.val_images))
+    batch = eval_batch_size(config, device, resolution)
+    images_all, labels_all = data.val_images[:n].to(device), data.val_labels[:n].to(device)
     correct, loss_sum = 0, 0.0
-    for start in range(0, n, config.eval_batch_size):
-        stop = min(n, start + config.eval_batch_size)
-        images, labels = data.val_images[start:stop].to(device), data.val_labels[start:stop].to(device)
+    for start in range(0, n, batch):
+        images, labels = images_all[start:start + batch], labels_all[start:start + batch]
         x = to_input(images, resolution, data.mean, data.std, channels_last=config.channels_last)
-        with _autocast(device):
+        with autocast(device):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
     return correct / n, loss_sum / n
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+CUDA_EVAL_PIXELS = 4096 * 32 * 32  # per scoring batch on CUDA: 4,096 images at 32 px
+
+
+def eval_batch_size(config: TrainConfig, device: torch.device, resolution: int) -> int:
+    """Scoring batch size: ``config.eval_batch_size`` when set; else 500 on CPU and, on CUDA,
+    4,096 images at 32 px, fewer at higher resolutions (equal pixels per batch), never fewer
+    than the training batch (inference keeps no activations for a backward pass)."""
+    if config.eval_batch_size is not None:
+        return config.eval_batch_size
+    if device.type != "cuda":
+        return 500
+    return max(config.batch_size, CUDA_EVAL_PIXELS // (resolution * resolution))
 
 
 def check_budget(data: ImageData, config: TrainConfig) -> int:
@@ -263,15 +249,6 @@ def check_budget(data: ImageData, config: TrainConfig) -> int:
                                f"{available:,} training images")
     return available if config.train_size is None else config.train_size
 
-
-def batch_plan(n_images: int, batch_size: int) -> list[int]:
-    """Sizes of the batches of one epoch: full batches, then the rest unless it is a single
-    image (BatchNorm cannot train on one)."""
-    sizes = [batch_size] * (n_images // batch_size)
-    rest = n_images % batch_size
-    if rest > 1:
-        sizes.append(rest)
-    return sizes
 
 
 def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: Scale | None = None,
@@ -291,23 +268,21 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
     cost = base.cost(scale, data.num_classes, resolution_base)
     n_train = check_budget(data, config)
     device = resolve_device(config.device)
-    sizes = batch_plan(n_train, config.batch_size)
-    if not sizes:
-        raise TinyFormulaError(f"train size {n_train} is too small: a batch needs 2 images")
-    total_steps = len(sizes) * config.epochs
-
-    result = TrainResult(top1=None, loss=None, images_per_s=0.0, seconds=0.0, status="ok",
-                         flops=cost.flops, params=cost.params, resolution=cost.resolution,
-                         device=str(device))
+    fields = dict(flops=cost.flops, params=cost.params, resolution=cost.resolution,
+                  device=str(device))
     previous_threads = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    out_of_memory = None
+    outcome, out_of_memory = None, None
     try:
+        batches = TrainBatches(data, train_size=n_train, batch_size=config.batch_size,
+                               epochs=config.epochs, seed=config.seed, resolution=cost.resolution,
+                               augment=config.augment, channels_last=config.channels_last,
+                               device=device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = base.build(scale, data.num_classes, resolution_base)
-        _run(model, data, config, device, sizes, total_steps, result, progress)
+        outcome = _run(model, batches, data, config, device, progress)
     except torch.cuda.OutOfMemoryError as error:
         out_of_memory = (str(error).splitlines() or ["CUDA out of memory"])[0]
     finally:
@@ -316,104 +291,80 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
     if out_of_memory is not None:
         # Only now, with the exception's traceback (and the frames holding the model and its
         # optimizer) gone, can the cache give the memory back for the next candidate.
-        model = None
-        result.status, result.top1, result.loss, result.message = "oom", None, None, out_of_memory
+        model = batches = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+        outcome = dict(status="oom", message=out_of_memory)
+    result = TrainResult(top1=None, loss=None, images_per_s=0.0, seconds=0.0, status="ok",
+                         **fields)
+    for name, value in outcome.items():
+        setattr(result, name, value)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _run(model, data, config, device, sizes, total_steps, result, progress):
+def _run(model: nn.Module, batches: TrainBatches, data: ImageData, config: TrainConfig,
+         device: torch.device, progress: bool) -> dict:
+    """Train ``model`` on ``batches`` and score it; returns the TrainResult fields it measured."""
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = model.to(device, memory_format=memory_format)
-    optimizer = make_optimizer(model, config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, config.warmup))
-    ema = WeightEma(model, config.ema) if config.ema else None
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    step = make_step(model, config, len(batches), device)
+    status, message, steps, seconds = _train_loop(step, batches, device, progress)
+    notes = [note for note in (message, step.note) if note]
+    outcome = dict(status=status, images=steps * batches.batch_size, steps=steps,
+                   batch_size=batches.batch_size, graphed=step.graphed,
+                   images_per_s=steps * batches.batch_size / seconds if seconds > 0 else 0.0,
+                   message="; ".join(notes))
+    if status != "ok":
+        return outcome
+    # Gradients, optimizer state and a CUDA graph's memory pool are not needed to score.
+    scored = step.scored
+    model.zero_grad(set_to_none=True)
+    del step
+    if config.bn_recalibrate:
+        # The first images of the seed-fixed subset, unaugmented: the same for every candidate.
+        size = (config.batch_size if device.type == "cpu"
+                else eval_batch_size(config, device, batches.resolution))
+        with autocast(device):
+            recalibrate_batchnorm(scored, batches.first_images(config.bn_recalibrate, size))
+    top1, loss = evaluate(scored, data, batches.resolution, device, config)
+    if not math.isfinite(loss):
+        notes.insert(0, f"held-out loss is {loss}")
+        return dict(outcome, status="diverged", message="; ".join(notes))
+    return dict(outcome, top1=top1, loss=loss)
 
-    # Every random draw of the data pipeline comes from this generator, on the CPU, in a fixed
-    # order; none depends on the model, so all candidates with one seed see the same batches.
-    generator = torch.Generator().manual_seed(config.seed)
-    subset = torch.randperm(len(data.train_images), generator=generator)[:check_budget(data, config)]
-    images_all, labels_all = data.train_images, data.train_labels
-    if device.type == "cuda":
-        images_all, labels_all = images_all.to(device), labels_all.to(device)
-    pad = crop_padding(data.size)
+
+def _train_loop(step, batches: TrainBatches, device: torch.device,
+                progress: bool) -> tuple[str, str, int, float]:
+    """Run ``step`` on every batch: (status, message, steps taken, seconds). The loss is read
+    every step on CPU and every 25 on CUDA (a read waits for the GPU); a nan/inf loss stops
+    the run as "diverged"."""
     check_every = 1 if device.type == "cpu" else 25
-
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(sizes) * config.epochs, unit="img", desc=f"train {result.resolution}px",
+        bar = tqdm(total=batches.total_images, unit="img", desc=f"train {batches.resolution}px",
                    leave=False, dynamic_ncols=True)
-    model.train()
-    seen, step = 0, 0
+    step.model.train()
+    status, message, done = "ok", "", 0
     tic = time.perf_counter()
     try:
-        for _ in range(config.epochs):
-            order = subset[torch.randperm(len(subset), generator=generator)]
-            position = 0
-            for size in sizes:
-                index = order[position:position + size]
-                position += size
-                crops = draw_crops(size, pad, generator) if config.augment else None
-                flips = draw_flips(size, generator) if config.augment else None
-                index = index.to(images_all.device)
-                images, labels = images_all[index], labels_all[index]
-                if config.augment:
-                    images = random_crop(images, crops, pad)
-                    if data.flip:
-                        images = flip(images, flips)
-                x = to_input(images, result.resolution, data.mean, data.std,
-                             channels_last=config.channels_last)
-                with _autocast(device):
-                    loss = criterion(model(x).float(), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                if ema is not None:
-                    ema.update(model)
-                step += 1
-                seen += size
-                if step % check_every == 0 or step == total_steps:
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        result.status = "diverged"
-                        result.message = f"training loss became {value} at step {step}"
-                        break
-                    if bar is not None:
-                        bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+        for x, labels in batches:
+            loss = step(x, labels)
+            done += 1
+            if done % check_every == 0 or done == len(batches):
+                value = loss.item()
+                if not math.isfinite(value):
+                    status, message = "diverged", f"training loss became {value} at step {done}"
+                    break
                 if bar is not None:
-                    bar.update(size)
-            if result.status != "ok":
-                break
+                    bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            if bar is not None:
+                bar.update(batches.batch_size)
     finally:
         if bar is not None:
             bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    train_seconds = time.perf_counter() - tic
-    result.images, result.steps = seen, step
-    result.images_per_s = seen / train_seconds if train_seconds > 0 else 0.0
-    if result.status != "ok":
-        return
-    scored = ema.model if ema is not None else model
-    if config.bn_recalibrate:
-        # The first images of the seed-fixed subset, unaugmented: the same for every candidate.
-        chosen = subset[:config.bn_recalibrate].to(images_all.device)
-        batches = (to_input(images_all[chosen[i:i + config.batch_size]], result.resolution,
-                            data.mean, data.std, channels_last=config.channels_last)
-                   for i in range(0, len(chosen), config.batch_size)
-                   if len(chosen[i:i + config.batch_size]) > 1)
-        with _autocast(device):
-            recalibrate_batchnorm(scored, batches)
-    top1, loss = evaluate(scored, data, result.resolution, device, config)
-    if not math.isfinite(loss):
-        result.status = "diverged"
-        result.message = f"held-out loss is {loss}"
-        return
-    result.top1, result.loss = top1, loss
+    return status, message, done, time.perf_counter() - tic

@@ -53,6 +53,8 @@ def to_input(images: torch.Tensor, resolution: int, mean, std, channels: int = 3
              channels_last: bool = True) -> torch.Tensor:
     """uint8 batch -> normalised float batch at ``resolution`` with ``channels`` channels.
 
+    ``mean`` and ``std``: per channel, 0..255 units; tuples or float32 tensors.
+
     Resizing is bilinear (antialiased when shrinking). A one-channel image is repeated to
     ``channels`` (the models take RGB: that keeps their FLOPs equal to the reference count).
     """
@@ -61,8 +63,10 @@ def to_input(images: torch.Tensor, resolution: int, mean, std, channels: int = 3
         shrink = resolution < min(x.shape[-2:])
         x = F.interpolate(x, size=(resolution, resolution), mode="bilinear",
                           align_corners=False, antialias=shrink)
-    mean = torch.tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
-    std = torch.tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
+    # A tensor already on the device is used as is: building one from a tuple is a host-to-
+    # device copy, which on CUDA waits for the GPU to finish its queued work.
+    mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device)[None, :, None, None]
+    std = torch.as_tensor(std, dtype=x.dtype, device=x.device)[None, :, None, None]
     x = (x - mean) / std
     if x.shape[1] != channels:
         if x.shape[1] != 1:
