@@ -135,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", metavar="DEVICE",
                    help=f"auto (CUDA when available), cpu, cuda or cuda:N "
                         f"(default: {Defaults.device})")
+    p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false", default=None,
+                   help="on GPUs, train eagerly instead of replaying a captured CUDA graph")
+    p.add_argument("--trials-per-gpu", type=_positive_int,
+                   help="trials sharing one GPU at once (default: as many as the measured "
+                        "memory of the largest candidate allows)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 

@@ -46,17 +46,56 @@ def expected_seconds(config: SearchConfig, trials: list[Trial]) -> float:
     return work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(trials)
 
 
-def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial]) -> list[TrialJob]:
-    """What the executors train: one typed job per trial."""
+def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
+               device: str | None = None) -> list[TrialJob]:
+    """What the executors train: one typed job per trial (on ``device``, default the
+    config's)."""
     from .train import TrainConfig
 
+    device = device or config.device
     data = DataSource(config.data, config.data_dir, config.val_size)
     return [TrialJob(id=t.id, base=config.base, scale=t.scale,
                      resolution_base=yardstick.resolution_base, data=data,
                      train=TrainConfig(train_size=config.train_size, epochs=config.epochs,
                                        batch_size=config.batch_size, seed=t.seed,
-                                       device=config.device))
+                                       device=device, cuda_graph=config.cuda_graph))
             for t in trials]
+
+
+def plan_gpus(config: SearchConfig, yardstick: Yardstick, trials: list[Trial], dataset,
+              log) -> tuple[tuple[int, ...], str]:
+    """Where GPU trials run: ``(worker slots, device name for the jobs)``. Empty slots and
+    the configured device when the search trains on the CPU (or no GPU is visible).
+
+    On CUDA, one worker process per slot, pinned to its GPU (so jobs say plain ``cuda``);
+    how many share a GPU follows the measured memory of the largest pending candidate, or
+    ``--trials-per-gpu``. ``cuda:N`` keeps the search on GPU N alone.
+    """
+    if config.device == "cpu" or config.executor != "local":
+        return (), config.device
+    import torch
+
+    if not torch.cuda.is_available():
+        return (), config.device
+    from dataclasses import replace
+
+    from .gpu import measure_trial_bytes, plan_gpu_workers, visible_gpus
+
+    largest = max(trials, key=lambda t: (t.config.resolution, t.config.c))
+    job = trial_jobs(config, yardstick, [largest], device="cuda")[0]
+    trial_bytes = measure_trial_bytes(dataset, job.base, job.scale,
+                                      replace(job.train, device=config.device if
+                                              config.device.startswith("cuda") else "cuda"),
+                                      resolution_base=job.resolution_base)
+    gpus = visible_gpus()
+    if config.device.startswith("cuda:"):
+        gpus = [g for g in gpus if g.index == int(config.device.split(":", 1)[1])]
+    plan = plan_gpu_workers(gpus, trial_bytes, override=config.trials_per_gpu)
+    for note in plan.notes:
+        log(note)
+    log(f"{plan.workers} trials at once on {len(plan.per_gpu)} GPU(s) "
+        f"({trial_bytes / 2**30:.2f} GiB measured per trial)")
+    return plan.slots, "cuda"
 
 
 def search(base: str | None = None, data: str | None = None, *, progress: bool = True,
@@ -95,7 +134,9 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
             store.write_plan(config, yardstick, trials)
             planned_written = True
         else:
-            with make_executor(config.executor, config.workers, config.scheduler) as executor:
+            slots, device = plan_gpus(config, yardstick, pending, dataset, log)
+            with make_executor(config.executor, config.workers, config.scheduler,
+                               slots) as executor:
                 store.write_plan(config, yardstick, trials)
                 planned_written = True
                 minutes = expected_seconds(config, pending) / 60
@@ -104,7 +145,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                     f"{len(trials) - len(pending)} already done. Expected about {minutes:.0f} "
                     f"min on a 2-core CPU (much less on a GPU).")
                 trials = _train_pending(store, executor, trials,
-                                        trial_jobs(config, yardstick, pending), progress)
+                                        trial_jobs(config, yardstick, pending, device), progress)
     finally:
         store.close()
         if fresh and not planned_written:

@@ -56,8 +56,18 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _init_gpu_worker(slots, threads: int) -> None:
+    """GPU worker set-up: claim a GPU (before CUDA starts in this process), then as above."""
+    from .gpu import claim_gpu
+
+    claim_gpu(slots)
+    _init_worker(threads)
+
+
 class LocalExecutor:
-    """Trials in this process (``workers=1``) or in a pool of ``workers`` processes.
+    """Trials in this process (``workers=1``) or in a pool of ``workers`` processes; with
+    ``gpu_slots`` (a :class:`~tinyformula.gpu.GpuPlan`'s slots), one worker per slot, each
+    pinned to its GPU, several per GPU (small candidates leave most of a card idle).
 
     Every trial trains with one torch thread, whatever the layout: on 2 cores two
     single-thread processes train 1.25-1.34x faster than one two-thread process
@@ -67,18 +77,26 @@ class LocalExecutor:
 
     threads = 1
 
-    def __init__(self, workers: int | None = None):
-        self.workers = workers or os.cpu_count() or 1
+    def __init__(self, workers: int | None = None, gpu_slots: tuple[int, ...] | None = None):
+        self.gpu_slots = tuple(gpu_slots or ())
+        self.workers = len(self.gpu_slots) or workers or os.cpu_count() or 1
         self._pool = None
 
     def __enter__(self):
-        if self.workers > 1:
+        if self.workers > 1 or self.gpu_slots:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(
-                self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,))
+            context = multiprocessing.get_context("spawn")
+            if self.gpu_slots:
+                slots = context.Queue()
+                for slot in self.gpu_slots:
+                    slots.put(slot)
+                initializer, initargs = _init_gpu_worker, (slots, self.threads)
+            else:
+                initializer, initargs = _init_worker, (self.threads,)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
+                                             initializer=initializer, initargs=initargs)
         return self
 
     def __exit__(self, kind, value, traceback):
@@ -107,9 +125,15 @@ class DaskExecutor:
     """Trials on Dask distributed: a ``LocalCluster`` of ``workers`` single-threaded processes,
     or the running cluster at ``scheduler`` (``tcp://host:port``)."""
 
-    def __init__(self, workers: int, scheduler: str | None = None):
+    def __init__(self, workers: int, scheduler: str | None = None, gpu: bool = False):
         self.workers = workers
         self.scheduler = scheduler
+        # On a cluster, GPU trials ask for one GPU_TRIALS slot each (see tinyformula.gpu).
+        self.resources = None
+        if gpu and scheduler:
+            from .gpu import dask_trial_resources
+
+            self.resources = dask_trial_resources()
         self._client = self._cluster = None
 
     def __enter__(self):
@@ -141,13 +165,15 @@ class DaskExecutor:
         """Train ``jobs`` on the cluster, yielding each result as it finishes."""
         from dask.distributed import as_completed
 
-        futures = [self._client.submit(run_trial, job, 1, pure=False) for job in jobs]
+        futures = [self._client.submit(run_trial, job, 1, pure=False, resources=self.resources)
+                   for job in jobs]
         for future in as_completed(futures):
             yield future.result()
 
 
-def make_executor(kind: str, workers: int | None, scheduler: str | None):
-    """The executor a (checked) search config names."""
+def make_executor(kind: str, workers: int | None, scheduler: str | None,
+                  gpu_slots: tuple[int, ...] | None = None):
+    """The executor a (checked) search config names; ``gpu_slots`` from a GPU plan."""
     if kind == "dask":
-        return DaskExecutor(workers or os.cpu_count() or 1, scheduler)
-    return LocalExecutor(workers)
+        return DaskExecutor(workers or os.cpu_count() or 1, scheduler, gpu=bool(gpu_slots))
+    return LocalExecutor(workers, gpu_slots=gpu_slots)

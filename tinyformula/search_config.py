@@ -27,7 +27,8 @@ class SearchConfig:
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
     epochs, batch_size`` and the held-out size of the preset. The trial count may grow to
     extend a search; where and how trials run (``out``, ``executor``, ``workers``,
-    ``scheduler``, ``device``, ``data_dir``) never changes which search it is.
+    ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``) never changes
+    which search it is.
     """
 
     base: str = "efficientnet_b0"
@@ -42,6 +43,8 @@ class SearchConfig:
     seed: int = 0
     batch_size: int = 128
     device: str = "auto"
+    cuda_graph: bool = True          # capture the training step in a CUDA graph on GPUs
+    trials_per_gpu: int | None = None  # None: as many as memory allows (measured)
     out: str = "runs/search"
     executor: str = "local"
     workers: int | None = None       # None: one per core (local) or per core (Dask cluster)
@@ -72,6 +75,7 @@ class SearchConfig:
         for name in ("trials", "train_size", "epochs", "batch_size"):
             check(f"--{name.replace('_', '-')}", getattr(config, name), POSITIVE_INT)
         check("--workers", config.workers, POSITIVE_INT, allow_none=True)
+        check("--trials-per-gpu", config.trials_per_gpu, POSITIVE_INT, allow_none=True)
         check("--seed", config.seed, SEED)
         check("--sampler", config.sampler, Options(SAMPLERS))
         check("--executor", config.executor, Options(EXECUTORS))
