@@ -67,8 +67,8 @@ CARD_FILE = "card.json"
 CURVE_FILE = "curve.png"
 CHECKPOINT_FORMAT = "tinyformula-checkpoint"
 CHECKPOINT_VERSION = 1
-TEST_SPLIT_NOTE = ("scored on the dataset's held-out split ({source}); for a final model that "
-                   "is the point, and nothing in this run was chosen on it")
+TEST_SPLIT_NOTE = ("top-1 is measured on the dataset's held-out split ({source}): for a final "
+                   "model that is the point, and nothing in this run was chosen on it")
 
 
 @dataclass(frozen=True)
