@@ -1,7 +1,7 @@
 """tinyformula: find the best way to shrink a network to a compute budget (TinyNet's formula).
 
 Public API: :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`,
-:func:`search` and :func:`load_run`. Importing the package imports neither torch nor
+:func:`search`, :func:`load_run`, :func:`create_model` and :func:`load_model`. Importing the package imports neither torch nor
 scikit-learn; the heavier pieces load when first used.
 """
 
@@ -13,7 +13,8 @@ from .scale import Scale
 __version__ = "0.1.0"
 
 _LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("run", "search"),
-         "load_run": ("run", "load_run"), "Run": ("run", "Run")}
+         "load_run": ("run", "load_run"), "Run": ("run", "Run"),
+         "create_model": ("models", "create_model"), "load_model": ("models", "load_model")}
 
 
 def __getattr__(name):
@@ -26,5 +27,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'tinyformula' has no attribute {name!r}")
 
 
-__all__ = ["Cost", "Run", "Scale", "TinyFormula", "TinyFormulaError", "get_base", "list_bases",
-           "load_run", "search", "__version__"]
+__all__ = ["Cost", "Run", "Scale", "TinyFormula", "TinyFormulaError", "create_model", "get_base",
+           "list_bases", "load_model", "load_run", "search", "__version__"]

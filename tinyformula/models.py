@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -233,7 +234,9 @@ def load_model(path, what: str = "model"):
 
         extra = {TORCHSCRIPT_CONFIG: ""}
         try:
-            model = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated
+                model = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except RuntimeError as error:
             raise TinyFormulaError(f"{what} {path} is a damaged TorchScript file "
                                    f"({str(error).splitlines()[0][:120]})") from None
