@@ -257,3 +257,39 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, argv, message):
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
     assert not (folder / "o").exists() or not any((folder / "o").iterdir())
+
+
+def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, one_thread):
+    """A real ``kill -9`` as soon as the first epoch's checkpoint lands; the same command then
+    ends with the weights of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = ["train", "--recipe", "final", "--data", "digits", "--r", "0.5", "--d", "0.25",
+            "--w", "0.25", "--train-size", "512", "--batch-size", "64", "--val-size", "100",
+            "--epochs", "3", "--quiet"]
+    killed = tmp_path / "killed"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "tinyformula.cli", *argv, "--out",
+                                str(killed)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoint.pt").exists() and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert len(torch.load(killed / "checkpoint.pt", weights_only=True)["history"]) < 3
+    code, _, err = cli(*argv, "--out", killed)
+    assert code == 0, err
+    code, _, err = cli(*argv, "--out", tmp_path / "whole")
+    assert code == 0, err
+    a = torch.load(killed / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 3
+    assert state_dicts_equal(a["model"], b["model"]) and state_dicts_equal(a["ema"], b["ema"])
+    assert [e["top1"] for e in a["history"]] == [e["top1"] for e in b["history"]]

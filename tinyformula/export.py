@@ -93,8 +93,6 @@ def _to_onnx(model, example, destination) -> None:
 
 
 def _write_onnx(model, example, path: Path) -> None:
-    import torch
-
     onnx, _ = _require_onnx()
 
     def writer(_, tmp):

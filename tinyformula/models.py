@@ -98,8 +98,6 @@ def create_model(base: str = "efficientnet_b0", flops: float | None = None, form
     224 without a formula). ``seed`` fixes the initial weights (None: torch's global RNG).
     Feed the model ``model.tinyformula["resolution"]``-pixel RGB images.
     """
-    import torch
-
     explicit = any(v is not None for v in (r, d, w))
     if flops is not None and explicit:
         raise TinyFormulaError("give a budget (flops=) or explicit r, d, w, not both")
