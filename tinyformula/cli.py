@@ -61,7 +61,7 @@ def _add_scale_arguments(p, default: float | None = 1.0) -> None:
                        help=f"{what} multiplier (default 1)")
 
 
-def _add_model_choice(p) -> None:
+def _add_model_choice(p, resolution_default: str) -> None:
     """The model as explicit --r/--d/--w (above), or a budget and a formula."""
     p.add_argument("--flops", type=_number, metavar="C",
                    help="relative budget c (FLOPs / the base's at r = d = w = 1): build what "
@@ -70,7 +70,7 @@ def _add_model_choice(p) -> None:
                    help="with --flops: a fitted formula.json, or 'giant' for EfficientNet's "
                         "inverted compound formula (default: the base's built-in formula)")
     p.add_argument("--resolution-base", type=_positive_int, default=None, metavar="N",
-                   help="input size at r = 1 (default: the data's, or the formula's)")
+                   help=f"input size at r = 1 (default: {resolution_default})")
 
 
 def _fraction(text: str) -> float:
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--train-size 8192; tinyformula train --recipe final --flops 0.25 --data "
                "fashion-mnist --epochs 30 --teacher b0/ --out final/")
     _add_scale_arguments(p, default=None)
-    _add_model_choice(p)
+    _add_model_choice(p, "the data's: 32 for small images, 224 for folders")
     p.add_argument("--recipe", choices=("search", "final"), default="search",
                    help="search: the short schedule the search scores candidates with, "
                         "scored on the held-out split, nothing written (default); final: "
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: tinyformula build --flops 0.25 --num-classes 10 --resolution-base 32 "
                "--out model.pt")
     _add_scale_arguments(p, default=None)
-    _add_model_choice(p)
+    _add_model_choice(p, "the formula's; the base's, 224, without one")
     p.add_argument("--num-classes", type=_positive_int, default=None, metavar="K",
                    help="classifier outputs (default: the formula's; 1000 without one)")
     p.add_argument("--seed", type=int, default=0, help="fixes the initial weights (default 0)")

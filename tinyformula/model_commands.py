@@ -158,8 +158,14 @@ def cmd_train_final(args) -> int:
     model = choose_model(args, data.num_classes, args.resolution_base or data.resolution_base,
                          args.seed)
     command = shlex.join(["tinyformula"] + list(getattr(args, "argv", sys.argv[1:])))
-    card = train_final(data, model, args.out, recipe, teacher=teacher, teacher_path=args.teacher,
-                       command=command, progress=not (args.quiet or args.json))
+    try:
+        card = train_final(data, model, args.out, recipe, teacher=teacher,
+                           teacher_path=args.teacher, command=command,
+                           progress=not (args.quiet or args.json))
+    except KeyboardInterrupt:
+        print(f"tinyformula train: interrupted; every finished epoch is saved in {args.out}. "
+              f"Run the same command again to continue.", file=sys.stderr)
+        return 130
     if args.json:
         _print_json({"out": str(args.out), **{k: card[k] for k in (
             "status", "top1", "top1_raw", "top1_ema", "flops", "params", "seconds")},
