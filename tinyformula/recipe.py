@@ -423,6 +423,7 @@ def _plot_curve(history: list[dict], path: Path, epochs: int) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from .plots import save_figure
 
@@ -434,6 +435,7 @@ def _plot_curve(history: list[dict], path: Path, epochs: int) -> None:
     left.set_xlabel("epoch")
     left.set_ylabel("held-out top-1 (%)")
     left.set_xlim(0.5, epochs + 0.5)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     right = left.twinx()
     right.plot(x, [h["loss"] for h in history], "--", color="grey", label="training loss")
     right.set_ylabel("training loss")
