@@ -93,13 +93,19 @@ class TrainBatches:
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``step`` (0-based): augmented, resized, normalised inputs and labels."""
+        images, labels = self.augmented(step)
+        return self.inputs(images), labels
+
+    def augmented(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step``'s augmented images at the dataset's native size (uint8) and labels:
+        for a second model (a distillation teacher) that sees them at its own resolution."""
         index = self.index[step]
         images = self.images[index]
         if self.augment:
             images = random_crop(images, self.crops[step], self.pad)
             if self.data.flip:
                 images = flip(images, self.flips[step])
-        return self._input(images), self.labels[index]
+        return images, self.labels[index]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for step in range(self.steps):
@@ -113,8 +119,9 @@ class TrainBatches:
         for start in range(0, count, batch_size):
             stop = min(count, start + batch_size)
             if stop - start > 1:
-                yield self._input(self.images[start:stop])
+                yield self.inputs(self.images[start:stop])
 
-    def _input(self, images: torch.Tensor) -> torch.Tensor:
-        return to_input(images, self.resolution, self._mean, self._std,
+    def inputs(self, images: torch.Tensor, resolution: int | None = None) -> torch.Tensor:
+        """uint8 images as normalised model inputs at ``resolution`` (default the run's)."""
+        return to_input(images, resolution or self.resolution, self._mean, self._std,
                         channels_last=self.channels_last)

@@ -20,6 +20,7 @@ from .commands import (
     cmd_train,
 )
 from .errors import TinyFormulaError
+from .model_commands import cmd_build, cmd_export
 
 EXIT_BAD_INPUT = 2
 
@@ -55,11 +56,33 @@ def _positive_int(text: str) -> int:
 
 # -- parser and entry point ----------------------------------------------------------------------
 
-def _add_scale_arguments(p) -> None:
-    p.add_argument("--base", default="efficientnet_b0", help="base network (default: %(default)s)")
-    p.add_argument("--r", type=_number, default=1.0, help="resolution multiplier (default 1)")
-    p.add_argument("--d", type=_number, default=1.0, help="depth multiplier (default 1)")
-    p.add_argument("--w", type=_number, default=1.0, help="width multiplier (default 1)")
+def _add_scale_arguments(p, default: float | None = 1.0) -> None:
+    """--base, --r, --d, --w; with ``default=None`` an option left out stays None, so a
+    command can tell explicit multipliers from a budget (a missing one then means 1)."""
+    p.add_argument("--base", default="efficientnet_b0" if default else None,
+                   help="base network (default: efficientnet_b0, or the formula's)")
+    for name, what in (("r", "resolution"), ("d", "depth"), ("w", "width")):
+        p.add_argument(f"--{name}", type=_number, default=default,
+                       help=f"{what} multiplier (default 1)")
+
+
+def _add_model_choice(p, resolution_default: str) -> None:
+    """The model as explicit --r/--d/--w (above), or a budget and a formula."""
+    p.add_argument("--flops", type=_number, metavar="C",
+                   help="relative budget c (FLOPs / the base's at r = d = w = 1): build what "
+                        "the formula recommends")
+    p.add_argument("--formula", metavar="PATH",
+                   help="with --flops: a fitted formula.json, or 'giant' for EfficientNet's "
+                        "inverted compound formula (default: the base's built-in formula)")
+    p.add_argument("--resolution-base", type=_positive_int, default=None, metavar="N",
+                   help=f"input size at r = 1 (default: {resolution_default})")
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value:g}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,14 +192,40 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=handler)
     p = sub.add_parser(
-        "train", help="train one scaled base on a dataset (short schedule) and score it",
-        description="Train a base scaled by (r, d, w) on a short schedule and report its top-1 "
-                    "and loss on the dataset's held-out split, with images/s, FLOPs and "
-                    "params. Datasets: fashion-mnist, digits, cifar10, cifar100 (32 px base "
-                    "resolution: the model sees int(32 r) px) and imagefolder:PATH (224 px).",
-        epilog="example: tinyformula train --base efficientnet_b0 --r 1 --d 1 --w 1 "
-               "--data fashion-mnist --train-size 8192")
-    _add_scale_arguments(p)
+        "train", help="train one scaled base on a dataset and score it",
+        description="Train a base scaled by (r, d, w), or the model a formula gives for "
+                    "--flops, or a --model file, and report its top-1 on the dataset's "
+                    "held-out split. --recipe search (default): the search's short schedule, "
+                    "with loss, images/s, FLOPs and params. --recipe final: warm-up then "
+                    "cosine, label smoothing, a weight EMA, optional distillation from "
+                    "--teacher, a checkpoint every epoch in --out (kill it and run the same "
+                    "command to resume), a model card and a training curve. Datasets: "
+                    "fashion-mnist, digits, cifar10, cifar100 (32 px base resolution: the "
+                    "model sees int(32 r) px) and imagefolder:PATH (224 px).",
+        epilog="examples: tinyformula train --r 1 --d 1 --w 1 --data fashion-mnist "
+               "--train-size 8192; tinyformula train --recipe final --flops 0.25 --data "
+               "fashion-mnist --epochs 30 --teacher b0/ --out final/")
+    _add_scale_arguments(p, default=None)
+    _add_model_choice(p, "the data's: 32 for small images, 224 for folders")
+    p.add_argument("--recipe", choices=("search", "final"), default="search",
+                   help="search: the short schedule the search scores candidates with, "
+                        "scored on the held-out split, nothing written (default); final: "
+                        "the long recipe, checkpointed every epoch into --out")
+    p.add_argument("--model", metavar="MODEL.pt",
+                   help="--recipe final: start from this model file ('tinyformula build')")
+    p.add_argument("--out", metavar="DIR",
+                   help="--recipe final: folder for checkpoint.pt, model.pt, card.json and "
+                        "curve.png; the same command on the same DIR resumes")
+    p.add_argument("--teacher", metavar="MODEL",
+                   help="--recipe final: distil from this trained model (a model.pt or a "
+                        "train --out folder) with the data's classes")
+    p.add_argument("--kd-temperature", type=_number, default=None, metavar="T",
+                   help="distillation temperature (default 4)")
+    p.add_argument("--kd-weight", type=_number, default=None, metavar="A",
+                   help="weight of the distillation loss, in [0, 1] (default 0.5)")
+    p.add_argument("--ema", type=_fraction, default=None, metavar="DECAY",
+                   help="--recipe final: decay of the weight EMA, scored beside the raw weights "
+                        "and saved (default 0.999; 0 turns it off)")
     p.add_argument("--data", required=True, metavar="DATASET",
                    help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH")
     p.add_argument("--data-dir", metavar="PATH",
@@ -184,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "files; cifar: the python batches)")
     p.add_argument("--train-size", type=_positive_int, default=None, metavar="N",
                    help="train on N images, a subset fixed by the seed (default: all)")
-    p.add_argument("--epochs", type=_positive_int, default=1, metavar="E",
-                   help="passes over the training images (default 1)")
+    p.add_argument("--epochs", type=_positive_int, default=None, metavar="E",
+                   help="passes over the training images (default 1; 20 with --recipe final)")
     p.add_argument("--batch-size", type=_positive_int, default=128, metavar="B",
                    help="training batch size (default 128)")
     p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
@@ -204,8 +253,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: top1, loss, images_per_s, seconds, flops, "
-                        "params, resolution, status")
+                        "params, resolution, status (--recipe final: out, status, top1, "
+                        "top1_raw, top1_ema, flops, params, seconds, resolution, epochs)")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser(
+        "build", help="write the untrained model for a budget (weights and configuration)",
+        description="Build the model a formula recommends for budget --flops (or explicit "
+                    "--r/--d/--w) and write its freshly initialised weights and configuration "
+                    "(base, r, d, w, resolution, FLOPs, params, c, formula) to one file, for "
+                    "'tinyformula train --recipe final --model', 'tinyformula export' or "
+                    "tinyformula.load_model.",
+        epilog="example: tinyformula build --flops 0.25 --num-classes 10 --resolution-base 32 "
+               "--out model.pt")
+    _add_scale_arguments(p, default=None)
+    _add_model_choice(p, "the formula's; the base's, 224, without one")
+    p.add_argument("--num-classes", type=_positive_int, default=None, metavar="K",
+                   help="classifier outputs (default: the formula's; 1000 without one)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the initial weights (default 0)")
+    p.add_argument("--out", required=True, metavar="FILE", help="model file to write")
+    p.add_argument("--json", action="store_true", help="print the configuration as JSON")
+    p.set_defaults(handler=cmd_build)
+
+    p = sub.add_parser(
+        "export", help="export a model to ONNX or TorchScript and check the file",
+        description="Write MODEL (a model file from build or train --recipe final, or a train "
+                    "--out folder) as ONNX or TorchScript, then check the file on a batch of "
+                    "real held-out images: the largest logit difference against torch eager, "
+                    "the same top-1, and the exported graph's multiply-adds equal to the cost "
+                    "model's count. Exit status 1 when a check fails.",
+        epilog="example: tinyformula export final/model.pt --format onnx --out model.onnx")
+    p.add_argument("model", metavar="MODEL", help="model file or train --out folder")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--out", required=True, metavar="FILE", help="file to write")
+    p.add_argument("--data", default=None, metavar="DATASET",
+                   help="images to check on (default: the model's training data, else "
+                        "fashion-mnist)")
+    p.add_argument("--data-dir", metavar="PATH", help="folder holding the dataset's files")
+    p.add_argument("--images", type=_positive_int, default=256, metavar="N",
+                   help="held-out images to check on (default 256)")
+    p.add_argument("--json", action="store_true", help="print the check as one JSON object")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser(
         "plot", help="draw a finished search: accuracy against FLOPs, the formula, one budget",
@@ -229,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in model cards
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -249,19 +249,30 @@ def _print_summary(summary: dict) -> None:
 
 def cmd_train(args) -> int:
     from .bases import get_base
+    from .model_commands import check_recipe_options, choose_model
     from .scale import Scale
 
-    base = get_base(args.base)  # fail on a bad base or scale before loading any data
-    scale = Scale(args.r, args.d, args.w)
+    check_recipe_options(args)
+    if args.recipe == "final":
+        from .model_commands import cmd_train_final
+
+        return cmd_train_final(args)
+    base = get_base(args.base or "efficientnet_b0")  # fail on a bad base or scale before
+    scale = Scale(*(1.0 if v is None else v for v in (args.r, args.d, args.w)))  # loading data
     from .data import load_dataset
     from .train import TrainConfig, train
 
-    config = TrainConfig(train_size=args.train_size, epochs=args.epochs,
+    config = TrainConfig(train_size=args.train_size, epochs=args.epochs or 1,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                          seed=args.seed, device=args.device, val_size=args.val_size,
                          cuda_graph=args.cuda_graph)
     data = load_dataset(args.data, args.data_dir)
-    result = train(data, base, scale, config, progress=not args.quiet)
+    resolution_base = args.resolution_base or data.resolution_base
+    if args.flops is not None:  # the formula's model for this budget, at the data's classes
+        chosen = choose_model(args, data.num_classes, resolution_base, None).tinyformula
+        base, scale = get_base(chosen["base"]), Scale(chosen["r"], chosen["d"], chosen["w"])
+    result = train(data, base, scale, config, resolution_base=resolution_base,
+                   progress=not args.quiet)
     if args.json:
         _print_json({key: getattr(result, key) for key in
                      ("top1", "loss", "images_per_s", "seconds", "flops", "params",

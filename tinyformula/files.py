@@ -11,26 +11,30 @@ from typing import IO
 from .errors import TinyFormulaError
 
 
-def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -> Path:
-    """Write ``content`` (text, bytes, or a function that writes to a binary handle) to
-    ``path`` via a temporary file in the same folder and a rename; return the path.
+def replace_atomically(path, write_to: Callable[[str], None]) -> Path:
+    """Have ``write_to(temporary_name)`` write the file's whole content, then move it to
+    ``path`` in one rename: an existing file is replaced whole or not at all. Returns the path.
 
-    The file gets the permissions an ordinary ``open`` would give under the user's umask
-    (``mkstemp`` alone would make it 0600, unreadable to colleagues on a shared machine).
+    The temporary file sits in the destination's folder (a rename never crosses file systems)
+    and gets the permissions an ordinary ``open`` would give under the user's umask
+    (``mkstemp`` alone would make it 0600, unreadable to colleagues on a shared machine). An
+    unwritable destination raises TinyFormulaError; a failed write removes the temporary file
+    and re-raises.
     """
     path = Path(path)
     if path.is_dir():
         raise TinyFormulaError(f"{path} is a directory; give a file name")
     if not path.parent.is_dir():
-        raise TinyFormulaError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        why = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise TinyFormulaError(f"cannot write {path}: {path.parent} {why}")
     try:
-        with os.fdopen(fd, "wb") as handle:
-            if callable(content):
-                content(handle)
-            else:
-                handle.write(content.encode() if isinstance(content, str) else content)
-            handle.flush()
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise TinyFormulaError(f"cannot write {path}: {error.strerror or error}") from None
+    os.close(fd)
+    try:
+        write_to(tmp)
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -38,6 +42,19 @@ def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -> Path:
+    """Write ``content`` (text, bytes, or a function that writes to a binary handle) to
+    ``path`` atomically (see :func:`replace_atomically`); return the path."""
+    def write_to(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            if callable(content):
+                content(handle)
+            else:
+                handle.write(content.encode() if isinstance(content, str) else content)
+
+    return replace_atomically(path, write_to)
 
 
 def _umask() -> int:
