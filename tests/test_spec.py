@@ -6,7 +6,13 @@ import pytest
 
 from tinyformula import Scale, TinyFormulaError, get_base, list_bases
 from tinyformula.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
-from tinyformula.bases.spec import Stage, make_divisible, parse_stage, round_channels
+from tinyformula.bases.spec import (
+    Stage,
+    make_divisible,
+    parse_stage,
+    round_channels,
+    scale_depth,
+)
 from tinyformula.cost import layer_cost
 from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential
 
@@ -42,6 +48,35 @@ def test_depth_rules():
     assert [TINYNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 1, 2, 2]
     assert TINYNET_RULES.repeats(1, 0.1) == 1
     assert [EFFICIENTNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+
+
+def test_scale_depth_is_timms_rule():
+    # round: Python's round (halves to even, as timm), never below one block.
+    assert [scale_depth(n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [1, 1, 2, 2, 2, 3]
+    assert scale_depth(4, 0.05) == 1 and scale_depth(3, 4.0) == 12
+    # ceil: rounds every fraction up.
+    assert [scale_depth(n, 0.5, "ceil") for n in (1, 2, 3, 4, 5, 6)] == [1, 1, 2, 2, 3, 3]
+    assert scale_depth(4, 0.05, "ceil") == 1 and scale_depth(3, 1.01, "ceil") == 4
+    with pytest.raises(ValueError, match="depth rounding"):
+        scale_depth(3, 1.0, "floor")
+
+
+@pytest.mark.parametrize("base_name, stage_lengths, d", [
+    ("resnet50", (3, 4, 6, 3), 0.6),
+    ("ghostnet_100", (1, 2, 2, 4, 2, 5), 0.6),
+    ("fd_mobilenet", (1, 2, 2, 5, 1), 1.5),
+    ("efficientnet_b0", (1, 2, 2, 3, 3, 4, 1), 0.6),
+])
+def test_every_base_scales_depth_with_scale_depth(base_name, stage_lengths, d):
+    blocks = get_base(base_name).layers(Scale(d=d), 10).layers[1]
+    assert [len(stage.layers) for stage in blocks.layers] == [
+        scale_depth(n, d) for n in stage_lengths]
+
+
+def test_mobilenetv2_scales_depth_with_ceil():
+    blocks = get_base("mobilenetv2_100").layers(Scale(d=0.6), 10).layers[1]
+    assert [len(stage.layers) for stage in blocks.layers] == [
+        scale_depth(n, 0.6, "ceil") for n in (1, 2, 3, 4, 3, 3, 1)]
 
 
 def test_tinynet_rules_fix_stem_and_keep_head_at_least_1280():

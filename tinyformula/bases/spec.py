@@ -7,6 +7,7 @@ plus scaling rules. ``BaseNetwork.network(scale)`` turns it into a plain-data la
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -32,6 +33,40 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
 def round_channels(channels: int, multiplier: float = 1.0, divisor: int = 8) -> int:
     """Scale a channel count by the width multiplier and round it as EfficientNet/TinyNet do."""
     return make_divisible(channels * multiplier, divisor)
+
+
+DEPTH_ROUNDINGS = ("round", "ceil")
+
+
+def scale_depth(repeats: int, multiplier: float, rounding: str = "round") -> int:
+    """How many of a stage's ``repeats`` blocks remain when depth is scaled by ``multiplier``.
+
+    The one depth rule of every base, as timm's ``_scale_stage_depth``:
+
+    * ``"round"``: ``max(1, round(repeats * multiplier))`` (TinyNet; Python's round, so halves
+      go to the even neighbour as in timm);
+    * ``"ceil"``: ``ceil(repeats * multiplier)`` (EfficientNet, MobileNetV2; at least 1 for any
+      positive multiplier).
+
+    Parameters
+    ----------
+    repeats : int
+        Blocks in the stage at depth multiplier 1.
+    multiplier : float
+        The depth multiplier d (positive).
+    rounding : {"round", "ceil"}
+        Which rule.
+
+    Returns
+    -------
+    int
+        The stage's block count, at least 1.
+    """
+    if rounding == "round":
+        return max(1, round(repeats * multiplier))
+    if rounding == "ceil":
+        return int(math.ceil(repeats * multiplier))
+    raise ValueError(f"unknown depth rounding {rounding!r}; known: {', '.join(DEPTH_ROUNDINGS)}")
 
 
 @dataclass(frozen=True)
