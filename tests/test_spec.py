@@ -14,7 +14,7 @@ from tinyformula.bases.spec import (
     scale_depth,
 )
 from tinyformula.cost import layer_cost
-from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential
+from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential, SqueezeExcite
 
 
 @pytest.mark.parametrize("channels, w, expected", [
@@ -114,14 +114,18 @@ def test_base_api_validates_its_arguments():
 
 def test_cost_handles_on_a_hand_counted_toy():
     toy = Sequential((Residual(Sequential((Conv(8, 8, 3), BatchNorm(8)))),))
-    flops, params, shape = layer_cost(toy, (8, 5, 5))
+    flops, params, activations, shape = layer_cost(toy, (8, 5, 5))
     assert shape == (8, 5, 5)
     assert flops == 8 * 25 * 8 * 9 + 2 * 8 * 25
     assert params == 8 * 8 * 9 + 2 * 8
-    assert layer_cost(Conv(3, 4, 3, stride=2), (3, 7, 7))[2] == (4, 4, 4)  # odd sizes round up
-    assert layer_cost(Linear(10, 3), (10,))[:2] == (30, 33)
+    assert activations == 8 * 25  # the conv's outputs; BatchNorm's are not counted
+    assert layer_cost(Conv(3, 4, 3, stride=2), (3, 7, 7)).shape == (4, 4, 4)  # odd sizes round up
+    assert layer_cost(Linear(10, 3), (10,)) == (30, 33, 3, (3,))
+    assert layer_cost(SqueezeExcite(16, 4), (16, 5, 5)).activations == 4 + 16
     with pytest.raises(ValueError):
         layer_cost(Conv(4, 4), (3, 5, 5))
+    with pytest.raises(TypeError, match="no cost handle for layer type str"):
+        layer_cost("conv", (3, 5, 5))
 
 
 def test_built_module_runs_forward_at_its_resolution():

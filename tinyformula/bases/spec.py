@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..cost import Cost, network_cost
+from ..cost import Cost, ModuleCost, module_costs, network_cost
 from ..errors import TinyFormulaError
 from ..layers import Network, Sequential
 from ..scale import Scale
@@ -136,8 +136,19 @@ class BaseNetwork(ABC):
 
     def cost(self, scale: Scale | None = None, num_classes: int = 1000,
              resolution_base: int | None = None) -> Cost:
-        """FLOPs (fvcore's convention) and parameters, computed without torch."""
+        """FLOPs (fvcore's convention), parameters and activations, computed without torch."""
         return _cached_cost(self, _check_scale(scale), num_classes, resolution_base)
+
+    def cost_breakdown(self, scale: Scale | None = None, num_classes: int = 1000,
+                       resolution_base: int | None = None, depth: int = 1) -> list[ModuleCost]:
+        """The cost of each named module of the built network, in forward order, without torch.
+
+        ``depth=1``: the built network's children (``stem``, ``blocks``, ..., ``classifier``);
+        ``depth=2`` opens those that are sequences (``blocks.0``, ``blocks.1``, ...). Names as in
+        ``build(...).named_modules()`` and fvcore's ``by_module()``; the rows add up to
+        :meth:`cost`. See :func:`tinyformula.cost.module_costs`.
+        """
+        return module_costs(self.network(scale, num_classes, resolution_base), depth)
 
     def relative_flops(self, scale: Scale | None = None, num_classes: int = 1000,
                        resolution_base: int | None = None) -> float:
