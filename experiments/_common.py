@@ -46,8 +46,11 @@ def train_one(job: dict) -> dict:
             "params": result.params}
 
 
-def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE):
-    """Yield finished jobs as they complete, from ``workers`` single-thread processes."""
+def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE, worker=train_one):
+    """Yield finished jobs as they complete, from ``workers`` single-thread processes.
+
+    ``worker`` trains one job (default :func:`train_one`); it must be importable by name (a
+    module-level function) so the spawned processes can find it."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -55,7 +58,7 @@ def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE):
 
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_load, initargs=(val_size,)) as pool:
-        futures = [pool.submit(train_one, job) for job in jobs]
+        futures = [pool.submit(worker, job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), unit="model",
                            file=sys.stderr, dynamic_ncols=True):
             yield future.result()
