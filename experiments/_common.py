@@ -18,35 +18,61 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 VAL_SIZE = 2000
 
-def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE):
-    """Train each job (a dict with ``r, d, w, seed, train_size``) with the search's own
-    executor and yield it back with its result (top-1, loss, status, seconds), as each ends.
-
-    Workers are single-thread processes scored on ``val_size`` training images held out
-    (``carve_validation``), exactly as ``tinyformula fit`` trains its trials.
-    """
-    from tqdm import tqdm
-
-    from tinyformula import Scale, Yardstick
-    from tinyformula.executors import LocalExecutor
+def trial_job(job: dict, index: int = 0, val_size: int = VAL_SIZE):
+    """The search's typed job for one experiment job (a dict with ``r, d, w, seed,
+    train_size``): B0 on Fashion-MNIST at 32 px, scored on ``val_size`` held-out training
+    images, exactly as ``tinyformula fit`` trains its trials."""
+    from tinyformula import Scale
     from tinyformula.train import TrainConfig
     from tinyformula.trial import DataSource, TrialJob
 
-    yardstick = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
-    data = DataSource("fashion-mnist", validation=val_size)
-    typed = [TrialJob(id=i, base=yardstick.base, scale=Scale(job["r"], job["d"], job["w"]),
-                      resolution_base=yardstick.resolution_base, data=data,
-                      train=TrainConfig(train_size=job["train_size"], epochs=1,
-                                        seed=job["seed"]))
-             for i, job in enumerate(jobs)]
-    with LocalExecutor(workers) as executor:
-        for result in tqdm(executor.train(typed), total=len(typed), unit="model",
+    return TrialJob(id=index, base="efficientnet_b0", scale=Scale(job["r"], job["d"], job["w"]),
+                    resolution_base=32, data=DataSource("fashion-mnist", validation=val_size),
+                    train=TrainConfig(train_size=job["train_size"], epochs=1, seed=job["seed"]))
+
+
+def with_result(job: dict, result) -> dict:
+    """``job`` with its trial's result and its network's resolution, FLOPs and params."""
+    from tinyformula import Scale, Yardstick
+
+    config = Yardstick("efficientnet_b0", 10, 32).measure(Scale(job["r"], job["d"], job["w"]))
+    return {**job, "top1": result.top1, "loss": result.loss, "status": result.state.value,
+            "seconds": result.seconds, "resolution": config.resolution, "flops": config.flops,
+            "params": config.params}
+
+
+def train_one(job: dict) -> dict:
+    """Train one job in this process, single-threaded, with the search's ``run_trial``."""
+    from tinyformula.executors import run_trial
+
+    return with_result(job, run_trial(trial_job(job, val_size=job.get("val_size", VAL_SIZE)),
+                                      threads=1))
+
+
+def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE, worker=None):
+    """Train every job and yield it back with its result as each ends, on ``workers``
+    single-thread processes: the search's own executor, or, with ``worker`` (a module-level
+    function taking and returning a job dict, e.g. one that swaps something in around
+    :func:`train_one`), a plain process pool running it."""
+    from tqdm import tqdm
+
+    if worker is None:
+        from tinyformula.executors import LocalExecutor
+
+        typed = [trial_job(job, i, val_size) for i, job in enumerate(jobs)]
+        with LocalExecutor(workers) as executor:
+            for result in tqdm(executor.train(typed), total=len(typed), unit="model",
+                               file=sys.stderr, dynamic_ncols=True):
+                yield with_result(jobs[result.id], result)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(worker, {"val_size": val_size, **job}) for job in jobs]
+        for future in tqdm(as_completed(futures), total=len(futures), unit="model",
                            file=sys.stderr, dynamic_ncols=True):
-            config = yardstick.measure(typed[result.id].scale)
-            yield {**jobs[result.id], "top1": result.top1, "loss": result.loss,
-                   "status": result.state.value, "seconds": result.seconds,
-                   "resolution": config.resolution, "flops": config.flops,
-                   "params": config.params}
+            yield future.result()
 
 
 def provenance(command: list[str], seconds: float) -> str:

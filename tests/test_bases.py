@@ -102,3 +102,30 @@ def test_ghostnet_depth_rule_cycles_the_stride_1_blocks():
     assert last[1] is last[5] and last[2] is last[6] and last[1] is not last[2]
     shallow = get_base("ghostnet_100").network(Scale(d=0.25)).body.layers[1].layers
     assert [len(stage.layers) for stage in shallow] == [1, 1, 1, 1, 1, 1]
+
+
+def test_weight_init_is_the_documented_one_not_timms():
+    """build._init_weights: He-normal with torch's fan-out (k*k*out, groups ignored) and a
+    classifier within 1/sqrt(in_features). timm's (fan-out / groups, 1/sqrt(out_features))
+    trained worse on the short schedule (experiments/results/init.md)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = get_base("efficientnet_b0").build(Scale(), num_classes=10, resolution_base=32)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    first_depthwise = next(m for m in convs if m.groups > 1)
+    assert first_depthwise.weight.shape == (32, 1, 3, 3)
+    # sqrt(2 / (3 * 3 * 32)) = 0.083; timm's sqrt(2 / (3 * 3 * 32 / 32)) = 0.471.
+    assert first_depthwise.weight.std().item() == pytest.approx((2 / 288) ** 0.5, rel=0.2)
+    widest = max((m for m in convs if m.groups > 1), key=lambda m: m.weight.numel())
+    k, out = widest.kernel_size[0], widest.out_channels
+    assert widest.weight.std().item() == pytest.approx((2 / (k * k * out)) ** 0.5, rel=0.05)
+    classifier = model.classifier
+    bound = 1 / 1280 ** 0.5  # 0.028; timm's 1 / sqrt(10) = 0.316
+    assert 0.95 * bound < classifier.weight.abs().max().item() <= bound
+    assert classifier.weight.std().item() == pytest.approx(bound / 3 ** 0.5, rel=0.05)
+    assert all(not m.bias.any() for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None)
+    batch_norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(m.weight.eq(1).all() and not m.bias.any() for m in batch_norms)

@@ -14,9 +14,29 @@ def test_flops_json_has_the_documented_keys(cli):
     code, out, _ = cli("flops", "--r", "0.475", "--d", "0.6", "--w", "0.51", "--json")
     assert code == 0
     record = json.loads(out)
-    assert list(record) == ["base", "r", "d", "w", "resolution", "flops", "params", "c"]
+    assert list(record) == ["base", "r", "d", "w", "resolution", "flops", "params", "activations",
+                            "c", "by_module"]
     assert (record["resolution"], record["flops"], record["params"]) == (106, 25_750_752, 2_042_972)
+    assert record["activations"] == 690_452
     assert record["c"] == pytest.approx(25_750_752 / 399_352_864)
+    modules = record["by_module"]
+    assert [m["module"] for m in modules] == ["stem", "blocks", "head", "pool", "classifier"]
+    assert list(modules[0]) == ["module", "flops", "params", "activations"]
+    for key in ("flops", "params", "activations"):
+        assert sum(m[key] for m in modules) == record[key]
+
+
+def test_flops_by_module_table(cli):
+    code, out, _ = cli("flops", "--base", "resnet50", "--by-module", "2")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("module"))
+    assert lines[header].split() == ["module", "FLOPs", "%", "params", "activations"]
+    assert [line.split()[0] for line in lines[header + 1:]] == [
+        "stem.0", "stem.1", "stem.2", "stem.3", "blocks.0", "blocks.1", "blocks.2", "blocks.3",
+        "pool", "classifier"]
+    code, out, _ = cli("flops", "--base", "resnet50")
+    assert code == 0 and "blocks.0" not in out  # the table only on request
 
 
 def test_flops_verify_builds_and_agrees(cli):
@@ -25,6 +45,7 @@ def test_flops_verify_builds_and_agrees(cli):
     record = json.loads(out)
     assert code == 0 and record["verified"] is True
     assert record["fvcore_flops"] == record["flops"] and record["built_params"] == record["params"]
+    assert record["built_activations"] == record["activations"]
 
 
 def test_flops_text_output(cli):

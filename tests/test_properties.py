@@ -1,4 +1,5 @@
-"""Rules that must hold for every (r, d, w): the analytic model equals fvcore and numel."""
+"""Rules that must hold for every (r, d, w): the analytic model equals fvcore, numel and a
+forward pass (activations), in total and module by module."""
 
 import math
 
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyformula import Scale, get_base, list_bases
-from tinyformula.build import fvcore_flops, param_count
+from tinyformula.build import activation_counts, fvcore_by_module, fvcore_flops, param_count
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,6 +55,47 @@ def test_analytic_equals_fvcore_and_numel(base_name):
         assert fvcore_flops(model, cost.resolution) == cost.flops
 
     check()
+
+
+@pytest.mark.parametrize("base_name", BASE_NAMES)
+@settings(max_examples=10)
+@given(scale=scales, num_classes=class_counts)
+def test_analytic_activations_equal_a_forward_pass(base_name, scale, num_classes):
+    """Dollár et al.'s activations: output elements of every Conv2d and Linear, batch 1."""
+    base = get_base(base_name)
+    cost = base.cost(scale, num_classes=num_classes, resolution_base=32)
+    model = build_uninitialised(base, scale, num_classes)
+    assert sum(activation_counts(model, cost.resolution).values()) == cost.activations
+
+
+# A few fixed scales, each multiplier below and above 1 somewhere, for the module breakdown.
+BREAKDOWN_SCALES = [Scale(), Scale(0.5, 0.6, 0.35), Scale(1.3, 2.2, 0.8)]
+
+
+@pytest.mark.parametrize("base_name", BASE_NAMES)
+def test_breakdown_by_module_equals_fvcore_numel_and_forward(base_name):
+    base = get_base(base_name)
+    for scale in BREAKDOWN_SCALES:
+        cost = base.cost(scale, num_classes=10, resolution_base=32)
+        model = build_uninitialised(base, scale, 10)
+        fvcore = fvcore_by_module(model, cost.resolution)
+        measured = activation_counts(model, cost.resolution)
+        for depth in (1, 2):
+            rows = base.cost_breakdown(scale, num_classes=10, resolution_base=32, depth=depth)
+            names = [row.module for row in rows]
+            if depth == 1:  # the built network's own children, in order
+                assert names == [name for name, _ in model.named_children()]
+            else:
+                assert "blocks.0" in names and "blocks" not in names
+            for row in rows:
+                assert row.flops == fvcore[row.module], (scale, row)
+                assert row.params == param_count(model.get_submodule(row.module)), (scale, row)
+                assert row.activations == sum(
+                    n for name, n in measured.items()
+                    if name == row.module or name.startswith(row.module + ".")), (scale, row)
+            assert sum(row.flops for row in rows) == cost.flops == fvcore[""]
+            assert sum(row.params for row in rows) == cost.params
+            assert sum(row.activations for row in rows) == cost.activations
 
 
 @pytest.mark.parametrize("base_name", BASE_NAMES)

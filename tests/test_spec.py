@@ -6,9 +6,15 @@ import pytest
 
 from tinyformula import Scale, TinyFormulaError, get_base, list_bases
 from tinyformula.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
-from tinyformula.bases.spec import Stage, make_divisible, parse_stage, round_channels
+from tinyformula.bases.spec import (
+    Stage,
+    make_divisible,
+    parse_stage,
+    round_channels,
+    scale_depth,
+)
 from tinyformula.cost import layer_cost
-from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential
+from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential, SqueezeExcite
 
 
 @pytest.mark.parametrize("channels, w, expected", [
@@ -42,6 +48,35 @@ def test_depth_rules():
     assert [TINYNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 1, 2, 2]
     assert TINYNET_RULES.repeats(1, 0.1) == 1
     assert [EFFICIENTNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+
+
+def test_scale_depth_is_timms_rule():
+    # round: Python's round (halves to even, as timm), never below one block.
+    assert [scale_depth(n, 0.5) for n in (1, 2, 3, 4, 5, 6)] == [1, 1, 2, 2, 2, 3]
+    assert scale_depth(4, 0.05) == 1 and scale_depth(3, 4.0) == 12
+    # ceil: rounds every fraction up.
+    assert [scale_depth(n, 0.5, "ceil") for n in (1, 2, 3, 4, 5, 6)] == [1, 1, 2, 2, 3, 3]
+    assert scale_depth(4, 0.05, "ceil") == 1 and scale_depth(3, 1.01, "ceil") == 4
+    with pytest.raises(ValueError, match="depth rounding"):
+        scale_depth(3, 1.0, "floor")
+
+
+@pytest.mark.parametrize("base_name, stage_lengths, d", [
+    ("resnet50", (3, 4, 6, 3), 0.6),
+    ("ghostnet_100", (1, 2, 2, 4, 2, 5), 0.6),
+    ("fd_mobilenet", (1, 2, 2, 5, 1), 1.5),
+    ("efficientnet_b0", (1, 2, 2, 3, 3, 4, 1), 0.6),
+])
+def test_every_base_scales_depth_with_scale_depth(base_name, stage_lengths, d):
+    blocks = get_base(base_name).layers(Scale(d=d), 10).layers[1]
+    assert [len(stage.layers) for stage in blocks.layers] == [
+        scale_depth(n, d) for n in stage_lengths]
+
+
+def test_mobilenetv2_scales_depth_with_ceil():
+    blocks = get_base("mobilenetv2_100").layers(Scale(d=0.6), 10).layers[1]
+    assert [len(stage.layers) for stage in blocks.layers] == [
+        scale_depth(n, 0.6, "ceil") for n in (1, 2, 3, 4, 3, 3, 1)]
 
 
 def test_tinynet_rules_fix_stem_and_keep_head_at_least_1280():
@@ -79,14 +114,18 @@ def test_base_api_validates_its_arguments():
 
 def test_cost_handles_on_a_hand_counted_toy():
     toy = Sequential((Residual(Sequential((Conv(8, 8, 3), BatchNorm(8)))),))
-    flops, params, shape = layer_cost(toy, (8, 5, 5))
+    flops, params, activations, shape = layer_cost(toy, (8, 5, 5))
     assert shape == (8, 5, 5)
     assert flops == 8 * 25 * 8 * 9 + 2 * 8 * 25
     assert params == 8 * 8 * 9 + 2 * 8
-    assert layer_cost(Conv(3, 4, 3, stride=2), (3, 7, 7))[2] == (4, 4, 4)  # odd sizes round up
-    assert layer_cost(Linear(10, 3), (10,))[:2] == (30, 33)
+    assert activations == 8 * 25  # the conv's outputs; BatchNorm's are not counted
+    assert layer_cost(Conv(3, 4, 3, stride=2), (3, 7, 7)).shape == (4, 4, 4)  # odd sizes round up
+    assert layer_cost(Linear(10, 3), (10,)) == (30, 33, 3, (3,))
+    assert layer_cost(SqueezeExcite(16, 4), (16, 5, 5)).activations == 4 + 16
     with pytest.raises(ValueError):
         layer_cost(Conv(4, 4), (3, 5, 5))
+    with pytest.raises(TypeError, match="no cost handle for layer type str"):
+        layer_cost("conv", (3, 5, 5))
 
 
 def test_built_module_runs_forward_at_its_resolution():

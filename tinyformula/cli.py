@@ -101,19 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "flops", help="FLOPs and parameters of a scaled base",
-        description="Resolution, FLOPs (fvcore's convention), parameters and c (FLOPs relative "
-                    "to the base at r = d = w = 1) of a base scaled by (r, d, w), from the "
-                    "analytic cost model: no module is built unless --verify.",
+        description="Resolution, FLOPs (fvcore's convention), parameters, activations (output "
+                    "elements of every conv and linear layer) and c (FLOPs relative to the base "
+                    "at r = d = w = 1) of a base scaled by (r, d, w), from the analytic cost "
+                    "model: no module is built unless --verify.",
         epilog="example: tinyformula flops --base efficientnet_b0 --r 0.475 --d 0.6 --w 0.51")
     _add_scale_arguments(p)
     p.add_argument("--num-classes", type=_positive_int, default=1000,
                    help="classifier outputs (default 1000)")
     p.add_argument("--resolution-base", type=_positive_int, default=None,
                    help="input size at r = 1 (default: the base's, 224); 32 for small images")
+    p.add_argument("--by-module", type=_positive_int, nargs="?", const=1, default=None,
+                   metavar="DEPTH",
+                   help="also print FLOPs, params and activations per named module of the built "
+                        "network: DEPTH 1 (default) its children (stem, blocks, ...), 2 opens "
+                        "them (blocks.0, blocks.1, ...)")
     p.add_argument("--verify", action="store_true",
-                   help="also build the module and count it with fvcore (needs torch, slower)")
+                   help="also build the module, count it with fvcore and count its activations "
+                        "in a forward pass (needs torch, slower)")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object: base, r, d, w, resolution, flops, params, c")
+                   help="print one JSON object: base, r, d, w, resolution, flops, params, "
+                        "activations, c, by_module")
     p.set_defaults(handler=cmd_flops)
 
     from .presets import PRESETS

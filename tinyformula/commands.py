@@ -62,37 +62,62 @@ def cmd_flops(args) -> int:
     scale = Scale(args.r, args.d, args.w)
     cost = base.cost(scale, args.num_classes, args.resolution_base)
     reference = base.cost(None, args.num_classes, args.resolution_base)
+    modules = base.cost_breakdown(scale, args.num_classes, args.resolution_base,
+                                  depth=args.by_module or 1)
     record = {"base": base.name, "r": scale.r, "d": scale.d, "w": scale.w,
               "resolution": cost.resolution, "flops": cost.flops, "params": cost.params,
-              "c": cost.flops / reference.flops}
+              "activations": cost.activations, "c": cost.flops / reference.flops,
+              "by_module": [{"module": m.module, "flops": m.flops, "params": m.params,
+                             "activations": m.activations} for m in modules]}
     verified = True
     if args.verify:
-        from .build import fvcore_flops, param_count
+        from .build import activation_counts, fvcore_flops, param_count
 
         model = base.build(scale, args.num_classes, args.resolution_base)
         record["fvcore_flops"] = fvcore_flops(model, model.input_resolution)
         record["built_params"] = param_count(model)
-        verified = record["fvcore_flops"] == cost.flops and record["built_params"] == cost.params
+        record["built_activations"] = sum(
+            activation_counts(model, model.input_resolution).values())
+        verified = (record["fvcore_flops"] == cost.flops and record["built_params"] == cost.params
+                    and record["built_activations"] == cost.activations)
         record["verified"] = verified
     if args.json:
         _print_json(record)
-    else:
-        rows = [("base", f"{base.name}  ({base.summary})"),
-                ("scale", str(scale)),
-                ("resolution", f"{cost.resolution} px  (int({args.resolution_base or base.default_resolution}"
-                               f" x r))"),
-                ("FLOPs", _millions(cost.flops)),
-                ("params", _millions(cost.params)),
-                ("c", f"{record['c']:.4f}  (FLOPs / {reference.flops:,} of the base at r = d = w = 1)")]
-        if args.verify:
-            def mark(ok):
-                return "matches" if ok else "DIFFERS from the analytic count"
-            rows += [("fvcore FLOPs", f"{record['fvcore_flops']:,}  "
-                                      f"{mark(record['fvcore_flops'] == cost.flops)}"),
-                     ("built params", f"{record['built_params']:,}  "
-                                      f"{mark(record['built_params'] == cost.params)}")]
-        _print_rows(rows)
+        return 0 if verified else 1
+    rows = [("base", f"{base.name}  ({base.summary})"),
+            ("scale", str(scale)),
+            ("resolution", f"{cost.resolution} px  (int({args.resolution_base or base.default_resolution}"
+                           f" x r))"),
+            ("FLOPs", _millions(cost.flops)),
+            ("params", _millions(cost.params)),
+            ("activations", _millions(cost.activations)),
+            ("c", f"{record['c']:.4f}  (FLOPs / {reference.flops:,} of the base at r = d = w = 1)")]
+    if args.verify:
+        def mark(ok):
+            return "matches" if ok else "DIFFERS from the analytic count"
+        rows += [("fvcore FLOPs", f"{record['fvcore_flops']:,}  "
+                                  f"{mark(record['fvcore_flops'] == cost.flops)}"),
+                 ("built params", f"{record['built_params']:,}  "
+                                  f"{mark(record['built_params'] == cost.params)}"),
+                 ("built activations", f"{record['built_activations']:,}  "
+                                       f"{mark(record['built_activations'] == cost.activations)}  "
+                                       f"(counted in a forward pass)")]
+    _print_rows(rows)
+    if args.by_module:
+        print()
+        _print_module_table(modules, cost)
     return 0 if verified else 1
+
+
+def _print_module_table(modules, total) -> None:
+    """One line per module: FLOPs (with their share of the total), params, activations."""
+    header = ("module", "FLOPs", "%", "params", "activations")
+    table = [header] + [(m.module, f"{m.flops:,}", f"{100 * m.flops / total.flops:.1f}",
+                         f"{m.params:,}", f"{m.activations:,}") for m in modules]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join([row[0].ljust(widths[0])]
+                        + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]))
 
 
 # -- tinyformula predict / compare ---------------------------------------------------------------

@@ -27,8 +27,9 @@ from .validate import POSITIVE_INT, Options, Real, check
 COSTS = {
     "flops": lambda cost: cost.flops,
     "params": lambda cost: cost.params,
+    "activations": lambda cost: cost.activations,
 }
-COST_UNITS = {"flops": "FLOPs", "params": "parameters"}
+COST_UNITS = {"flops": "FLOPs", "params": "parameters", "activations": "activations"}
 BUDGET = Real(0, None, closed="right")
 
 
@@ -74,7 +75,9 @@ class Yardstick:
     resolution_base : int or None
         Input size at r = 1 (None: the base's own, 224; small-image data uses 32).
     cost : str
-        Which cost c is relative to: ``"flops"`` (fvcore's count, the default) or ``"params"``.
+        Which cost c is relative to: ``"flops"`` (fvcore's count, the default), ``"params"`` or
+        ``"activations"`` (output elements of every convolution and linear layer, as Dollár et
+        al. 2021 count them), all exact from the analytic model.
     """
 
     base: str = "efficientnet_b0"

@@ -43,7 +43,7 @@ from ..layers import (
 )
 from ..scale import Scale
 from .mobile import conv_bn_act
-from .spec import BaseNetwork, make_divisible
+from .spec import BaseNetwork, make_divisible, scale_depth
 
 
 class GhostBlock(NamedTuple):
@@ -126,7 +126,7 @@ class GhostNet(BaseNetwork):
             layers = [ghost_bottleneck(cin, width(first.mid), cout, first, first.stride)]
             # Stride-1 blocks keep the width: build each once and reuse it when cycling.
             repeats = [ghost_bottleneck(cout, width(b.mid), cout, b, 1) for b in rest]
-            count = max(1, round(len(blocks) * scale.d))
+            count = scale_depth(len(blocks), scale.d)
             layers += [repeats[i % len(repeats)] for i in range(count - 1)]
             stages.append(Sequential(tuple(layers)))
             cin = cout

@@ -23,7 +23,6 @@ Bases defined here (their scaling rules; resolution is ``int(224 * r)`` for all)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..layers import (
@@ -37,7 +36,15 @@ from ..layers import (
     SqueezeExcite,
 )
 from ..scale import Scale
-from .spec import BaseNetwork, Stage, make_divisible, parse_stages, round_channels
+from .spec import (
+    DEPTH_ROUNDINGS,
+    BaseNetwork,
+    Stage,
+    make_divisible,
+    parse_stages,
+    round_channels,
+    scale_depth,
+)
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,14 @@ class MobileScalingRules:
     scale_stem: bool = False
     head_at_least_base: bool = True
 
+    def __post_init__(self):
+        if self.depth_rounding not in DEPTH_ROUNDINGS:
+            raise ValueError(f"unknown depth rounding {self.depth_rounding!r}; known: "
+                             f"{', '.join(DEPTH_ROUNDINGS)}")
+
     def repeats(self, n: int, d: float) -> int:
-        if self.depth_rounding == "round":
-            return max(1, round(n * d))
-        return int(math.ceil(n * d))
+        """Blocks kept of a stage of ``n``: :func:`~tinyformula.bases.spec.scale_depth`."""
+        return scale_depth(n, d, self.depth_rounding)
 
 
 TINYNET_RULES = MobileScalingRules(depth_rounding="round", scale_stem=False,

@@ -30,7 +30,7 @@ from ..layers import (
     Sequential,
 )
 from ..scale import Scale
-from .spec import BaseNetwork, round_channels
+from .spec import BaseNetwork, round_channels, scale_depth
 
 EXPANSION = 4  # a bottleneck's output is 4x its inner width
 
@@ -72,7 +72,7 @@ class ResNet(BaseNetwork):
         stages, cin = [], stem
         for blocks, width, stride in self.stages:
             width = round_channels(width, scale.w)
-            repeats = max(1, round(blocks * scale.d))
+            repeats = scale_depth(blocks, scale.d)
             first = bottleneck(cin, width, stride)
             cin = width * EXPANSION
             # The identity blocks are identical: one shared (immutable) description.

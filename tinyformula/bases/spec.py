@@ -7,12 +7,13 @@ plus scaling rules. ``BaseNetwork.network(scale)`` turns it into a plain-data la
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..cost import Cost, network_cost
+from ..cost import Cost, ModuleCost, module_costs, network_cost
 from ..errors import TinyFormulaError
 from ..layers import Network, Sequential
 from ..scale import Scale
@@ -33,6 +34,40 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
 def round_channels(channels: int, multiplier: float = 1.0, divisor: int = 8) -> int:
     """Scale a channel count by the width multiplier and round it as EfficientNet/TinyNet do."""
     return make_divisible(channels * multiplier, divisor)
+
+
+DEPTH_ROUNDINGS = ("round", "ceil")
+
+
+def scale_depth(repeats: int, multiplier: float, rounding: str = "round") -> int:
+    """How many of a stage's ``repeats`` blocks remain when depth is scaled by ``multiplier``.
+
+    The one depth rule of every base, as timm's ``_scale_stage_depth``:
+
+    * ``"round"``: ``max(1, round(repeats * multiplier))`` (TinyNet; Python's round, so halves
+      go to the even neighbour as in timm);
+    * ``"ceil"``: ``ceil(repeats * multiplier)`` (EfficientNet, MobileNetV2; at least 1 for any
+      positive multiplier).
+
+    Parameters
+    ----------
+    repeats : int
+        Blocks in the stage at depth multiplier 1.
+    multiplier : float
+        The depth multiplier d (positive).
+    rounding : {"round", "ceil"}
+        Which rule.
+
+    Returns
+    -------
+    int
+        The stage's block count, at least 1.
+    """
+    if rounding == "round":
+        return max(1, round(repeats * multiplier))
+    if rounding == "ceil":
+        return int(math.ceil(repeats * multiplier))
+    raise ValueError(f"unknown depth rounding {rounding!r}; known: {', '.join(DEPTH_ROUNDINGS)}")
 
 
 @dataclass(frozen=True)
@@ -102,8 +137,19 @@ class BaseNetwork(ABC):
 
     def cost(self, scale: Scale | None = None, num_classes: int = 1000,
              resolution_base: int | None = None) -> Cost:
-        """FLOPs (fvcore's convention) and parameters, computed without torch."""
+        """FLOPs (fvcore's convention), parameters and activations, computed without torch."""
         return _cached_cost(self, _check_scale(scale), num_classes, resolution_base)
+
+    def cost_breakdown(self, scale: Scale | None = None, num_classes: int = 1000,
+                       resolution_base: int | None = None, depth: int = 1) -> list[ModuleCost]:
+        """The cost of each named module of the built network, in forward order, without torch.
+
+        ``depth=1``: the built network's children (``stem``, ``blocks``, ..., ``classifier``);
+        ``depth=2`` opens those that are sequences (``blocks.0``, ``blocks.1``, ...). Names as in
+        ``build(...).named_modules()`` and fvcore's ``by_module()``; the rows add up to
+        :meth:`cost`. See :func:`tinyformula.cost.module_costs`.
+        """
+        return module_costs(self.network(scale, num_classes, resolution_base), depth)
 
     def build(self, scale: Scale | None = None, num_classes: int = 1000,
               resolution_base: int | None = None):
