@@ -90,10 +90,9 @@ def test_table_is_keyed_cached_and_reused(cache, count_timings):
     assert again.predict_ms(scale, **TINY) == first
     assert again.profiled == 0 and len(count_timings) == built  # nothing timed, nothing built
 
-    other_threads = LatencyModel.load_or_build(base, threads=2, protocol=QUICK, **TINY) \
-        if measure.os.cpu_count() >= 2 else None
-    if other_threads is not None:
-        assert other_threads.path != model.path
+    for other in (Setting(threads=2), Setting(batch=4)):
+        assert latency.table_path(latency.table_key(base.name, other), cache / "latency") \
+            != model.path
 
 
 def test_prediction_builds_no_module(cache, monkeypatch):

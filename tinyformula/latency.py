@@ -3,7 +3,8 @@
 In the spirit of ProxylessNAS's and nn-Meter's latency tables: a network is cut into *units*
 (its top-level blocks: the stem, each block of each stage, the head, pooling, the classifier;
 see :func:`units`), each unit is timed once, alone, at the input shape it meets in the network,
-and a candidate's latency is predicted as ``a + b x (sum of its units' latencies)``. The
+and a candidate's latency is predicted as ``a + b x (sum of its units' latencies)`` (each a
+10th percentile, :data:`STATISTIC`: the prediction is the latency of an otherwise idle machine). The
 correction ``a + b`` is fitted on a few whole networks measured end to end (the calibration
 set: candidates the search itself would draw), because summing isolated blocks misses what
 happens between them (container calls, cache effects).
@@ -49,6 +50,12 @@ from .measure import (
 from .scale import Scale
 
 FORMAT = 1
+# The statistic the table keeps and predicts: each block's (and each calibration network's) 10th
+# percentile. Other processes sharing the CPU inflate the median by whatever share of calls they
+# interrupt (at a load of 8 on 2 cores the calibration came out 1.8-4.9x), while the 10th
+# percentile barely moves; so a table built on a busy machine still predicts the latency of an
+# otherwise idle one, which is what the median measures there.
+STATISTIC = "p10_ms"
 CALIBRATION_CANDIDATES = 8
 CALIBRATION_SEED = 12345
 
@@ -157,8 +164,11 @@ def read_table(path: Path, key: dict) -> dict:
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise TinyFormulaError(f"latency table {path} is corrupt ({type(error).__name__}); "
                                f"{advice}") from None
-    if _checksum(body) != checksum:
+    if not isinstance(body, dict) or _checksum(body) != checksum:
         raise TinyFormulaError(f"latency table {path} is corrupt (checksum mismatch); {advice}")
+    if not (isinstance(body.get("units"), dict) and isinstance(body.get("calibrations"), dict)):
+        raise TinyFormulaError(f"latency table {path} is corrupt (no units or calibrations); "
+                               f"{advice}")
     if body.get("key") != key:
         stored = body.get("key") or {}
         changed = sorted(k for k in set(key) | set(stored) if stored.get(k) != key.get(k))
@@ -247,7 +257,7 @@ class LatencyModel:
         self.protocol = protocol
         self.lazy = lazy
         self._table = table
-        self._units: dict[str, float] = {k: v["median_ms"] for k, v in table["units"].items()}
+        self._units: dict[str, float] = {k: v[STATISTIC] for k, v in table["units"].items()}
         self.profiled = 0  # units this object timed (0 when every prediction hit the table)
         self.profile_seconds = 0.0  # time spent building modules and timing them
 
@@ -291,7 +301,8 @@ class LatencyModel:
             scale = Scale(candidate.r, candidate.d, candidate.w)
             network = self.base.network(scale, num_classes, resolution_base)
             unit_sum = self._unit_sum(network)
-            measured = measure_network(network, self.setting, self.protocol).median_ms
+            measured = getattr(measure_network(network, self.setting, self.protocol),
+                               STATISTIC)
             points.append((unit_sum, measured))
         self.profile_seconds += time.perf_counter() - started
         calibration = Calibration.fit(points)
@@ -301,7 +312,7 @@ class LatencyModel:
 
     def save(self) -> None:
         write_table(self.path, self._table)
-        self._units = {k: v["median_ms"] for k, v in self._table["units"].items()}
+        self._units = {k: v[STATISTIC] for k, v in self._table["units"].items()}
 
     # -- the table
 
@@ -324,10 +335,11 @@ class LatencyModel:
                                  self.protocol)
             key = unit_key(unit, shape)
             self._table["units"][key] = {
-                "median_ms": timing.median_ms, "iqr_ms": timing.iqr_ms, "reps": timing.reps,
+                "median_ms": timing.median_ms, "p10_ms": timing.p10_ms,
+                "iqr_ms": timing.iqr_ms, "reps": timing.reps, "load": timing.load,
                 "shape": list(shape), "unit": type(unit).__name__,
                 "flops": layer_cost(unit, shape)[0]}
-            self._units[key] = timing.median_ms
+            self._units[key] = getattr(timing, STATISTIC)
             self.profiled += 1
         self.profile_seconds += time.perf_counter() - started
         self.save()
@@ -367,8 +379,9 @@ class LatencyModel:
 
     def predict_ms(self, scale: Scale, num_classes: int = 1000,
                    resolution_base: int | None = None) -> float:
-        """Predicted latency in milliseconds of the base at ``scale``: pure Python when the
-        candidate's units are in the table (else they are timed first, if ``lazy``)."""
+        """Predicted latency in milliseconds of the base at ``scale`` on an otherwise idle
+        machine (see :data:`STATISTIC`): pure Python when the candidate's units are in the
+        table (else they are timed first, if ``lazy``)."""
         network = self.base.network(scale, num_classes, resolution_base)
         calibration = self.calibration(num_classes, resolution_base)
         return calibration.offset_ms + calibration.factor * self._unit_sum(network)

@@ -6,7 +6,8 @@ The protocol: pin the thread count, put the module in eval mode under ``torch.in
 the median is known to about 1% (the standard error of the median, estimated from the
 inter-quartile range, below ``precision`` x median) or a cap on repeats or seconds is reached.
 The garbage collector is paused while timing. The result reports the median and the spread
-(p10, p25, p75, p90). Nothing can stop *other processes* from sharing the CPU: the load average
+(p10, p25, p75, p90). A block timed for the latency table may be given as several identical
+copies, called in turn, so that its weights are not cache-hot as they never are in a network. Nothing can stop *other processes* from sharing the CPU: the load average
 is recorded beside the numbers so a reader can judge them.
 
 Everything that needs torch or onnxruntime is imported inside the functions that use it.
