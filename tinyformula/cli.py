@@ -19,6 +19,7 @@ from .commands import (
     cmd_predict,
     cmd_train,
 )
+from .latency_command import cmd_latency
 from .errors import TinyFormulaError
 from .model_commands import cmd_build, cmd_export
 
@@ -319,6 +320,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="trials with c from C/F to C*F count as near the budget (default 1.25)")
     p.add_argument("--json", action="store_true", help="print the PNGs' paths as a JSON list")
     p.set_defaults(handler=cmd_plot)
+
+    p = sub.add_parser(
+        "latency", help="measure and predict a scaled base's inference latency",
+        description="Measure the inference latency of a base scaled by (r, d, w) on this "
+                    "machine (eval mode, input at the candidate's resolution, warm-up, then "
+                    "repeats until the median is known to about 1%%; median and spread "
+                    "reported) and predict it from the latency table: each distinct block "
+                    "timed once and cached on disk per machine, device, runtime, threads and "
+                    "batch, plus a correction fitted on a few whole networks. The first "
+                    "prediction for a base builds the table's calibration (about 30 s on a "
+                    "CPU); a new block is timed the first time a candidate needs it.",
+        epilog="example: tinyformula latency --base efficientnet_b0 --r 0.475 --d 0.6 --w 0.51")
+    _add_scale_arguments(p)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to run (default: cpu)")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="intra-op threads, pinned for the measurement (default 1)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="images per call (default 1)")
+    p.add_argument("--runtime", choices=("torch", "onnxruntime"), default="torch",
+                   help="torch eager, or onnxruntime on the exported graph "
+                        "(needs the latency extra) (default: torch)")
+    p.add_argument("--num-classes", type=_positive_int, default=1000,
+                   help="classifier outputs (default 1000)")
+    p.add_argument("--resolution-base", type=_positive_int, default=None,
+                   help="input size at r = 1 (default: the base's, 224); 32 for small images")
+    p.add_argument("--no-measure", action="store_true", help="predict only")
+    p.add_argument("--no-predict", action="store_true",
+                   help="measure only (no latency table is read or built)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: base, r, d, w, resolution, device, threads, "
+                        "batch, runtime, measured_ms (with its spread), predicted_ms, table")
+    p.set_defaults(handler=cmd_latency)
     return parser
 
 
