@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tinyformula import Scale, get_base
+from tinyformula import Yardstick, get_base
 from tinyformula.latency import CALIBRATION_CANDIDATES, LatencyModel
 from tinyformula.measure import Setting, machine_description, measure_network
 from tinyformula.space import plan_candidates
@@ -48,9 +48,9 @@ def main() -> None:
     load_before = os.getloadavg()
     base = get_base(args.base)
     setting = Setting(threads=args.threads)
-    candidates = plan_candidates(base, args.n, seed=args.seed,
-                                 resolution_base=args.resolution_base)
-    scales = [Scale(c.r, c.d, c.w) for c in candidates]
+    candidates = plan_candidates(Yardstick(base.name, resolution_base=args.resolution_base),
+                                 args.n, seed=args.seed)
+    scales = [c.scale for c in candidates]
     options = {"num_classes": 1000, "resolution_base": args.resolution_base}
 
     with tempfile.TemporaryDirectory() as cache:  # an empty table: time the whole build
@@ -75,17 +75,17 @@ def main() -> None:
         assert model.profiled == profiled, "a prediction timed a block: the table was incomplete"
 
     rows = []
-    for candidate, scale, p in zip(candidates, scales, predicted):
+    for index, (candidate, scale, p) in enumerate(zip(candidates, scales, predicted)):
         timing = measure_network(base.network(scale, **options), setting)
         error = p / timing.p10_ms - 1
-        rows.append([candidate, p, timing, error, p / timing.median_ms - 1])
-        print(f"{candidate.index:3d} c={candidate.c:.3f} {candidate.resolution:4d}px "
+        rows.append([index, candidate, p, timing, error, p / timing.median_ms - 1])
+        print(f"{index:3d} c={candidate.c:.3f} {candidate.resolution:4d}px "
               f"predicted {p:8.2f} measured p10 {timing.p10_ms:8.2f} median "
               f"{timing.median_ms:8.2f} ms  {error:+.1%}  load {timing.load:.1f}", file=sys.stderr)
     # The noise floor: every candidate measured again, after all the others.
     for row, scale in zip(rows, scales):
         again = measure_network(base.network(scale, **options), setting)
-        row.append(again.p10_ms / row[2].p10_ms - 1)
+        row.append(again.p10_ms / row[3].p10_ms - 1)
     load_after = os.getloadavg()
 
     def judge(column: int) -> str:
@@ -94,9 +94,9 @@ def main() -> None:
                 f"absolute error {statistics.median(errors):.1%}")
 
     predict_ms = 1e3 * statistics.median(predict_s)
-    summary = (f"{len(rows)} candidates: against the measured p10, {judge(3)}; against the "
-               f"measured median, {judge(4)}; a second measurement against the first (the "
-               f"noise floor): {judge(5)}; table built in {build_s:.0f} s; a prediction "
+    summary = (f"{len(rows)} candidates: against the measured p10, {judge(4)}; against the "
+               f"measured median, {judge(5)}; a second measurement against the first (the "
+               f"noise floor): {judge(6)}; table built in {build_s:.0f} s; a prediction "
                f"takes {predict_ms:.2f} ms")
     print(summary)
 
@@ -122,8 +122,8 @@ def main() -> None:
         "| vs median | 2nd p10 vs 1st | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for candidate, p, timing, error, error_median, repeat in rows:
-        lines.append(f"| {candidate.index} | {candidate.c:.3f} | {candidate.resolution} | "
+    for index, candidate, p, timing, error, error_median, repeat in rows:
+        lines.append(f"| {index} | {candidate.c:.3f} | {candidate.resolution} | "
                      f"{candidate.r:.3f} | {candidate.d:.3f} | {candidate.w:.3f} | {p:.2f} | "
                      f"{timing.p10_ms:.2f} | {timing.median_ms:.2f} | {timing.p90_ms:.2f} | "
                      f"{error:+.1%} | {error_median:+.1%} | {repeat:+.1%} | "

@@ -34,19 +34,20 @@ YARDSTICK = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
 
 
 
-def write_run(folder: Path, pending: int = 0, formula: bool = True) -> Path:
+def write_run(folder: Path, pending: int = 0, formula: bool = True, config=CONFIG,
+              yardstick=YARDSTICK) -> Path:
     """A finished search folder (or one with ``pending`` trials left, or without the formula
     a frontier too small leaves out) without training."""
-    candidates = plan_candidates(YARDSTICK, 30, c_range=(0.03, 1.0), seed=0)
-    _, giant = solve_giant(YARDSTICK, 0.25)
+    candidates = plan_candidates(yardstick, 30, c_range=(0.03, 1.0), seed=0)
+    _, giant = solve_giant(yardstick, 0.25)
     plan = [(i, 0, config) for i, config in enumerate(candidates + [giant])]
     plan += [(i, 1, plan[i][2]) for i in (0, 1)]  # replicates: the noise
     rng = random.Random(0)
     folder.mkdir(parents=True)
     store = TrialStore.open(folder / "trials.sqlite")
     try:
-        planned = store.merge_plan(CONFIG, plan)
-        store.write_plan(CONFIG, YARDSTICK, planned)
+        planned = store.merge_plan(config, plan)
+        store.write_plan(config, yardstick, planned)
         for trial in planned[:len(planned) - pending]:
             top1 = min(0.95, 0.7 + 0.08 * math.log(trial.config.c) + rng.gauss(0, 0.05))
             store.record(TrialResult(trial.id, TrialState.OK, top1=top1, loss=1.0, seconds=1.0))
@@ -55,7 +56,7 @@ def write_run(folder: Path, pending: int = 0, formula: bool = True) -> Path:
         store.close()
     if formula and not pending:
         frontier = pareto_frontier(trials, seed=0)
-        TinyFormula.for_yardstick(YARDSTICK, source="test frontier").fit(
+        TinyFormula.for_yardstick(yardstick, source="test frontier").fit(
             {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d")}).save(
             folder / "formula.json")
     return folder

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .presets import PRESETS
     from .search_config import SearchConfig as Defaults
+    from .yardstick import COST_NAMES
 
     p = sub.add_parser(
         "fit", help="run the search and fit a formula",
@@ -156,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help=f"fixes the whole plan (default {Defaults.seed})")
     p.add_argument("--batch-size", type=_positive_int,
                    help=f"training batch size (default {Defaults.batch_size})")
+    p.add_argument("--cost", choices=list(COST_NAMES),
+                   help="what c is relative to: flops (fvcore's count), params, activations "
+                        "(exact, analytic) or latency (predicted from a table of this "
+                        f"machine's measured block latencies) (default: {Defaults.cost})")
+    p.add_argument("--latency-device", choices=["cpu", "cuda"],
+                   help=f"with --cost latency: where latency is measured (default: "
+                        f"{Defaults.latency_device})")
+    p.add_argument("--latency-threads", type=_positive_int,
+                   help=f"with --cost latency: torch threads it is measured with (default: "
+                        f"{Defaults.latency_threads})")
     p.add_argument("--out", help=f"run folder (default: {Defaults.out})")
     p.add_argument("--executor", choices=["local", "dask"],
                    help=f"local processes or Dask distributed (default: {Defaults.executor})")
@@ -198,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="classes c is measured with (default: the formula's)")
         p.add_argument("--resolution-base", type=_positive_int, default=None,
                        help="input size at r = 1 (default: the formula's, 224 built in)")
+        p.add_argument("--cost", choices=list(COST_NAMES), default=None,
+                       help="the cost c is in; must be the one the formula was fitted for "
+                            "(default: the formula's; flops for the built-in one)")
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=handler)
     p = sub.add_parser(

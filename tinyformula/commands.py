@@ -130,8 +130,21 @@ def _load_formula(args):
         if args.base and args.base != formula.base:
             raise TinyFormulaError(f"{args.formula} was fitted on {formula.base}, not {args.base}; "
                                    f"drop --base or pass a formula for {args.base}")
-        return formula
-    return TinyFormula.builtin(args.base or "efficientnet_b0")
+    else:
+        formula = TinyFormula.builtin(args.base or "efficientnet_b0")
+    if args.cost and args.cost != formula.cost:
+        raise TinyFormulaError(
+            f"{args.formula or 'the built-in formula'} was fitted with c in "
+            f"{formula.yardstick.describe_cost()}, not {args.cost}: a formula answers budgets "
+            f"in its own cost only; fit one with 'tinyformula fit --cost {args.cost}'")
+    if formula.cost == "latency":
+        from .measure import machine_description
+
+        here = machine_description(formula.device)
+        if formula.machine_ and formula.machine_ != here:
+            raise TinyFormulaError(f"{args.formula} was fitted for latency on {formula.machine_}; "
+                                   f"this is {here}: fit a latency formula on this machine")
+    return formula
 
 
 def _budget_options(args) -> dict:

@@ -115,7 +115,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     if config.train_size > len(dataset.train_images):
         raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
                                f"{len(dataset.train_images)} training images of {config.data}")
-    yardstick = Yardstick(config.base, dataset.num_classes, dataset.resolution_base)
+    yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     planned = plan_trials(config, yardstick)
     out = Path(config.out)
     if out.exists() and not out.is_dir():

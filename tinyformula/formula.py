@@ -111,7 +111,10 @@ class TinyFormula:
     random_state : int
         Seed of the GP optimiser's restarts (fits are deterministic).
     cost : str
-        Which cost c is relative to (``"flops"``, ``"params"``); see :class:`Yardstick`.
+        Which cost c is relative to (``"flops"``, ``"params"``, ``"activations"``,
+        ``"latency"``); see :class:`Yardstick`.
+    device, threads, runtime : str, int, str
+        Where latency is measured, for ``cost="latency"`` (see :class:`Yardstick`).
 
     Attributes
     ----------
@@ -123,12 +126,15 @@ class TinyFormula:
         The smallest and largest c of the frontier it was fitted on.
     frontier_ : dict of lists
         That frontier's c, r, d (and w).
+    machine_ : str or None
+        For a latency formula, the machine its latencies were measured on.
     """
 
     def __init__(self, base: str = "efficientnet_b0", resolution_base: int = 224,
                  num_classes: int = 1000, source: str = "",
                  noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0,
-                 cost: str = "flops"):
+                 cost: str = "flops", device: str = "cpu", threads: int = 1,
+                 runtime: str = "torch"):
         self.base = base
         self.noise_bounds = noise_bounds
         self.resolution_base = resolution_base
@@ -136,17 +142,29 @@ class TinyFormula:
         self.source = source
         self.random_state = random_state
         self.cost = cost
+        self.device = device
+        self.threads = threads
+        self.runtime = runtime
 
     @classmethod
     def for_yardstick(cls, yardstick: Yardstick, **params) -> "TinyFormula":
         """A formula whose c is measured with ``yardstick``."""
         return cls(base=yardstick.base, resolution_base=yardstick.resolution_base,
-                   num_classes=yardstick.num_classes, cost=yardstick.cost, **params)
+                   num_classes=yardstick.num_classes, cost=yardstick.cost,
+                   device=yardstick.device, threads=yardstick.threads,
+                   runtime=yardstick.runtime, **params)
 
     @property
     def yardstick(self) -> Yardstick:
-        """How this formula's c is measured."""
-        return Yardstick(self.base, self.num_classes, self.resolution_base, self.cost)
+        """How this formula's c is measured (one object per formula: a latency yardstick
+        keeps its loaded table)."""
+        key = (self.base, self.num_classes, self.resolution_base, self.cost, self.device,
+               self.threads, self.runtime)
+        cached = self.__dict__.get("_yardstick")
+        if cached is None or cached[0] != key:
+            cached = (key, Yardstick(*key))
+            self.__dict__["_yardstick"] = cached
+        return cached[1]
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -168,6 +186,11 @@ class TinyFormula:
         self.posterior_d_ = GPPosterior.from_sklearn(self.gp_d_)
         self.c_range_ = (float(columns["c"].min()), float(columns["c"].max()))
         self.frontier_ = {key: [float(v) for v in values] for key, values in columns.items()}
+        self.machine_ = None
+        if self.cost == "latency":  # latency belongs to the machine it was measured on
+            from .measure import machine_description
+
+            self.machine_ = machine_description(self.device)
         return self
 
     def _check_fitted(self):
@@ -207,6 +230,8 @@ class TinyFormula:
         return c
 
     def _yardstick_for(self, num_classes, resolution_base) -> Yardstick:
+        if num_classes is None and resolution_base is None:
+            return self.yardstick
         return self.yardstick.replace(num_classes=num_classes, resolution_base=resolution_base)
 
     def recommend(self, c: float, num_classes: int | None = None,
@@ -237,9 +262,12 @@ class TinyFormula:
         self._check_fitted()
         body = {"format": FORMAT, "version": VERSION, "base": self.base,
                 "resolution_base": self.resolution_base, "num_classes": self.num_classes,
-                **({"cost": self.cost} if self.cost != "flops" else {}),
+                **({k: v for k, v in self.yardstick.to_dict().items()
+                    if k not in ("base", "num_classes", "resolution_base")}
+                   if self.cost != "flops" else {}),
                 "source": self.source, "c_range": list(self.c_range_),
                 "frontier": self.frontier_,
+                **({"machine": self.machine_} if getattr(self, "machine_", None) else {}),
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
         body["checksum"] = _checksum(body)
         return body
@@ -261,13 +289,15 @@ class TinyFormula:
         try:
             formula = cls(base=data["base"], resolution_base=int(data["resolution_base"]),
                           num_classes=int(data["num_classes"]), source=data.get("source", ""),
-                          cost=data.get("cost", "flops"))
+                          **{k: data[k] for k in ("cost", "device", "threads", "runtime")
+                             if k in data})
             formula.yardstick  # checks base, classes, resolution and cost
             formula.posterior_r_ = GPPosterior.from_dict(data["gp"]["r"])
             formula.posterior_d_ = GPPosterior.from_dict(data["gp"]["d"])
             lo, hi = (float(v) for v in data["c_range"])
             formula.c_range_ = (lo, hi)
             formula.frontier_ = data["frontier"]
+            formula.machine_ = data.get("machine")
         except TinyFormulaError:
             raise
         except (KeyError, TypeError, ValueError) as error:

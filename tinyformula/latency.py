@@ -291,15 +291,13 @@ class LatencyModel:
         if stored is not None:
             return Calibration.from_dict(stored)
         from .space import plan_candidates
+        from .yardstick import Yardstick
 
         points = []
         started = time.perf_counter()
-        for candidate in plan_candidates(
-                self.base, CALIBRATION_CANDIDATES, seed=CALIBRATION_SEED,
-                num_classes=num_classes,
-                resolution_base=resolution_base or self.base.default_resolution):
-            scale = Scale(candidate.r, candidate.d, candidate.w)
-            network = self.base.network(scale, num_classes, resolution_base)
+        flops = Yardstick(self.base.name, num_classes, resolution_base)
+        for candidate in plan_candidates(flops, CALIBRATION_CANDIDATES, seed=CALIBRATION_SEED):
+            network = self.base.network(candidate.scale, num_classes, resolution_base)
             unit_sum = self._unit_sum(network)
             measured = getattr(measure_network(network, self.setting, self.protocol),
                                STATISTIC)

@@ -224,14 +224,19 @@ def figure_frontier(run):
     ax.plot(frontier["c"], 100 * frontier["top1"], "-o", color=COLOURS["frontier"], ms=6,
             lw=2, label=f"Pareto frontier ({len(frontier)})", zorder=4)
     log_axis(ax, "x")
-    ax.set_xlabel(f"c: FLOPs relative to {run.formula.base} at r = d = w = 1 (log scale)")
+    yardstick = run.yardstick
+    ax.set_xlabel(f"c: {yardstick.describe_cost()} relative to {yardstick.base} at "
+                  f"r = d = w = 1 (log scale)")
     ax.set_ylabel(_accuracy_label(run))
-    reference = run.formula.yardstick.cost_of().flops
-    top = ax.secondary_xaxis("top", functions=(lambda c: c * reference / 1e6,
-                                               lambda m: m * 1e6 / reference))
+    # The top axis in the cost's own unit: millions of FLOPs, params or activations, or ms.
+    scale = 1.0 if yardstick.cost == "latency" else 1e6
+    reference = yardstick.reference / scale
+    top = ax.secondary_xaxis("top", functions=(lambda c: c * reference,
+                                               lambda m: m / reference))
     _plain_log_ticks(top.xaxis)
-    top.set_xlabel(f"MFLOPs at {run.formula.resolution_base} px base resolution "
-                   f"(fvcore count, batch 1)")
+    unit = "ms" if yardstick.cost == "latency" else f"M{yardstick.unit}"
+    top.set_xlabel(f"{unit} at {yardstick.resolution_base} px base resolution "
+                   f"({'predicted, batch 1' if yardstick.cost == 'latency' else 'batch 1'})")
 
     untrained = False
     for mark in giant_marks(run):
@@ -261,7 +266,7 @@ def figure_frontier(run):
                 f"candidates): read smaller gaps as ties")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
-    ax.set_title(f"Accuracy against FLOPs: {len(run.trials)} trials ({failed} failed), "
+    ax.set_title(f"Accuracy against {yardstick.unit}: {len(run.trials)} trials ({failed} failed), "
                  f"{_describe(run)}", fontsize=10)
     return figure
 
@@ -291,7 +296,7 @@ def figure_formula(run, curves: dict | None = None):
         ax.plot(curves["c"], curves[f"giant_{key}"], color=COLOURS["giant"], lw=1.8, ls="--",
                 label="inverted giant formula")
         log_axis(ax, "x")
-        ax.set_xlabel("c: relative FLOPs (log scale)")
+        ax.set_xlabel(f"c: relative {run.yardstick.unit} (log scale)")
         ax.set_ylabel(labels[key])
         ax.set_ylim(bottom=0)  # multipliers are positive; a wide band would only add empty room
         ax.grid(True, which="major", alpha=0.3)
@@ -302,6 +307,32 @@ def figure_formula(run, curves: dict | None = None):
     lo, hi = run.formula.c_range_
     figure.suptitle(f"The fitted formula against c (fitted on {len(frontier)} frontier points, "
                     f"c = {lo:.3g} to {hi:.3g}); {_describe(run)}", fontsize=10)
+    return figure
+
+
+def figure_flops_vs_latency(run):
+    """FLOPs against predicted latency of every trial of a latency search: where the two
+    costs disagree, networks of equal FLOPs run at different speeds."""
+    figure = new_figure(7.5, 5.5)
+    ax = figure.add_subplot()
+    trials = run.trials.drop_duplicates("candidate")
+    latency = trials["c"] * run.yardstick.reference
+    points = ax.scatter(trials["flops"] / 1e6, latency, c=trials["resolution"], cmap="viridis",
+                        s=30, zorder=3)
+    frontier = run.frontier
+    ax.scatter(frontier["flops"] / 1e6, frontier["c"] * run.yardstick.reference, s=110,
+               facecolors="none", edgecolors=COLOURS["frontier"], linewidths=1.5, zorder=4,
+               label="on the Pareto frontier")
+    log_axis(ax, "x")
+    log_axis(ax, "y")
+    ax.set_xlabel("MFLOPs (fvcore count, batch 1)")
+    ax.set_ylabel(f"predicted {run.yardstick.describe_cost()}, ms")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    figure.colorbar(points, ax=ax, pad=0.01).set_label("input size (px)")
+    rho = _spearman(trials["flops"], latency) if len(trials) >= 3 else float("nan")
+    ax.set_title(f"FLOPs against latency, {len(trials)} candidates (Spearman ρ = {rho:+.2f}); "
+                 f"{_describe(run)}", fontsize=9)
     return figure
 
 
@@ -377,6 +408,8 @@ def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=N
     figures = {"top1_vs_flops.png": figure_frontier(run),
                "formula_vs_c.png": figure_formula(run),
                budget_file_name(budget): figure_budget(run, budget, window)}
+    if run.yardstick.cost == "latency":
+        figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
     out = Path(out) if out is not None else run.path / "plots"
     if out.exists() and not out.is_dir():
         raise TinyFormulaError(f"{out} is a file; plots need a folder there")

@@ -15,6 +15,7 @@ from .errors import TinyFormulaError
 from .presets import PRESETS
 from .space import SAMPLERS, check_c_range
 from .validate import POSITIVE_INT, SEED, Options, check
+from .yardstick import COST_NAMES, LATENCY, Yardstick
 
 EXECUTORS = ("local", "dask")
 DEVICES = ("auto", "cpu", "cuda")
@@ -42,6 +43,9 @@ class SearchConfig:
     sampler: str = "budgeted"
     seed: int = 0
     batch_size: int = 128
+    cost: str = "flops"              # what c is relative to: flops, params, activations, latency
+    latency_device: str = "cpu"      # where latency is measured, for cost="latency"
+    latency_threads: int = 1
     device: str = "auto"
     cuda_graph: bool = True          # capture the training step in a CUDA graph on GPUs
     trials_per_gpu: int | None = None  # None: as many as memory allows (measured)
@@ -79,6 +83,8 @@ class SearchConfig:
         check("--seed", config.seed, SEED)
         check("--sampler", config.sampler, Options(SAMPLERS))
         check("--executor", config.executor, Options(EXECUTORS))
+        check("--cost", config.cost, Options(COST_NAMES))
+        check("--latency-threads", config.latency_threads, POSITIVE_INT)
         if config.device not in DEVICES and not config.device.startswith("cuda:"):
             raise TinyFormulaError(f"--device must be auto, cpu, cuda or cuda:N, got "
                                    f"{config.device!r}")
@@ -97,12 +103,25 @@ class SearchConfig:
         """Training images held out to score candidates on."""
         return PRESETS[self.preset].val_size
 
+    def yardstick(self, num_classes: int, resolution_base: int) -> Yardstick:
+        """How this search measures c, for a dataset of ``num_classes`` and base size."""
+        return Yardstick(self.base, num_classes, resolution_base, self.cost,
+                         device=self.latency_device, threads=self.latency_threads)
+
     def identity(self) -> dict:
-        """What makes two searches the same search (the trial count may grow)."""
-        return {"base": self.base, "data": self.data, "seed": self.seed,
-                "sampler": self.sampler, "c_range": list(self.c_range),
-                "train_size": self.train_size, "epochs": self.epochs,
-                "batch_size": self.batch_size, "val_size": self.val_size}
+        """What makes two searches the same search (the trial count may grow). The cost c is
+        measured in is part of it (a FLOPs search's plan is not a latency search's); searches
+        from before costs were a choice have none stored, and are FLOPs searches."""
+        identity = {"base": self.base, "data": self.data, "seed": self.seed,
+                    "sampler": self.sampler, "c_range": list(self.c_range),
+                    "train_size": self.train_size, "epochs": self.epochs,
+                    "batch_size": self.batch_size, "val_size": self.val_size}
+        if self.cost != "flops":
+            identity["cost"] = self.cost
+        if self.cost == LATENCY:
+            identity.update(latency_device=self.latency_device,
+                            latency_threads=self.latency_threads)
+        return identity
 
     def to_dict(self) -> dict:
         return {**asdict(self), "c_range": list(self.c_range)}

@@ -23,13 +23,17 @@ from .errors import TinyFormulaError
 from .scale import Scale
 from .validate import POSITIVE_INT, Options, Real, check
 
-# The costs a yardstick can measure exactly from the analytic model, and how each reads a Cost.
+# The costs a yardstick measures exactly from the analytic model, and how each reads a Cost;
+# "latency" is predicted by the latency table of the device (tinyformula.latency).
 COSTS = {
     "flops": lambda cost: cost.flops,
     "params": lambda cost: cost.params,
     "activations": lambda cost: cost.activations,
 }
-COST_UNITS = {"flops": "FLOPs", "params": "parameters", "activations": "activations"}
+LATENCY = "latency"
+COST_NAMES = (*COSTS, LATENCY)
+COST_UNITS = {"flops": "FLOPs", "params": "parameters", "activations": "activations",
+              LATENCY: "ms"}
 BUDGET = Real(0, None, closed="right")
 
 
@@ -75,15 +79,23 @@ class Yardstick:
     resolution_base : int or None
         Input size at r = 1 (None: the base's own, 224; small-image data uses 32).
     cost : str
-        Which cost c is relative to: ``"flops"`` (fvcore's count, the default), ``"params"`` or
+        Which cost c is relative to: ``"flops"`` (fvcore's count, the default), ``"params"``,
         ``"activations"`` (output elements of every convolution and linear layer, as Dollár et
-        al. 2021 count them), all exact from the analytic model.
+        al. 2021 count them), all exact from the analytic model; or ``"latency"``, inference
+        latency at batch 1 predicted by the latency table of ``device`` (measured once per
+        block on this machine, see :mod:`tinyformula.latency`).
+    device, threads, runtime : str, int, str
+        Where latency is measured (only for ``cost="latency"``): ``"cpu"`` or ``"cuda"``,
+        torch threads, ``"torch"`` or ``"onnxruntime"``.
     """
 
     base: str = "efficientnet_b0"
     num_classes: int = 1000
     resolution_base: int | None = None
     cost: str = "flops"
+    device: str = "cpu"
+    threads: int = 1
+    runtime: str = "torch"
 
     def __post_init__(self):
         get_base(self.base)
@@ -92,7 +104,11 @@ class Yardstick:
         resolution_base = self.resolution_base or get_base(self.base).default_resolution
         object.__setattr__(self, "resolution_base",
                            check("resolution_base", resolution_base, POSITIVE_INT))
-        check("cost", self.cost, Options(tuple(COSTS)))
+        check("cost", self.cost, Options(COST_NAMES))
+        if self.cost == LATENCY:
+            from .measure import Setting
+
+            Setting(self.device, self.threads, 1, self.runtime).check()
 
     # -- what it measures ----------------------------------------------------------------------
 
@@ -109,8 +125,20 @@ class Yardstick:
         return self.network.cost(scale, self.num_classes, self.resolution_base)
 
     def amount(self, scale: Scale | None = None) -> float:
-        """The chosen cost of ``scale``, in its unit (e.g. FLOPs)."""
+        """The chosen cost of ``scale``, in its unit (e.g. FLOPs, or ms of latency)."""
+        if self.cost == LATENCY:
+            return self.latency_model.predict_ms(scale or Scale(), self.num_classes,
+                                                 self.resolution_base)
         return COSTS[self.cost](self.cost_of(scale))
+
+    @cached_property
+    def latency_model(self):
+        """The latency table of this base on this device (loaded, or calibrated on first use:
+        timing a few whole networks takes tens of seconds)."""
+        from .latency import LatencyModel
+
+        return LatencyModel.load_or_build(self.base, self.device, self.threads, self.runtime,
+                                          1, self.num_classes, self.resolution_base)
 
     @cached_property
     def reference(self) -> float:
@@ -124,8 +152,8 @@ class Yardstick:
     def measure(self, scale: Scale) -> Configuration:
         """``scale`` as a :class:`Configuration`: its resolution, FLOPs, params and c."""
         cost = self.cost_of(scale)
-        return Configuration(r=scale.r, d=scale.d, w=scale.w,
-                             c=COSTS[self.cost](cost) / self.reference,
+        amount = self.amount(scale) if self.cost == LATENCY else COSTS[self.cost](cost)
+        return Configuration(r=scale.r, d=scale.d, w=scale.w, c=amount / self.reference,
                              resolution=cost.resolution, flops=cost.flops, params=cost.params)
 
     def budget(self, c: float) -> float:
@@ -143,18 +171,30 @@ class Yardstick:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict:
-        return {"base": self.base, "num_classes": self.num_classes,
+        """Plain data; the latency setting only for a latency yardstick."""
+        data = {"base": self.base, "num_classes": self.num_classes,
                 "resolution_base": self.resolution_base, "cost": self.cost}
+        if self.cost == LATENCY:
+            data.update(device=self.device, threads=self.threads, runtime=self.runtime)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Yardstick":
         try:
+            latency = {k: data[k] for k in ("device", "threads", "runtime")
+                       if data.get("cost") == LATENCY and k in data}
             return cls(base=data["base"], num_classes=data["num_classes"],
                        resolution_base=data.get("resolution_base"),
-                       cost=data.get("cost", "flops"))
+                       cost=data.get("cost", "flops"), **latency)
         except (KeyError, TypeError, AttributeError) as error:
             raise TinyFormulaError(f"a stored yardstick is incomplete ({error!r})") from None
 
+    def describe_cost(self) -> str:
+        """The cost in words, with where latency is measured: "FLOPs", "latency (cpu, ...)"."""
+        if self.cost == LATENCY:
+            return f"latency ({self.device}, {self.runtime}, {self.threads} thread(s), batch 1)"
+        return self.unit
+
     def __str__(self) -> str:
-        return (f"{self.unit} of {self.base} ({self.num_classes} classes, "
+        return (f"{self.describe_cost()} of {self.base} ({self.num_classes} classes, "
                 f"{self.resolution_base} px at r = 1)")
