@@ -1,12 +1,16 @@
 """The ``tinyformula`` command: thin glue over the pipeline stages.
 
 Every command has ``--help``; where its output is data it has ``--json``. Bad input ends with
-one line on stderr and exit status 2, never a traceback.
+one line on stderr and exit status 2, never a traceback: so does every OSError, OverflowError,
+UnicodeError and ValueError (a full disk, a corrupt file); anything else is a bug and keeps its
+traceback. SIGTERM is handled like Ctrl-C (exit status 143, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from . import __version__
@@ -20,6 +24,7 @@ from .commands import (
     cmd_train,
 )
 from .errors import TinyFormulaError
+from .signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 
 EXIT_BAD_INPUT = 2
 
@@ -40,17 +45,26 @@ def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
 
 
 def _positive_int(text: str) -> int:
+    from .validate import COUNT_LIMIT
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if not 1 <= value <= COUNT_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {COUNT_LIMIT:,}, got {text[:40]}")
     return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
 
 
 # -- parser and entry point ----------------------------------------------------------------------
@@ -121,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", choices=["random", "budgeted"],
                    help="random: the paper's log-uniform r, d, w kept inside the c range; "
                         f"budgeted: draw c, r, d and solve w (default: {Defaults.sampler})")
-    p.add_argument("--seed", type=int, help=f"fixes the whole plan (default {Defaults.seed})")
+    p.add_argument("--seed", type=_whole_number, help=f"fixes the whole plan (default {Defaults.seed})")
     p.add_argument("--batch-size", type=_positive_int,
                    help=f"training batch size (default {Defaults.batch_size})")
     p.add_argument("--out", help=f"run folder (default: {Defaults.out})")
@@ -191,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score on the first N held-out images (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_whole_number, default=0,
                    help="fixes the images used, their order, augmentation and initial weights")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true",
@@ -213,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the budget of the third figure (default 0.5)")
     p.add_argument("--window", type=_number, default=1.25, metavar="F",
                    help="trials with c from C/F to C*F count as near the budget (default 1.25)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for the PNGs (default: RUN_DIR/plots; the run itself is only "
+                        "read, so it may be on read-only storage)")
     p.add_argument("--json", action="store_true", help="print the PNGs' paths as a JSON list")
     p.set_defaults(handler=cmd_plot)
     return parser
@@ -224,16 +241,51 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    try:
-        return args.handler(args)
-    except TinyFormulaError as error:
-        print(f"tinyformula {args.command}: error: {error}", file=sys.stderr)
+    command = f"tinyformula {args.command}"
+    if sys.stdout is None or sys.stdout.closed:  # started with stdout closed (`>&-`)
+        print(f"{command}: error: standard output is closed; nothing would be seen",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"tinyformula {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    try:
+        with sigterm_as_interrupt():
+            return args.handler(args)
+    except TinyFormulaError as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, OverflowError, UnicodeError, ValueError) as error:
+        # What user input (a path, a file, a number) can provoke beyond the checks: one line.
+        # BrokenPipeError (a reader that left, as `| head` does) is an OSError too.
+        if isinstance(error, BrokenPipeError):
+            _silence_stdout()
+        else:
+            print(f"{command}: error: {_describe(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"{command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else 130
+
+
+def _describe(error: BaseException) -> str:
+    """An exception as one short line: the OS's words and the file for an OSError."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        text = f"{error.strerror}{where}"
+        if error.errno == errno.ENOSPC:
+            text += " (free some space and run the same command again)"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, send what is left to /dev/null: no second error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _entry() -> None:

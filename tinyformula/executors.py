@@ -46,13 +46,17 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
                        message=result.message)
 
 
-def _init_worker(threads: int) -> None:
-    """Worker set-up: one torch thread; Ctrl-C is the driver's to handle (it stops workers)."""
+def _init_worker(threads: int, driver_pid: int) -> None:
+    """Worker set-up: die with the driver (even a ``kill -9``'d one), one torch thread; Ctrl-C
+    is the driver's to handle (it stops workers)."""
     import signal
 
+    from .signals import die_with_parent
+
+    die_with_parent(driver_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
@@ -78,7 +82,7 @@ class LocalExecutor:
 
             self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,))
+                initializer=_init_worker, initargs=(self.threads, os.getpid()))
         return self
 
     def __exit__(self, kind, value, traceback):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -23,7 +24,10 @@ def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -
         raise TinyFormulaError(f"{path} is a directory; give a file name")
     if not path.parent.is_dir():
         raise TinyFormulaError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise _cannot_write(path, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             if callable(content):
@@ -34,10 +38,19 @@ def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _cannot_write(path, error) from None
         raise
     return path
+
+
+def _cannot_write(path: Path, error: OSError) -> TinyFormulaError:
+    """One line for a failed write; a full disk says what to do (nothing half-written stays)."""
+    advice = ("free some space and run the same command again" if error.errno == errno.ENOSPC
+              else "check the folder and run the same command again")
+    return TinyFormulaError(f"cannot write {path}: {error.strerror or error}; {advice}")
 
 
 def _umask() -> int:
