@@ -119,29 +119,30 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
                                        f"{p.note}" for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Every default is SearchConfig's: unset flags stay None and the config fills them in.
+    # Every default and limit is SearchConfig's: unset flags stay None and the config fills
+    # them in; it checks each value against its limit, with the reason.
     p.add_argument("--base", help=f"base network (default: {Defaults.base})")
     p.add_argument("--data", help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
                                   f"(default: {Defaults.data})")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--preset", choices=list(PRESETS),
                    help=f"search size (default: {Defaults.preset})")
-    p.add_argument("--trials", type=_positive_int, help="candidates to train (default: preset's)")
-    p.add_argument("--train-size", type=_positive_int,
+    p.add_argument("--trials", type=_whole_number, help="candidates to train (default: preset's)")
+    p.add_argument("--train-size", type=_whole_number,
                    help="training images per trial (default: preset's)")
-    p.add_argument("--epochs", type=_positive_int, help="passes over them (default: preset's)")
+    p.add_argument("--epochs", type=_whole_number, help="passes over them (default: preset's)")
     p.add_argument("--c-range", type=_number, nargs=2, metavar=("LO", "HI"),
                    help="relative FLOPs studied (default: {:g} {:g})".format(*Defaults.c_range))
     p.add_argument("--sampler", choices=["random", "budgeted"],
                    help="random: the paper's log-uniform r, d, w kept inside the c range; "
                         f"budgeted: draw c, r, d and solve w (default: {Defaults.sampler})")
     p.add_argument("--seed", type=_whole_number, help=f"fixes the whole plan (default {Defaults.seed})")
-    p.add_argument("--batch-size", type=_positive_int,
+    p.add_argument("--batch-size", type=_whole_number,
                    help=f"training batch size (default {Defaults.batch_size})")
     p.add_argument("--out", help=f"run folder (default: {Defaults.out})")
     p.add_argument("--executor", choices=["local", "dask"],
                    help=f"local processes or Dask distributed (default: {Defaults.executor})")
-    p.add_argument("--workers", type=_positive_int,
+    p.add_argument("--workers", type=_whole_number,
                    help="trials run at once, each in its own single-thread process "
                         "(default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS",

@@ -26,7 +26,7 @@ SAMPLERS = ("random", "budgeted")
 BUDGETED_TRIES_PER_C = 200
 # Multipliers tried in a row without a new candidate before the range is called unreachable
 # (a budgeted draw that finds no width tries BUDGETED_TRIES_PER_C): seconds, not hours.
-MAX_TRIES_IN_A_ROW = 20_000
+MAX_TRIES_IN_A_ROW = 5_000
 
 
 def check_c_range(c_range) -> tuple[float, float]:
