@@ -65,14 +65,15 @@ def test_bases_lists_every_base_with_its_counts(cli):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["flops", "--r", "nan"], "r must be a finite number above 0"),
-    (["flops", "--w", "0"], "w must be a finite number above 0"),
-    (["flops", "--d", "-1"], "d must be a finite number above 0"),
-    (["flops", "--r", "inf"], "r must be a finite number above 0"),
+    (["flops", "--r", "nan"], "r must be a finite number in (0, 16]"),
+    (["flops", "--w", "0"], "w must be a finite number in (0, 16]"),
+    (["flops", "--d", "-1"], "d must be a finite number in (0, 16]"),
+    (["flops", "--r", "inf"], "r must be a finite number in (0, 16]"),
+    (["flops", "--r", "1e308"], "r above 16 makes a 3584 px input"),
     (["flops", "--r", "abc"], "'abc' is not a number"),
     (["flops", "--base", "vgg"], "unknown base 'vgg'; known bases: efficientnet_b0, "),
     (["flops", "--r", "0.001"], "0-pixel input"),
-    (["flops", "--num-classes", "0"], "must be at least 1"),
+    (["flops", "--num-classes", "0"], "must be from 1 to"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, argv, message):
     code, out, err = cli(*argv)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tinyformula import Yardstick
+from tinyformula.errors import TinyFormulaError
 from tinyformula.formula import TinyFormula
 from tinyformula.pareto import pareto_frontier
 from tinyformula.results import load_run
@@ -139,7 +140,7 @@ def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
     (["MISSING"], "no run folder"),
     (["EMPTY"], "holds no search"),
     (["PARTIAL"], "unfinished search"),
-    (["NOFORMULA"], "fitted no formula"),
+    (["NOFORMULA"], "no formula.json yet"),  # between the last trial and the fit
     (["RUN", "--budget", "0.001"], "no trial"),
     (["RUN", "--budget", "nan"], "budget"),
     (["RUN", "--budget", "abc"], "not a number"),
@@ -168,7 +169,7 @@ def test_a_failed_write_leaves_no_file(run_dir, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(Figure, "savefig", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(TinyFormulaError, match="cannot write .*disk full"):
         plots.plot_run(run_dir, out=tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 

@@ -117,7 +117,7 @@ def test_dask_local_cluster_runs_the_same_candidates(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--trials", "0"], "must be at least 1"),
+    (["--trials", "0"], "--trials must be a whole number from 1 to 100,000"),
     (["--c-range", "0.5", "0.1"], "0 < LO < HI"),
     (["--c-range", "0", "1"], "0 < LO < HI"),
     (["--data", "mnist-fancy"], "unknown dataset"),

@@ -207,13 +207,13 @@ def test_cli_train_table(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "mnist"], "unknown dataset 'mnist'; known: fashion-mnist"),
-    (["--data", "digits", "--batch-size", "0"], "--batch-size: must be at least 1"),
+    (["--data", "digits", "--batch-size", "0"], "--batch-size: must be from 1 to"),
     (["--data", "digits", "--train-size", "99999"], "larger than digits's"),
     (["--data", "fashion-mnist", "--data-dir", "/nonexistent/x"], "does not exist"),
     (["--data", "cifar10", "--data-dir", "/nonexistent/x"], "does not exist"),
     (["--data", "imagefolder:/nonexistent/x"], "does not exist"),
     (["--data", "digits", "--base", "resnet"], "unknown base 'resnet'"),
-    (["--data", "digits", "--r", "0"], "r must be a finite number above 0"),
+    (["--data", "digits", "--r", "0"], "r must be a finite number in (0, 16]"),
 ])
 def test_cli_train_bad_input_is_one_line_exit_2(args, message, capsys):
     try:

@@ -1,12 +1,16 @@
 """The ``tinyformula`` command: thin glue over the pipeline stages.
 
 Every command has ``--help``; where its output is data it has ``--json``. Bad input ends with
-one line on stderr and exit status 2, never a traceback.
+one line on stderr and exit status 2, never a traceback: so does every OSError, OverflowError,
+UnicodeError and ValueError (a full disk, a corrupt file); anything else is a bug and keeps its
+traceback. SIGTERM is handled like Ctrl-C (exit status 143, 130 for Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from . import __version__
@@ -22,6 +26,7 @@ from .commands import (
 from .latency_command import cmd_latency
 from .errors import TinyFormulaError
 from .model_commands import cmd_build, cmd_export
+from .signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 
 EXIT_BAD_INPUT = 2
 
@@ -42,17 +47,26 @@ def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
 
 
 def _positive_int(text: str) -> int:
+    from .validate import COUNT_LIMIT
+
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
+    if not 1 <= value <= COUNT_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {COUNT_LIMIT:,}, got {text[:40]}")
     return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
 
 
 # -- parser and entry point ----------------------------------------------------------------------
@@ -138,24 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
                                        f"{p.note}" for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Every default is SearchConfig's: unset flags stay None and the config fills them in.
+    # Every default and limit is SearchConfig's: unset flags stay None and the config fills
+    # them in; it checks each value against its limit, with the reason.
     p.add_argument("--base", help=f"base network (default: {Defaults.base})")
     p.add_argument("--data", help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
                                   f"(default: {Defaults.data})")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--preset", choices=list(PRESETS),
                    help=f"search size (default: {Defaults.preset})")
-    p.add_argument("--trials", type=_positive_int, help="candidates to train (default: preset's)")
-    p.add_argument("--train-size", type=_positive_int,
+    p.add_argument("--trials", type=_whole_number, help="candidates to train (default: preset's)")
+    p.add_argument("--train-size", type=_whole_number,
                    help="training images per trial (default: preset's)")
-    p.add_argument("--epochs", type=_positive_int, help="passes over them (default: preset's)")
+    p.add_argument("--epochs", type=_whole_number, help="passes over them (default: preset's)")
     p.add_argument("--c-range", type=_number, nargs=2, metavar=("LO", "HI"),
                    help="relative FLOPs studied (default: {:g} {:g})".format(*Defaults.c_range))
     p.add_argument("--sampler", choices=["random", "budgeted"],
                    help="random: the paper's log-uniform r, d, w kept inside the c range; "
                         f"budgeted: draw c, r, d and solve w (default: {Defaults.sampler})")
-    p.add_argument("--seed", type=int, help=f"fixes the whole plan (default {Defaults.seed})")
-    p.add_argument("--batch-size", type=_positive_int,
+    p.add_argument("--seed", type=_whole_number, help=f"fixes the whole plan (default {Defaults.seed})")
+    p.add_argument("--batch-size", type=_whole_number,
                    help=f"training batch size (default {Defaults.batch_size})")
     p.add_argument("--cost", choices=list(COST_NAMES),
                    help="what c is relative to: flops (fvcore's count), params, activations "
@@ -170,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help=f"run folder (default: {Defaults.out})")
     p.add_argument("--executor", choices=["local", "dask"],
                    help=f"local processes or Dask distributed (default: {Defaults.executor})")
-    p.add_argument("--workers", type=_positive_int,
+    p.add_argument("--workers", type=_whole_number,
                    help="trials run at once, each in its own single-thread process "
                         "(default: one per core)")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -268,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="score on the first N held-out images (default: all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto (CUDA if available), cpu or cuda")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_whole_number, default=0,
                    help="fixes the images used, their order, augmentation and initial weights")
     p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false",
                    help="on CUDA, run the training step eagerly instead of replaying it as a "
@@ -332,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the budget of the third figure (default 0.5)")
     p.add_argument("--window", type=_number, default=1.25, metavar="F",
                    help="trials with c from C/F to C*F count as near the budget (default 1.25)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="folder for the PNGs (default: RUN_DIR/plots; the run itself is only "
+                        "read, so it may be on read-only storage)")
     p.add_argument("--json", action="store_true", help="print the PNGs' paths as a JSON list")
     p.set_defaults(handler=cmd_plot)
 
@@ -376,16 +394,51 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    try:
-        return args.handler(args)
-    except TinyFormulaError as error:
-        print(f"tinyformula {args.command}: error: {error}", file=sys.stderr)
+    command = f"tinyformula {args.command}"
+    if sys.stdout is None or sys.stdout.closed:  # started with stdout closed (`>&-`)
+        print(f"{command}: error: standard output is closed; nothing would be seen",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(f"tinyformula {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+    try:
+        with sigterm_as_interrupt():
+            return args.handler(args)
+    except TinyFormulaError as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, OverflowError, UnicodeError, ValueError) as error:
+        # What user input (a path, a file, a number) can provoke beyond the checks: one line.
+        # BrokenPipeError (a reader that left, as `| head` does) is an OSError too.
+        if isinstance(error, BrokenPipeError):
+            _silence_stdout()
+        else:
+            print(f"{command}: error: {_describe(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"{command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else 130
+
+
+def _describe(error: BaseException) -> str:
+    """An exception as one short line: the OS's words and the file for an OSError."""
+    if isinstance(error, OSError) and error.strerror:
+        where = f": {error.filename}" if error.filename else ""
+        text = f"{error.strerror}{where}"
+        if error.errno == errno.ENOSPC:
+            text += " (free some space and run the same command again)"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, send what is left to /dev/null: no second error at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _entry() -> None:

@@ -243,10 +243,14 @@ def cmd_fit(args) -> int:
     config = SearchConfig.from_options(**options)
     try:
         result = search(progress=not args.json, **options)
-    except KeyboardInterrupt:
-        print(f"tinyformula fit: interrupted; every finished trial is saved in {config.out}. "
-              f"Run the same command again to continue.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        from .signals import EXIT_TERMINATED, Terminated
+
+        terminated = isinstance(interrupt, Terminated)
+        print(f"tinyformula fit: {'terminated' if terminated else 'interrupted'}; every "
+              f"finished trial is saved in {config.out}. Run the same command again to "
+              f"continue.", file=sys.stderr)
+        return EXIT_TERMINATED if terminated else 130
     from .results import run_summary
 
     summary = run_summary(result)
@@ -341,7 +345,7 @@ def cmd_plot(args) -> int:
     # matplotlib is imported here, not at the top: every other command stays light.
     from .plots import plot_run
 
-    paths = plot_run(args.run_dir, budget=args.budget, window=args.window)
+    paths = plot_run(args.run_dir, budget=args.budget, window=args.window, out=args.out)
     if args.json:
         _print_json([str(path) for path in paths])
     else:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .errors import TinyFormulaError
 from .results import SearchResult, finish_search
+from .runlock import RunLock
 from .search_config import SearchConfig
 from .space import plan_candidates
 from .store import TrialStore
 from .trial import DataSource, Trial, TrialJob, TrialState
+from .validate import cap_workers, check_output_path, reach_scheduler
 from .yardstick import Configuration, Yardstick
 
 # Effective throughput of a 2-core CPU on small candidates, in forward-FLOPs per second (fitted
@@ -111,46 +113,59 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     config = SearchConfig.from_options(base=base, data=data, **settings).resolved()
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
+    out = check_output_path("--out", config.out)
+    if out.exists() and not out.is_dir():
+        raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
+    if config.scheduler:
+        reach_scheduler(config.scheduler)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     if config.train_size > len(dataset.train_images):
         raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
                                f"{len(dataset.train_images)} training images of {config.data}")
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     planned = plan_trials(config, yardstick)
-    out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
     fresh = not (out / "trials.sqlite").exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
-    store = TrialStore.open(out / "trials.sqlite")
-    planned_written = False
-    try:
-        trials = store.merge_plan(config, planned)
-        pending = [t for t in trials if t.state is TrialState.PENDING]
-        if not pending:
-            store.write_plan(config, yardstick, trials)
-            planned_written = True
-        else:
-            slots, device = plan_gpus(config, yardstick, pending, dataset, log)
-            with make_executor(config.executor, config.workers, config.scheduler,
-                               slots) as executor:
+    with RunLock(out) as lock:
+        store = None
+        planned_written = False
+        try:
+            store = TrialStore.open(out / "trials.sqlite")
+            trials = store.merge_plan(config, planned)
+            # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
+            pending = [t for t in trials if t.state in (TrialState.PENDING, TrialState.FAILED)]
+            if not pending:
                 store.write_plan(config, yardstick, trials)
                 planned_written = True
-                minutes = expected_seconds(config, pending) / 60
-                log(f"{config.preset} preset: {len(trials)} trials ({config.replicates} of them "
-                    f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
-                    f"{len(trials) - len(pending)} already done. Expected about {minutes:.0f} "
-                    f"min on a 2-core CPU (much less on a GPU).")
-                trials = _train_pending(store, executor, trials,
-                                        trial_jobs(config, yardstick, pending, device), progress)
-    finally:
-        store.close()
-        if fresh and not planned_written:
-            _remove_store(out)
-    return finish_search(out, config, yardstick, trials)
+            else:
+                slots, device = plan_gpus(config, yardstick, pending, dataset, log)
+                workers = config.workers
+                if config.scheduler is None and not slots:
+                    workers, note = cap_workers(config.workers, len(pending))
+                    if note:
+                        log(note)
+                with make_executor(config.executor, workers, config.scheduler,
+                                   slots) as executor:
+                    store.write_plan(config, yardstick, trials)
+                    planned_written = True
+                    minutes = expected_seconds(config, pending) / 60
+                    log(f"{config.preset} preset: {len(trials)} trials ({config.replicates} of "
+                        f"them replicates), {config.train_size:,} images x {config.epochs} "
+                        f"epoch(s) each; {len(trials) - len(pending)} already done. Expected "
+                        f"about {minutes:.0f} min on a 2-core CPU (much less on a GPU).")
+                    trials = _train_pending(store, executor, trials,
+                                            trial_jobs(config, yardstick, pending, device),
+                                            progress)
+        finally:
+            if store is not None:
+                store.close()
+            if fresh and not planned_written:
+                lock.release(remove=True)
+                _remove_store(out)
+        return finish_search(out, config, yardstick, trials)
 
 
 def _remove_store(out: Path) -> None:

@@ -46,22 +46,26 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
                        message=result.message)
 
 
-def _init_worker(threads: int) -> None:
-    """Worker set-up: one torch thread; Ctrl-C is the driver's to handle (it stops workers)."""
+def _init_worker(threads: int, driver_pid: int) -> None:
+    """Worker set-up: die with the driver (even a ``kill -9``'d one), one torch thread; Ctrl-C
+    is the driver's to handle (it stops workers)."""
     import signal
 
+    from .signals import die_with_parent
+
+    die_with_parent(driver_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
-def _init_gpu_worker(slots, threads: int) -> None:
+def _init_gpu_worker(slots, threads: int, driver_pid: int) -> None:
     """GPU worker set-up: claim a GPU (before CUDA starts in this process), then as above."""
     from .gpu import claim_gpu
 
     claim_gpu(slots)
-    _init_worker(threads)
+    _init_worker(threads, driver_pid)
 
 
 class LocalExecutor:
@@ -92,9 +96,9 @@ class LocalExecutor:
                 slots = context.Queue()
                 for slot in self.gpu_slots:
                     slots.put(slot)
-                initializer, initargs = _init_gpu_worker, (slots, self.threads)
+                initializer, initargs = _init_gpu_worker, (slots, self.threads, os.getpid())
             else:
-                initializer, initargs = _init_worker, (self.threads,)
+                initializer, initargs = _init_worker, (self.threads, os.getpid())
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
                                              initializer=initializer, initargs=initargs)
         return self

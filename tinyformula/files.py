@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -30,7 +31,7 @@ def replace_atomically(path, write_to: Callable[[str], None]) -> Path:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
-        raise TinyFormulaError(f"cannot write {path}: {error.strerror or error}") from None
+        raise _cannot_write(path, error) from None
     os.close(fd)
     try:
         write_to(tmp)
@@ -38,8 +39,10 @@ def replace_atomically(path, write_to: Callable[[str], None]) -> Path:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise _cannot_write(path, error) from None
         raise
     return path
 
@@ -55,6 +58,13 @@ def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None]) -
                 handle.write(content.encode() if isinstance(content, str) else content)
 
     return replace_atomically(path, write_to)
+
+
+def _cannot_write(path: Path, error: OSError) -> TinyFormulaError:
+    """One line for a failed write; a full disk says what to do (nothing half-written stays)."""
+    advice = ("free some space and run the same command again" if error.errno == errno.ENOSPC
+              else "check the folder and run the same command again")
+    return TinyFormulaError(f"cannot write {path}: {error.strerror or error}; {advice}")
 
 
 def _umask() -> int:

@@ -20,12 +20,16 @@ from .bases import get_base
 from .errors import TinyFormulaError
 from .files import write_atomically
 from .gp import GPPosterior, make_gp
+from .validate import Real, check
 from .solve import solve_budget, solve_giant
 from .yardstick import Configuration, Yardstick, check_budget
 
 FORMAT = "tinyformula-formula"
 VERSION = 1
 MIN_POINTS = 3
+MAX_FILE_BYTES = 16 * 2**20  # a formula of 10,000 frontier points is ~2 MB
+C_VALUE = Real(0, 1e6, closed="right", why="a relative cost")
+FRONTIER_VALUE = Real(0, 1e6, closed="right")
 BUILTIN_BASES = ("efficientnet_b0",)
 
 
@@ -224,7 +228,7 @@ class TinyFormula:
         limit = max(1.0, self.c_range_[1])
         if c > limit:
             raise TinyFormulaError(
-                f"c={c:g} asks for {c:g}x the FLOPs of {self.base}; the Tiny Formula shrinks "
+                f"c={c:.12g} asks for {c:.12g}x the FLOPs of {self.base}; the Tiny Formula shrinks "
                 f"networks (this one was fitted on c up to {self.c_range_[1]:.3g}): give a budget "
                 f"in (0, {limit:g}], e.g. 0.25 for a quarter of the base's FLOPs")
         return c
@@ -286,22 +290,24 @@ class TinyFormula:
         if data.get("checksum") != _checksum({k: v for k, v in data.items() if k != "checksum"}):
             raise TinyFormulaError(f"{origin} was changed after it was written (checksum "
                                    f"mismatch); restore it or fit a new one")
+        # A checksum proves nothing against an edit that recomputes it: check every value.
         try:
-            formula = cls(base=data["base"], resolution_base=int(data["resolution_base"]),
-                          num_classes=int(data["num_classes"]), source=data.get("source", ""),
+            formula = cls(base=data["base"], resolution_base=data["resolution_base"],
+                          num_classes=data["num_classes"], source=str(data.get("source", "")),
                           **{k: data[k] for k in ("cost", "device", "threads", "runtime")
                              if k in data})
             formula.yardstick  # checks base, classes, resolution and cost
             formula.posterior_r_ = GPPosterior.from_dict(data["gp"]["r"])
             formula.posterior_d_ = GPPosterior.from_dict(data["gp"]["d"])
-            lo, hi = (float(v) for v in data["c_range"])
-            formula.c_range_ = (lo, hi)
-            formula.frontier_ = data["frontier"]
-            formula.machine_ = data.get("machine")
-        except TinyFormulaError:
-            raise
-        except (KeyError, TypeError, ValueError) as error:
+            formula.c_range_ = _check_c_range(data["c_range"])
+            formula.frontier_ = _check_frontier(data["frontier"])
+            machine = data.get("machine")
+            formula.machine_ = None if machine is None else str(machine)
+        except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise TinyFormulaError(f"{origin} is damaged ({type(error).__name__}: {error}); "
+                                   f"fit a new one") from None
         return formula
 
     @classmethod
@@ -311,14 +317,18 @@ class TinyFormula:
             raise TinyFormulaError(f"{path} is a directory; pass the formula file inside it "
                                    f"(e.g. {path / 'formula.json'})")
         try:
-            text = path.read_text()
+            with path.open("rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
         except FileNotFoundError:
             raise TinyFormulaError(f"no formula file at {path}") from None
         except OSError as error:
             raise TinyFormulaError(f"cannot read {path}: {error.strerror}") from None
+        if len(raw) > MAX_FILE_BYTES:
+            raise TinyFormulaError(f"{path} is larger than any formula file "
+                                   f"({MAX_FILE_BYTES // 2**20} MB); is it the right file?")
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
             raise TinyFormulaError(f"{path} is not valid JSON (truncated or corrupt); "
                                    f"fit a new formula") from None
         return cls.from_dict(data, origin=str(path))
@@ -333,6 +343,28 @@ class TinyFormula:
                 f"with 'tinyformula fit --base {base}' and pass it with --formula")
         text = resources.files("tinyformula").joinpath(f"formulas/{base}.json").read_text()
         return cls.from_dict(json.loads(text), origin=f"built-in formula for {base}")
+
+
+def _check_c_range(values) -> tuple[float, float]:
+    if not isinstance(values, list) or len(values) != 2:
+        raise TinyFormulaError("c_range must be two numbers")
+    lo, hi = (check("c_range", value, C_VALUE) for value in values)
+    if lo > hi:
+        raise TinyFormulaError(f"c_range {lo:g}..{hi:g} is reversed")
+    return lo, hi
+
+
+def _check_frontier(frontier) -> dict[str, list[float]]:
+    """A stored frontier: columns c, r, d (and w) of equally many numbers above 0."""
+    if not isinstance(frontier, dict) or not {"c", "r", "d"} <= set(frontier) \
+            or not set(frontier) <= {"c", "r", "d", "w"}:
+        raise TinyFormulaError("the frontier must have columns c, r, d (and w)")
+    columns = {}
+    for key, values in frontier.items():
+        if not isinstance(values, list) or len(values) != len(frontier["c"]):
+            raise TinyFormulaError("the frontier's columns must be lists of one length")
+        columns[key] = [check(f"frontier {key}", value, FRONTIER_VALUE) for value in values]
+    return columns
 
 
 def _checksum(body: dict) -> str:

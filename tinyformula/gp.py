@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 
+from .errors import TinyFormulaError
+from .validate import Real, check
+
 
 def make_gp(noise_bounds: tuple[float, float], random_state: int = 0):
     """An unfitted scikit-learn GP with the formula's kernel (imports scikit-learn)."""
@@ -82,4 +85,50 @@ class GPPosterior:
 
     @classmethod
     def from_dict(cls, data: dict) -> "GPPosterior":
-        return cls(**{key: data[key] for key in cls.KEYS})
+        """Read a stored posterior, checking its shapes and values: a formula file is
+        untrusted input, and absurd values would overflow in ``predict``."""
+        if not isinstance(data, dict):
+            raise TinyFormulaError("a GP posterior must be a mapping")
+        values = {key: data[key] for key in cls.KEYS}  # KeyError: the caller names the file
+        n = len(values["x_train"]) if isinstance(values["x_train"], list) else -1
+        if not 1 <= n <= MAX_TRAINING_POINTS:
+            raise TinyFormulaError(f"a GP posterior needs 1 to {MAX_TRAINING_POINTS} training "
+                                   f"points")
+        matrix = values["cholesky"]
+        if not (isinstance(values["alpha"], list) and len(values["alpha"]) == n
+                and isinstance(matrix, list) and len(matrix) == n
+                and all(isinstance(row, list) and len(row) == n for row in matrix)):
+            raise TinyFormulaError(f"a GP posterior's alpha and Cholesky factor must match its "
+                                   f"{n} training points")
+        for key, limit in POSTERIOR_VALUES.items():
+            for value in _numbers(values[key]):
+                check(f"the GP's {key}", value, limit)
+        if any(matrix[i][i] < MIN_PIVOT for i in range(n)):
+            raise TinyFormulaError("a GP posterior's Cholesky factor must have a positive "
+                                   "diagonal")
+        return cls(**values)
+
+
+def _numbers(value) -> list:
+    """The entries of a number, a list of numbers or a list of such lists (shapes checked)."""
+    if not isinstance(value, list):
+        return [value]
+    return [item for part in value for item in (part if isinstance(part, list) else [part])]
+
+
+# What a stored posterior may hold: far outside any fit, short of what overflows a float.
+MAX_TRAINING_POINTS = 10_000
+MIN_PIVOT = 1e-9
+
+
+POSTERIOR_VALUES = {
+    "x_train": Real(-100, 100),          # log c
+    "alpha": Real(-1e9, 1e9),
+    "cholesky": Real(-1e9, 1e9),
+    "y_mean": Real(-1e6, 1e6),
+    "y_std": Real(0, 1e6, closed="right"),
+    "constant": Real(0, 1e6),
+    "length_scale": Real(1e-6, 1e6),
+    "sigma_0": Real(0, 1e6),
+    "noise": Real(0, 1e6),
+}

@@ -89,7 +89,7 @@ def units(network: Network) -> list[tuple[object, tuple]]:
                 shape = walk(child, shape)
             else:
                 found.append((child, shape))
-                shape = layer_cost(child, shape)[2]
+                shape = layer_cost(child, shape).shape
         return shape
 
     walk(network.body, (network.in_channels, network.resolution, network.resolution))

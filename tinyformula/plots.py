@@ -41,12 +41,18 @@ COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny"
 
 def finished_run(path):
     """Load a run folder and check it holds a finished search with a fitted formula."""
+    from .formula import MIN_POINTS
     from .results import load_run
 
     run = load_run(path)
     if not len(run.trials):
         raise TinyFormulaError(f"{run.path} holds no trials yet; run 'tinyformula fit --out "
                                f"{run.path}' first")
+    if run.finished and run.formula is None and len(run.frontier) >= MIN_POINTS:
+        raise TinyFormulaError(f"the search in {run.path} has trained every trial but has no "
+                               f"formula.json yet: it is being fitted now (wait a few seconds) "
+                               f"or the fit stopped before; run 'tinyformula fit --out "
+                               f"{run.path}' with the same options to finish it")
     if run.finished and run.formula is None:
         raise TinyFormulaError(f"the search in {run.path} finished but fitted no formula (only "
                                f"{len(run.frontier)} Pareto-optimal trials, 3 needed); run more "
@@ -403,18 +409,25 @@ def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=N
     """Write the three figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
     return their paths. Every input is checked and every figure drawn before a file is written.
     """
+    from .validate import check_output_path
+
     run = finished_run(path)
     trials_near(run, budget, window)  # fail before drawing anything
+    out = Path(out) if out is not None else run.path / "plots"
+    if out.exists() and not out.is_dir():
+        raise TinyFormulaError(f"{out} is a file; plots need a folder there")
+    try:
+        check_output_path("the plots folder", out)
+    except TinyFormulaError as error:
+        raise TinyFormulaError(f"{error} (give --out DIR for the figures)") from None
     figures = {"top1_vs_flops.png": figure_frontier(run),
                "formula_vs_c.png": figure_formula(run),
                budget_file_name(budget): figure_budget(run, budget, window)}
     if run.yardstick.cost == "latency":
         figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
-    out = Path(out) if out is not None else run.path / "plots"
-    if out.exists() and not out.is_dir():
-        raise TinyFormulaError(f"{out} is a file; plots need a folder there")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
+        raise TinyFormulaError(f"cannot create {out}: {error.strerror}; give --out DIR for the "
+                               f"figures") from None
     return [save_figure(figure, out / name) for name, figure in figures.items()]

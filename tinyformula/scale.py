@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from .validate import Real, check
 
-MULTIPLIER = Real(0, None, closed="right")
+# Each multiplier is above 0 and at most 16: far past the search's [0.25, 4], short of sizes
+# whose cost (and analytic count) would overflow or take minutes to build.
+MULTIPLIERS = {
+    "r": Real(0, 16, closed="right", why="r above 16 makes a 3584 px input from 224 px"),
+    "d": Real(0, 16, closed="right", why="d above 16 repeats every stage's blocks 16-fold"),
+    "w": Real(0, 16, closed="right", why="w above 16 makes every layer 16 times as wide"),
+}
 
 
 def scaled_resolution(resolution_base: int, r: float) -> int:
@@ -23,7 +29,7 @@ def scaled_resolution(resolution_base: int, r: float) -> int:
 class Scale:
     """Resolution, depth and width multipliers relative to a base network (all 1 = the base).
 
-    Each must be a finite number above zero.
+    Each must be a finite number above 0 and at most 16 (``MULTIPLIERS``).
     """
 
     r: float = 1.0
@@ -32,7 +38,8 @@ class Scale:
 
     def __post_init__(self):
         for name in ("r", "d", "w"):
-            object.__setattr__(self, name, check(name, getattr(self, name), MULTIPLIER))
+            object.__setattr__(self, name, check(name, getattr(self, name),
+                                                       MULTIPLIERS[name]))
 
     def resolution(self, resolution_base: int) -> int:
         return scaled_resolution(resolution_base, self.r)

@@ -14,11 +14,29 @@ from .bases import get_base
 from .errors import TinyFormulaError
 from .presets import PRESETS
 from .space import SAMPLERS, check_c_range
-from .validate import POSITIVE_INT, SEED, Options, check
+from .validate import (
+    COUNT,
+    POSITIVE_INT,
+    Integer,
+    Options,
+    check,
+    check_device,
+    check_scheduler,
+)
 from .yardstick import COST_NAMES, LATENCY, Yardstick
 
 EXECUTORS = ("local", "dask")
-DEVICES = ("auto", "cpu", "cuda")
+
+# Limits of each setting, with the reason: a value past one is refused before anything runs.
+LIMITS = {
+    "trials": Integer(1, 100_000, why="a search of more trials would run for years"),
+    "train_size": COUNT,
+    "epochs": Integer(1, 1000, why="trials train on a short schedule"),
+    "batch_size": Integer(1, 65_536, why="larger batches do not fit in memory"),
+    "workers": Integer(1, 4096, why="one process per trial in flight"),
+    "seed": Integer(0, 2**63 - 2, why="replicates train with seed + 1, and seeds are stored "
+                                      "as 64-bit SQLite integers"),
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +83,8 @@ class SearchConfig:
         return cls(**{k: v for k, v in options.items() if v is not None})
 
     def resolved(self) -> "SearchConfig":
-        """Sizes filled in from the preset, every value checked."""
+        """Sizes filled in from the preset, every value checked (a CUDA device against the GPUs
+        torch sees: this imports torch only then). Touches no file and no network."""
         check("--preset", self.preset, Options(tuple(PRESETS)))
         preset = PRESETS[self.preset]
         config = replace(
@@ -76,20 +95,19 @@ class SearchConfig:
             c_range=check_c_range(self.c_range),
             data_dir=str(self.data_dir) if self.data_dir else None,
             out=str(self.out))
-        for name in ("trials", "train_size", "epochs", "batch_size"):
-            check(f"--{name.replace('_', '-')}", getattr(config, name), POSITIVE_INT)
-        check("--workers", config.workers, POSITIVE_INT, allow_none=True)
-        check("--trials-per-gpu", config.trials_per_gpu, POSITIVE_INT, allow_none=True)
-        check("--seed", config.seed, SEED)
+        for name, limit in LIMITS.items():
+            check(f"--{name.replace('_', '-')}", getattr(config, name), limit,
+                  allow_none=name == "workers")
+        check("--trials-per-gpu", config.trials_per_gpu, LIMITS["workers"], allow_none=True)
         check("--sampler", config.sampler, Options(SAMPLERS))
         check("--executor", config.executor, Options(EXECUTORS))
         check("--cost", config.cost, Options(COST_NAMES))
         check("--latency-threads", config.latency_threads, POSITIVE_INT)
-        if config.device not in DEVICES and not config.device.startswith("cuda:"):
-            raise TinyFormulaError(f"--device must be auto, cpu, cuda or cuda:N, got "
-                                   f"{config.device!r}")
-        if config.scheduler and config.executor != "dask":
-            raise TinyFormulaError("--scheduler needs --executor dask")
+        check_device(config.device)
+        if config.scheduler is not None:
+            if config.executor != "dask":
+                raise TinyFormulaError("--scheduler needs --executor dask")
+            check_scheduler(config.scheduler)
         get_base(config.base)
         return config
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from .errors import TinyFormulaError
 from .published import GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA
-from .scale import Scale, scaled_resolution
+from .scale import MULTIPLIERS, Scale, scaled_resolution
 from .yardstick import Configuration, Yardstick, check_budget
 
 W_MIN, W_MAX = 1 / 64, 4.0      # below 1/64 every channel is at its minimum of 8
@@ -82,10 +82,10 @@ def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
     network near (r, d) raises :class:`BudgetUnreachable`. ``amount_of`` as in ``solve_width``.
     """
     c = check_budget(c)
-    if not (math.isfinite(r) and math.isfinite(d) and r > 0 and d > 0):
+    if not all(MULTIPLIERS[name].convert(value) for name, value in (("r", r), ("d", d))):
         raise BudgetUnreachable(
-            f"c={c:g} asks for r={r:.3g}, d={d:.3g}, which is no network; "
-            f"choose a budget inside the formula's range")
+            f"c={c:g} asks for r={r:.3g}, d={d:.3g}, which is no network (r and d must be in "
+            f"(0, 16]); choose a budget inside the formula's range")
     floor = (1 - tolerance) * c
     resolution_base = yardstick.resolution_base
     resolution = scaled_resolution(resolution_base, r)

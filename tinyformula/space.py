@@ -23,8 +23,10 @@ from .yardstick import Configuration, Yardstick
 
 MULTIPLIER_RANGE = (0.25, 4.0)
 SAMPLERS = ("random", "budgeted")
-MAX_DRAWS_PER_CANDIDATE = 20_000
 BUDGETED_TRIES_PER_C = 200
+# Multipliers tried in a row without a new candidate before the range is called unreachable
+# (a budgeted draw that finds no width tries BUDGETED_TRIES_PER_C): seconds, not hours.
+MAX_TRIES_IN_A_ROW = 5_000
 
 
 def check_c_range(c_range) -> tuple[float, float]:
@@ -54,23 +56,46 @@ def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
         raise TinyFormulaError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     n = check("the number of trials", n, POSITIVE_INT)
     lo, hi = check_c_range(c_range)
+    check_reachable(yardstick, lo, hi)
     rng = random.Random(seed)
     draw = _draw_random if sampler == "random" else _draw_budgeted
     candidates: list[Configuration] = []
-    draws = 0
+    misses = 0
     while len(candidates) < n:
-        draws += 1
-        if draws > MAX_DRAWS_PER_CANDIDATE * n:
+        if misses >= MAX_TRIES_IN_A_ROW:
             raise TinyFormulaError(
-                f"after {draws - 1:,} draws only {len(candidates)} candidates fell inside c = "
-                f"{lo:g}..{hi:g}; widen --c-range or use --sampler budgeted")
+                f"after {misses:,} tries in a row found no new candidate with c in {lo:g}..{hi:g} "
+                f"({len(candidates)} of {n} found); widen --c-range towards 0.03..1 or use "
+                f"--sampler budgeted")
         scale = draw(rng, yardstick, lo, hi)
-        if scale is None or scale.resolution(yardstick.resolution_base) < 1:
+        if scale is None:
+            misses += BUDGETED_TRIES_PER_C
             continue
-        config = yardstick.measure(scale)
-        if lo <= config.c <= hi:
-            candidates.append(config)
+        if scale.resolution(yardstick.resolution_base) >= 1:
+            config = yardstick.measure(scale)
+            if lo <= config.c <= hi:
+                candidates.append(config)
+                misses = 0
+                continue
+        misses += 1
     return candidates
+
+
+def reachable_c(yardstick: Yardstick) -> tuple[float, float]:
+    """The smallest and largest c of any candidate (cost grows with each multiplier)."""
+    low, high = MULTIPLIER_RANGE
+    return yardstick.c(Scale(low, low, low)), yardstick.c(Scale(high, high, high))
+
+
+def check_reachable(yardstick: Yardstick, lo: float, hi: float) -> None:
+    """Refuse a c range no candidate with multipliers in [0.25, 4] can fall in."""
+    smallest, largest = reachable_c(yardstick)
+    if hi < smallest or lo > largest:
+        raise TinyFormulaError(
+            f"no candidate can have c in {lo:g}..{hi:g}: with r, d and w in "
+            f"{MULTIPLIER_RANGE[0]:g}..{MULTIPLIER_RANGE[1]:g}, {yardstick.base} at "
+            f"{yardstick.resolution_base} px spans c = {smallest:.3g}..{largest:.3g}; give a "
+            f"--c-range inside that")
 
 
 def _draw_random(rng, yardstick, lo, hi) -> Scale:

@@ -39,31 +39,39 @@ CREATE TABLE IF NOT EXISTS trials (
 class TrialStore:
     """A run folder's ``trials.sqlite``. Only the search driver writes it."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection):
+    def __init__(self, path: Path, connection: sqlite3.Connection, writer: bool = True):
         self.path = path
         self._db = connection
+        self._writer = writer
 
     # -- opening -------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path, create: bool = True) -> "TrialStore":
-        """The store at ``path``; ``create=False`` only reads an existing one."""
+        """The store at ``path``; ``create=False`` only reads an existing one, and never needs
+        write access (a finished run on read-only storage reads as well as any)."""
         path = Path(path)
         if path.is_dir():
             raise TinyFormulaError(f"{path} is a directory, not a trials database")
         if not path.exists() and not create:
             raise TinyFormulaError(f"no search here: {path} does not exist")
         try:
-            db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
-            if create:  # the driver's store: durable commits; a reader changes nothing
+            if create:  # the driver's store: durable commits
+                db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.executescript(_SCHEMA)
-            db.execute("SELECT count(*) FROM trials").fetchone()
-        except sqlite3.DatabaseError as error:
-            raise TinyFormulaError(f"{path} is not a readable trials database ({error}); move it "
-                                   f"aside or choose another --out") from None
-        store = cls(path, db)
+            else:
+                db = _connect_read_only(path)
+            has_trials = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                    "AND name='trials'").fetchone()[0]
+            if has_trials:
+                db.execute("SELECT count(*) FROM trials").fetchone()
+        except sqlite3.Error as error:
+            raise sqlite_error(path, error) from None
+        store = cls(path, db, writer=create)
+        if not has_trials:  # an empty file: SQLite's empty database, holding no search
+            return store
         version = store.meta().get("schema_version")
         if version not in (None, SCHEMA_VERSION):
             raise TinyFormulaError(f"{path} was written by another tinyformula (schema "
@@ -71,13 +79,26 @@ class TrialStore:
         return store
 
     def close(self) -> None:
+        """Close; the writer first leaves WAL mode, so the file alone is the whole store and
+        reads on read-only storage (it is back in WAL mode when a search opens it again)."""
+        if self._writer:
+            try:
+                self._db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.Error:  # another reader holds it, or the disk is full: WAL stays
+                pass
         self._db.close()
 
     # -- what search this is -------------------------------------------------------------------
 
     def meta(self) -> dict:
+        if not self._has_table("meta"):
+            return {}
         return {key: json.loads(value)
                 for key, value in self._db.execute("SELECT key, value FROM meta")}
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                     "AND name=?", (name,)).fetchone()[0])
 
     def config(self) -> SearchConfig | None:
         """The search this store holds (None for a new store)."""
@@ -136,6 +157,8 @@ class TrialStore:
     # -- trials --------------------------------------------------------------------------------
 
     def trials(self) -> list[Trial]:
+        if not self._has_table("trials"):
+            return []
         cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM trials ORDER BY id")
         return [Trial.from_row(dict(zip(COLUMNS, row))) for row in cursor]
 
@@ -155,16 +178,69 @@ class TrialStore:
         return finished_at
 
     def _transaction(self):
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error; SQLite's own errors (a full disk)
+    become one line, and the store keeps every transaction committed before."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db, self.path = db, path
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise sqlite_error(self.path, error) from None
 
     def __exit__(self, kind, value, traceback):
-        self.db.execute("ROLLBACK" if kind else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if kind else "COMMIT")
+        except sqlite3.Error as error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise sqlite_error(self.path, error) from None
+        if isinstance(value, sqlite3.Error):
+            raise sqlite_error(self.path, value) from None
         return False
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A WAL database on read-only storage cannot make its shared-
+    memory file: it is then opened as immutable (nobody can be writing it there)."""
+    uri = path.absolute().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+
+# SQLite's result codes for "the disk", as opposed to "the file" (sqlite3.h).
+_SQLITE_DISK_FULL = {13}                   # SQLITE_FULL
+_SQLITE_NO_ACCESS = {3, 8, 14, 23}         # SQLITE_PERM, _READONLY, _CANTOPEN, _AUTH
+_SQLITE_IO = {10, 15}                      # SQLITE_IOERR, _PROTOCOL (locking)
+_SQLITE_BUSY = {5, 6}                      # SQLITE_BUSY, _LOCKED
+
+
+def sqlite_error(path: Path, error: sqlite3.Error) -> TinyFormulaError:
+    """One line for an SQLite error on the store at ``path``, saying what to do."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in _SQLITE_DISK_FULL:
+        return TinyFormulaError(f"the disk holding {path} is full; every trial finished before "
+                                f"is saved: free some space and run the same command again")
+    if code in _SQLITE_NO_ACCESS:
+        return TinyFormulaError(f"cannot write {path} ({error}): the folder is read-only or not "
+                                f"yours; choose another --out")
+    if code in _SQLITE_IO:
+        return TinyFormulaError(f"the disk failed while using {path} ({error}); check it and "
+                                f"run the same command again")
+    if code in _SQLITE_BUSY:
+        return TinyFormulaError(f"{path} is in use by another process ({error}); wait for it "
+                                f"and run the same command again")
+    return TinyFormulaError(f"{path} is not a readable trials database ({error}); move it "
+                            f"aside or choose another --out")

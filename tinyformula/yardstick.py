@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 
 from .bases import get_base
-from .bases.spec import BaseNetwork
+from .bases.spec import NUM_CLASSES, RESOLUTION_BASE, BaseNetwork
 from .cost import Cost
 from .errors import TinyFormulaError
 from .scale import Scale
-from .validate import POSITIVE_INT, Options, Real, check
+from .validate import Options, Real, check
 
 # The costs a yardstick measures exactly from the analytic model, and how each reads a Cost;
 # "latency" is predicted by the latency table of the device (tinyformula.latency).
@@ -100,10 +100,10 @@ class Yardstick:
     def __post_init__(self):
         get_base(self.base)
         object.__setattr__(self, "num_classes", check("num_classes", self.num_classes,
-                                                      POSITIVE_INT))
+                                                      NUM_CLASSES))
         resolution_base = self.resolution_base or get_base(self.base).default_resolution
         object.__setattr__(self, "resolution_base",
-                           check("resolution_base", resolution_base, POSITIVE_INT))
+                           check("resolution_base", resolution_base, RESOLUTION_BASE))
         check("cost", self.cost, Options(COST_NAMES))
         if self.cost == LATENCY:
             from .measure import Setting

@@ -17,7 +17,11 @@ from ..cost import Cost, ModuleCost, module_costs, network_cost
 from ..errors import TinyFormulaError
 from ..layers import Network, Sequential
 from ..scale import Scale
-from ..validate import POSITIVE_INT, check
+from ..validate import Integer, check
+
+# What a network's head and input may be: past these, counts take minutes or mean nothing.
+NUM_CLASSES = Integer(1, 1_000_000, why="a classifier head, not an embedding table")
+RESOLUTION_BASE = Integer(1, 4096, why="the input size at r = 1; no dataset here is larger")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
@@ -122,9 +126,9 @@ class BaseNetwork(ABC):
     def network(self, scale: Scale | None = None, num_classes: int = 1000,
                 resolution_base: int | None = None) -> Network:
         scale = _check_scale(scale)
-        num_classes = _check_positive_int("num_classes", num_classes)
-        resolution_base = _check_positive_int(
-            "resolution_base", resolution_base or self.default_resolution)
+        num_classes = check("num_classes", num_classes, NUM_CLASSES)
+        resolution_base = check("resolution_base", resolution_base or self.default_resolution,
+                                RESOLUTION_BASE)
         resolution = scale.resolution(resolution_base)
         if resolution < 1:
             raise TinyFormulaError(
@@ -174,6 +178,3 @@ def _check_scale(scale) -> Scale:
         raise TinyFormulaError(f"expected a tinyformula.Scale, got {type(scale).__name__}")
     return scale
 
-
-def _check_positive_int(name: str, value) -> int:
-    return check(name, value, POSITIVE_INT)
