@@ -135,6 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", metavar="DEVICE",
                    help=f"auto (CUDA when available), cpu, cuda or cuda:N "
                         f"(default: {Defaults.device})")
+    p.add_argument("--schedule", choices=["full", "halving"],
+                   help="full: every candidate trains on the whole budget; halving: Pareto-aware "
+                        "successive halving, each rung re-trains the candidates closest to the "
+                        "frontier on eta x the images (default: the preset's)")
+    p.add_argument("--eta", type=_number,
+                   help=f"halving: each rung keeps 1/eta of the candidates (default {Defaults.eta:g})")
+    p.add_argument("--min-images", type=int,
+                   help="halving: training images (x epochs) of the smallest rung "
+                        "(default: the full budget / eta^2, three rungs)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 

@@ -1,5 +1,7 @@
 """Running a search: check the settings, plan the trials, merge the plan with the store, train
 the pending trials, and hand the finished trials to :func:`~tinyformula.results.finish_search`.
+With successive halving (:mod:`tinyformula.schedule`) the plan grows one rung at a time: each
+rung is planned from the stored results of the rung below, merged, and trained.
 
 ``search()`` is the toolkit's main job and ``tinyformula fit`` its command. Running the same
 search on the same folder again continues where it stopped; a folder holding a different
@@ -8,15 +10,17 @@ search is refused, never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from .errors import TinyFormulaError
 from .results import SearchResult, finish_search
+from .schedule import plan_rung
 from .search_config import SearchConfig
 from .space import plan_candidates
 from .store import TrialStore
-from .trial import DataSource, Trial, TrialJob, TrialState
+from .trial import DataSource, PlannedTrial, Trial, TrialJob, TrialState
 from .yardstick import Configuration, Yardstick
 
 # Effective throughput of a 2-core CPU on small candidates, in forward-FLOPs per second (fitted
@@ -25,24 +29,23 @@ CPU_TRAIN_FLOPS_PER_S = 2.5e10
 TRIAL_OVERHEAD_S = 0.5
 
 
-def plan_trials(config: SearchConfig,
-                yardstick: Yardstick) -> list[tuple[int, int, Configuration]]:
-    """Every trial of the search as (candidate, seed, configuration), in execution order: each
+def search_candidates(config: SearchConfig, yardstick: Yardstick) -> list[Configuration]:
+    """The search's candidates, in the sampler's order (a prefix-stable stream)."""
+    return plan_candidates(yardstick, config.trials, sampler=config.sampler,
+                           c_range=config.c_range, seed=config.seed)
+
+
+def plan_trials(config: SearchConfig, yardstick: Yardstick) -> list[PlannedTrial]:
+    """The trials of rung 0 (every trial of a full-schedule search), in execution order: each
     candidate with the search's seed (common random numbers), then the first few again with
     the next seed (noise replicates)."""
-    candidates = plan_candidates(yardstick, config.trials, sampler=config.sampler,
-                                 c_range=config.c_range, seed=config.seed)
-    plan = [(index, config.seed, candidate) for index, candidate in enumerate(candidates)]
-    plan += [(index, config.seed + 1, candidate)
-             for index, candidate in enumerate(candidates[:config.replicates])]
-    return plan
+    return plan_rung(config, 0, search_candidates(config, yardstick), [])
 
 
 def expected_seconds(config: SearchConfig, trials: list[Trial]) -> float:
     """A rough CPU estimate from FLOPs: training costs ~3x a forward pass per image, plus
     BatchNorm recalibration (2,048 images) and scoring."""
-    images = config.train_size * config.epochs
-    work = sum(t.config.flops * (3 * images + config.val_size + 2048) for t in trials)
+    work = sum(t.config.flops * (3 * t.images + config.val_size + 2048) for t in trials)
     return work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(trials)
 
 
@@ -53,7 +56,7 @@ def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial]) 
     data = DataSource(config.data, config.data_dir, config.val_size)
     return [TrialJob(id=t.id, base=config.base, scale=t.scale,
                      resolution_base=yardstick.resolution_base, data=data,
-                     train=TrainConfig(train_size=config.train_size, epochs=config.epochs,
+                     train=TrainConfig(train_size=t.images // config.epochs, epochs=config.epochs,
                                        batch_size=config.batch_size, seed=t.seed,
                                        device=config.device))
             for t in trials]
@@ -77,7 +80,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
                                f"{len(dataset.train_images)} training images of {config.data}")
     yardstick = Yardstick(config.base, dataset.num_classes, dataset.resolution_base)
-    planned = plan_trials(config, yardstick)
+    candidates = search_candidates(config, yardstick)
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
@@ -89,27 +92,40 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     store = TrialStore.open(out / "trials.sqlite")
     planned_written = False
     try:
-        trials = store.merge_plan(config, planned)
-        pending = [t for t in trials if t.state is TrialState.PENDING]
-        if not pending:
-            store.write_plan(config, yardstick, trials)
-            planned_written = True
-        else:
-            with make_executor(config.executor, config.workers, config.scheduler) as executor:
+        with contextlib.ExitStack() as stack:
+            executor, planned = None, []
+            for rung in range(config.top_rung + 1):
+                # A rung's plan depends only on the stored results of the rung below.
+                planned += plan_rung(config, rung, candidates, store.trials())
+                trials = store.merge_plan(config, planned)
+                pending = [t for t in trials if t.state is TrialState.PENDING]
+                if pending and executor is None:
+                    executor = stack.enter_context(
+                        make_executor(config.executor, config.workers, config.scheduler))
                 store.write_plan(config, yardstick, trials)
                 planned_written = True
-                minutes = expected_seconds(config, pending) / 60
-                log(f"{config.preset} preset: {len(trials)} trials ({config.replicates} of them "
-                    f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
-                    f"{len(trials) - len(pending)} already done. Expected about {minutes:.0f} "
-                    f"min on a 2-core CPU (much less on a GPU).")
-                trials = _train_pending(store, executor, trials,
-                                        trial_jobs(config, yardstick, pending), progress)
+                if pending:
+                    log(_plan_message(config, rung, trials, pending))
+                    trials = _train_pending(store, executor, trials,
+                                            trial_jobs(config, yardstick, pending), progress)
     finally:
         store.close()
         if fresh and not planned_written:
             _remove_store(out)
     return finish_search(out, config, yardstick, trials)
+
+
+def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
+                  pending: list[Trial]) -> str:
+    at = [t for t in trials if t.rung == rung]
+    replicates = sum(t.seed != config.seed for t in at)
+    where = (f", rung {rung} of {config.top_rung} (eta {config.eta:g})"
+             if config.schedule == "halving" else "")
+    minutes = expected_seconds(config, pending) / 60
+    return (f"{config.preset} preset{where}: {len(at)} trials ({replicates} of them "
+            f"replicates), {config.rung_train_sizes[rung]:,} images x {config.epochs} epoch(s) "
+            f"each; {len(at) - len(pending)} already done. Expected about {minutes:.0f} min on "
+            f"a 2-core CPU (much less on a GPU).")
 
 
 def _remove_store(out: Path) -> None:
@@ -144,7 +160,8 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
             bar.update(1)
             if best is not None:
                 bar.set_postfix_str(f"best top-1 {best:.1%}")
-            bar.write(f"trial {result.id + 1}/{len(trials)}  r={trial.config.r:.3f} "
+            bar.write(f"trial {result.id + 1}/{len(trials)}  rung={trial.rung}  "
+                      f"r={trial.config.r:.3f} "
                       f"d={trial.config.d:.3f} w={trial.config.w:.3f} seed={trial.seed}  "
                       f"{outcome}", file=sys.stderr)
     finally:
