@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-images", type=int,
                    help="halving: training images (x epochs) of the smallest rung "
                         "(default: the full budget / eta^2, three rungs)")
+    p.add_argument("--min-rung", type=_positive_int,
+                   help=f"halving: no rung is cut below this many candidates (default "
+                        f"{Defaults.min_rung})")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 
