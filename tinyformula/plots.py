@@ -61,6 +61,12 @@ def finished_run(path):
     return run
 
 
+def top_rung_trials(run):
+    """The trials the frontier is drawn from: every trial of a full-budget search, the top
+    rung's of a successive-halving one (lower rungs trained on fewer images)."""
+    return run.trials[run.trials["rung"] == run.config.top_rung]
+
+
 def check_window(window) -> float:
     from .validate import Real, check
 
@@ -76,7 +82,8 @@ def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     from .yardstick import check_budget
 
     budget, window = check_budget(budget), check_window(window)
-    ok = run.trials[run.trials["status"] == "ok"]
+    trials = top_rung_trials(run)
+    ok = trials[trials["status"] == "ok"]
     near = ok[(ok["c"] >= budget / window) & (ok["c"] <= budget * window)]
     if not len(near):
         if len(ok):
@@ -112,8 +119,9 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
 
     formula = run.formula
     base, classes = formula.yardstick.network, formula.num_classes
-    ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.seed)]
-    lo, hi = run.trials["c"].min(), run.trials["c"].max()
+    trials = top_rung_trials(run)
+    ok = trials[(trials["status"] == "ok") & (trials["seed"] == run.config.seed)]
+    lo, hi = trials["c"].min(), trials["c"].max()
     marks = []
     for c in budgets:
         if not lo / WINDOW <= c <= hi * WINDOW:
@@ -213,7 +221,8 @@ def figure_frontier(run):
     figure = new_figure(9.5, 5.8)
     ax = figure.add_subplot()
     seed = run.config.seed
-    ok = run.trials[run.trials["status"] == "ok"]
+    trials = top_rung_trials(run)
+    ok = trials[trials["status"] == "ok"]
     main, other = ok[ok["seed"] == seed], ok[ok["seed"] != seed]
     failed = int((~run.trials["status"].isin(["ok", "pending"])).sum())
     ax.scatter(main["c"], 100 * main["top1"], s=26, color=COLOURS["trial"], alpha=0.8,
