@@ -238,3 +238,43 @@ def test_halving_search_resumes_with_nothing_trained_twice(tmp_path, cli):
     code, _, err = cli("fit", "--preset", "smoke", "--trials", "8", "--train-size", "256",
                        "--out", out)
     assert code == 2 and "holds a different search" in err
+
+
+def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path):
+    """Rungs written through the store with made-up scores (no training): the summary's
+    fidelity report and ``rungs.png``."""
+    import math
+
+    from tinyformula.driver import search_candidates
+    from tinyformula.plots import plot_run
+    from tinyformula.results import finish_search, run_summary
+
+    config = SearchConfig(preset="smoke", trials=30, schedule="halving").resolved()
+    candidates = search_candidates(config, SMALL)
+    rng = random.Random(0)
+    store = TrialStore.open(tmp_path / "trials.sqlite")
+    planned = []
+    for rung in range(config.top_rung + 1):
+        planned += plan_rung(config, rung, candidates, store.trials())
+        trials = store.merge_plan(config, planned)
+        store.write_plan(config, SMALL, trials)
+        for t in trials:
+            if t.state is TrialState.PENDING:
+                top1 = 0.5 + 0.05 * rung + 0.04 * math.log(t.config.c) + rng.gauss(0, 0.01)
+                store.record(TrialResult(t.id, TrialState.OK, top1=top1, seconds=1.0))
+    trials = store.trials()
+    store.close()
+    finish_search(tmp_path, config, SMALL, trials)
+    run = load_run(tmp_path)
+    summary = run_summary(run)
+    fidelity = summary["fidelity"]
+    assert fidelity["schedule"] == "halving" and len(fidelity["rungs"]) == 3
+    assert [r["candidates"] for r in fidelity["rungs"]] == [30, 10, 6]
+    assert [t["promoted"] for t in fidelity["transitions"]] == [10, 6]
+    assert all(t["spearman"] > 0.5 for t in fidelity["transitions"])
+    assert set(run.frontier["rung"]) == {2} and summary["seed_spread"]["pairs"] == 1
+    images = sum(t.images for t in trials)
+    assert fidelity["compute"]["images"] == images < 0.45 * 32 * 2048
+    c = float(run.frontier["c"].iloc[len(run.frontier) // 2])
+    paths = plot_run(tmp_path, budget=c)
+    assert [p.name for p in paths][-1] == "rungs.png" and paths[-1].stat().st_size > 0

@@ -31,8 +31,10 @@ halvings that keeps the smallest rung at or above ``min_images`` (default
 
 A promoted candidate is retrained from scratch on its rung's budget, not continued from the
 rung below: the trainer's learning rate follows one warm-up-and-cosine cycle, so a run cut short
-is not the beginning of a longer one. Measured in experiments/bench_halving.py (warm-start
-section of experiments/results/halving.md).
+is not the beginning of a longer one; each trial stays one independent, deterministic job (no
+checkpoint to store or move between workers). Continuing was measured in
+experiments/bench_halving.py and looked promising but not clearly better (3 candidates, one
+seed; experiments/results/halving.md).
 
 Replicates (the search seed + 1) measure the seed-to-seed noise at every rung: a rung with n
 candidates replicates its first ``round(replicates x n / trials)`` (at least one) by candidate
