@@ -48,8 +48,9 @@ def test_bad_c_ranges(c_range, message):
 def test_plan_puts_replicates_after_the_candidates():
     config = SearchConfig(preset="smoke", trials=5).resolved()
     trials = plan_trials(config, SMALL)
-    assert [seed for _, seed, _ in trials] == [0] * 5 + [1] * config.replicates
-    assert [candidate for candidate, _, _ in trials[5:]] == list(range(config.replicates))
+    assert [t.seed for t in trials] == [0] * 5 + [1] * config.replicates
+    assert [t.candidate for t in trials[5:]] == list(range(config.replicates))
+    assert {t.rung for t in trials} == {0} and {t.images for t in trials} == {config.train_size}
 
 
 def new_store(path, config):

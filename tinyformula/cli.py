@@ -198,6 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials-per-gpu", type=_positive_int,
                    help="trials sharing one GPU at once (default: as many as the measured "
                         "memory of the largest candidate allows)")
+    p.add_argument("--schedule", choices=["full", "halving"],
+                   help="full: every candidate trains on the whole budget; halving: Pareto-aware "
+                        "successive halving, each rung re-trains the candidates closest to the "
+                        "frontier on eta x the images (default: the preset's)")
+    p.add_argument("--eta", type=_number,
+                   help=f"halving: each rung keeps 1/eta of the candidates (default {Defaults.eta:g})")
+    p.add_argument("--min-images", type=_whole_number,
+                   help="halving: training images (x epochs) of the smallest rung "
+                        "(default: the full budget / eta^2, three rungs)")
+    p.add_argument("--min-rung", type=_positive_int,
+                   help=f"halving: no rung is cut below this many candidates (default "
+                        f"{Defaults.min_rung})")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 

@@ -269,6 +269,7 @@ def _print_summary(summary: dict) -> None:
         print(f"Seed-to-seed noise: top-1 differs by {spread['mean_abs_diff']:.1%} on average "
               f"(at most {spread['max_abs_diff']:.1%}) over {spread['pairs']} re-trained "
               f"candidates; read frontier gaps smaller than that as ties.")
+    _print_fidelity(summary["fidelity"])
     print(f"\nPareto frontier ({len(summary['frontier'])} points):")
     print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
     for p in summary["frontier"]:
@@ -285,6 +286,25 @@ def _print_summary(summary: dict) -> None:
         print(f"{entry['c']:6.2f}  {cells[0]:>22}  {cells[1]:>22}")
     print(f"\nFormula written to {summary['formula']}; use it with "
           f"'tinyformula predict --formula {summary['formula']} --flops C'.")
+
+
+def _print_fidelity(fidelity: dict) -> None:
+    """Successive halving's rungs: what each cost, its noise, how well it ranked."""
+    if fidelity.get("schedule") != "halving":
+        return
+    total = fidelity["compute"]["images"] or 1
+    print(f"\nSuccessive halving (eta {fidelity['eta']:g}), the frontier from rung "
+          f"{len(fidelity['rungs']) - 1}:")
+    print(f"{'rung':>4}{'images':>9}{'trials':>8}{'ok':>5}{'noise':>8}{'compute':>9}")
+    for r in fidelity["rungs"]:
+        noise = f"{r['noise']['mean_abs_diff']:.1%}" if r["noise"] else "-"
+        print(f"{r['rung']:4d}{r['images']:9,d}{r['candidates'] + r['replicates']:8d}"
+              f"{r['ok']:5d}{noise:>8}{r['compute']['images'] / total:9.0%}")
+    for t in fidelity["transitions"]:
+        rho = "-" if t["spearman"] is None else f"{t['spearman']:+.2f}"
+        print(f"rung {t['from']} -> {t['to']}: Spearman {rho} over {t['promoted']} promoted; "
+              f"frontier kept {t['kept']}, left {t['left']}, entered {t['entered']}")
+    print("(noise: mean top-1 difference between two seeds; compute: share of training images)")
 
 
 # -- tinyformula train ---------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Running a search: check the settings, plan the trials, merge the plan with the store, train
 the pending trials, and hand the finished trials to :func:`~tinyformula.results.finish_search`.
+With successive halving (:mod:`tinyformula.schedule`) the plan grows one rung at a time: each
+rung is planned from the stored results of the rung below, merged, and trained.
 
 ``search()`` is the toolkit's main job and ``tinyformula fit`` its command. Running the same
 search on the same folder again continues where it stopped; a folder holding a different
@@ -8,16 +10,18 @@ search is refused, never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from .errors import TinyFormulaError
 from .results import SearchResult, finish_search
 from .runlock import RunLock
+from .schedule import plan_rung
 from .search_config import SearchConfig
 from .space import plan_candidates
 from .store import TrialStore
-from .trial import DataSource, Trial, TrialJob, TrialState
+from .trial import DataSource, PlannedTrial, Trial, TrialJob, TrialState
 from .validate import cap_workers, check_output_path, reach_scheduler
 from .yardstick import Configuration, Yardstick
 
@@ -27,24 +31,23 @@ CPU_TRAIN_FLOPS_PER_S = 2.5e10
 TRIAL_OVERHEAD_S = 0.5
 
 
-def plan_trials(config: SearchConfig,
-                yardstick: Yardstick) -> list[tuple[int, int, Configuration]]:
-    """Every trial of the search as (candidate, seed, configuration), in execution order: each
+def search_candidates(config: SearchConfig, yardstick: Yardstick) -> list[Configuration]:
+    """The search's candidates, in the sampler's order (a prefix-stable stream)."""
+    return plan_candidates(yardstick, config.trials, sampler=config.sampler,
+                           c_range=config.c_range, seed=config.seed)
+
+
+def plan_trials(config: SearchConfig, yardstick: Yardstick) -> list[PlannedTrial]:
+    """The trials of rung 0 (every trial of a full-schedule search), in execution order: each
     candidate with the search's seed (common random numbers), then the first few again with
     the next seed (noise replicates)."""
-    candidates = plan_candidates(yardstick, config.trials, sampler=config.sampler,
-                                 c_range=config.c_range, seed=config.seed)
-    plan = [(index, config.seed, candidate) for index, candidate in enumerate(candidates)]
-    plan += [(index, config.seed + 1, candidate)
-             for index, candidate in enumerate(candidates[:config.replicates])]
-    return plan
+    return plan_rung(config, 0, search_candidates(config, yardstick), [])
 
 
 def expected_seconds(config: SearchConfig, trials: list[Trial]) -> float:
     """A rough CPU estimate from FLOPs: training costs ~3x a forward pass per image, plus
     BatchNorm recalibration (2,048 images) and scoring."""
-    images = config.train_size * config.epochs
-    work = sum(t.config.flops * (3 * images + config.val_size + 2048) for t in trials)
+    work = sum(t.config.flops * (3 * t.images + config.val_size + 2048) for t in trials)
     return work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(trials)
 
 
@@ -58,7 +61,7 @@ def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     data = DataSource(config.data, config.data_dir, config.val_size)
     return [TrialJob(id=t.id, base=config.base, scale=t.scale,
                      resolution_base=yardstick.resolution_base, data=data,
-                     train=TrainConfig(train_size=config.train_size, epochs=config.epochs,
+                     train=TrainConfig(train_size=t.images // config.epochs, epochs=config.epochs,
                                        batch_size=config.batch_size, seed=t.seed,
                                        device=device, cuda_graph=config.cuda_graph))
             for t in trials]
@@ -108,7 +111,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     (``preset``, ``trials``, ``out``, ``executor``, ...; None keeps the default). See
     ``tinyformula fit --help``.
     """
-    from .executors import cached_dataset, make_executor
+    from .executors import cached_dataset
 
     config = SearchConfig.from_options(base=base, data=data, **settings).resolved()
     log = log or (lambda message: print(message, file=sys.stderr))
@@ -123,7 +126,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
                                f"{len(dataset.train_images)} training images of {config.data}")
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
-    planned = plan_trials(config, yardstick)
+    candidates = search_candidates(config, yardstick)
     fresh = not (out / "trials.sqlite").exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -134,31 +137,26 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         planned_written = False
         try:
             store = TrialStore.open(out / "trials.sqlite")
-            trials = store.merge_plan(config, planned)
-            # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
-            pending = [t for t in trials if t.state in (TrialState.PENDING, TrialState.FAILED)]
-            if not pending:
-                store.write_plan(config, yardstick, trials)
-                planned_written = True
-            else:
-                slots, device = plan_gpus(config, yardstick, pending, dataset, log)
-                workers = config.workers
-                if config.scheduler is None and not slots:
-                    workers, note = cap_workers(config.workers, len(pending))
-                    if note:
-                        log(note)
-                with make_executor(config.executor, workers, config.scheduler,
-                                   slots) as executor:
+            with contextlib.ExitStack() as stack:
+                executor, device, planned = None, config.device, []
+                for rung in range(config.top_rung + 1):
+                    # A rung's plan depends only on the stored results of the rung below.
+                    planned += plan_rung(config, rung, candidates, store.trials())
+                    trials = store.merge_plan(config, planned)
+                    # Failed trials (a bad setting, a crash) are tried again; diverged ones
+                    # are results.
+                    pending = [t for t in trials
+                               if t.state in (TrialState.PENDING, TrialState.FAILED)]
+                    if pending and executor is None:
+                        executor, device = _start_executor(config, yardstick, pending,
+                                                           dataset, stack, log)
                     store.write_plan(config, yardstick, trials)
                     planned_written = True
-                    minutes = expected_seconds(config, pending) / 60
-                    log(f"{config.preset} preset: {len(trials)} trials ({config.replicates} of "
-                        f"them replicates), {config.train_size:,} images x {config.epochs} "
-                        f"epoch(s) each; {len(trials) - len(pending)} already done. Expected "
-                        f"about {minutes:.0f} min on a 2-core CPU (much less on a GPU).")
-                    trials = _train_pending(store, executor, trials,
-                                            trial_jobs(config, yardstick, pending, device),
-                                            progress)
+                    if pending:
+                        log(_plan_message(config, rung, trials, pending))
+                        trials = _train_pending(store, executor, trials,
+                                                trial_jobs(config, yardstick, pending, device),
+                                                progress)
         finally:
             if store is not None:
                 store.close()
@@ -166,6 +164,36 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                 lock.release(remove=True)
                 _remove_store(out)
         return finish_search(out, config, yardstick, trials)
+
+
+def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
+                    stack: contextlib.ExitStack, log):
+    """The executor for the pending trials, entered on ``stack``, and the device its jobs name:
+    GPU slots when training on CUDA, else worker processes capped by jobs, cores and memory."""
+    slots, device = plan_gpus(config, yardstick, pending, dataset, log)
+    workers = config.workers
+    if config.scheduler is None and not slots:
+        workers, note = cap_workers(config.workers, len(pending))
+        if note:
+            log(note)
+    from .executors import make_executor
+
+    executor = stack.enter_context(make_executor(config.executor, workers, config.scheduler,
+                                                 slots))
+    return executor, device
+
+
+def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
+                  pending: list[Trial]) -> str:
+    at = [t for t in trials if t.rung == rung]
+    replicates = sum(t.seed != config.seed for t in at)
+    where = (f", rung {rung} of {config.top_rung} (eta {config.eta:g})"
+             if config.schedule == "halving" else "")
+    minutes = expected_seconds(config, pending) / 60
+    return (f"{config.preset} preset{where}: {len(at)} trials ({replicates} of them "
+            f"replicates), {config.rung_train_sizes[rung]:,} images x {config.epochs} epoch(s) "
+            f"each; {len(at) - len(pending)} already done. Expected about {minutes:.0f} min on "
+            f"a 2-core CPU (much less on a GPU).")
 
 
 def _remove_store(out: Path) -> None:
@@ -200,7 +228,8 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
             bar.update(1)
             if best is not None:
                 bar.set_postfix_str(f"best top-1 {best:.1%}")
-            bar.write(f"trial {result.id + 1}/{len(trials)}  r={trial.config.r:.3f} "
+            bar.write(f"trial {result.id + 1}/{len(trials)}  rung={trial.rung}  "
+                      f"r={trial.config.r:.3f} "
                       f"d={trial.config.d:.3f} w={trial.config.w:.3f} seed={trial.seed}  "
                       f"{outcome}", file=sys.stderr)
     finally:

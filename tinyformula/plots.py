@@ -7,7 +7,9 @@ Three figures of a finished run folder, after the TinyNet paper's:
 2. ``formula_vs_c.png`` (its Figure 3): r, d and w of the frontier models against c, the GP
    means with a +-2 sigma band, the width the solver gives, and the giant formula's curves;
 3. ``top1_at_c<BUDGET>.png`` (its Figure 2): top-1 of the trials near one budget against
-   their r, d and w, with Spearman's rank correlation for each.
+   their r, d and w, with Spearman's rank correlation for each;
+4. ``rungs.png``, for a successive-halving search only: each promoted candidate's top-1 at
+   rung k against rung k+1, one panel per pair of rungs, with Spearman's rank correlation.
 
 The giant formula's configurations are solved, not trained: where no trial of the search
 built the same network, figure 1 marks only their c on the axis and says they were not trained,
@@ -65,6 +67,12 @@ def finished_run(path):
     return run
 
 
+def top_rung_trials(run):
+    """The trials the frontier is drawn from: every trial of a full-budget search, the top
+    rung's of a successive-halving one (lower rungs trained on fewer images)."""
+    return run.trials[run.trials["rung"] == run.config.top_rung]
+
+
 def check_window(window) -> float:
     from .validate import Real, check
 
@@ -80,7 +88,8 @@ def trials_near(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
     from .yardstick import check_budget
 
     budget, window = check_budget(budget), check_window(window)
-    ok = run.trials[run.trials["status"] == "ok"]
+    trials = top_rung_trials(run)
+    ok = trials[trials["status"] == "ok"]
     near = ok[(ok["c"] >= budget / window) & (ok["c"] <= budget * window)]
     if not len(near):
         if len(ok):
@@ -116,8 +125,9 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
 
     formula = run.formula
     base, classes = formula.yardstick.network, formula.num_classes
-    ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.seed)]
-    lo, hi = run.trials["c"].min(), run.trials["c"].max()
+    trials = top_rung_trials(run)
+    ok = trials[(trials["status"] == "ok") & (trials["seed"] == run.config.seed)]
+    lo, hi = trials["c"].min(), trials["c"].max()
     marks = []
     for c in budgets:
         if not lo / WINDOW <= c <= hi * WINDOW:
@@ -217,7 +227,8 @@ def figure_frontier(run):
     figure = new_figure(9.5, 5.8)
     ax = figure.add_subplot()
     seed = run.config.seed
-    ok = run.trials[run.trials["status"] == "ok"]
+    trials = top_rung_trials(run)
+    ok = trials[trials["status"] == "ok"]
     main, other = ok[ok["seed"] == seed], ok[ok["seed"] != seed]
     failed = int((~run.trials["status"].isin(["ok", "pending"])).sum())
     ax.scatter(main["c"], 100 * main["top1"], s=26, color=COLOURS["trial"], alpha=0.8,
@@ -405,9 +416,38 @@ def budget_file_name(budget: float) -> str:
     return f"top1_at_c{budget:g}.png"
 
 
+def figure_rungs(run):
+    """Top-1 of each promoted candidate at rung k (x) against rung k+1 (y), search seed."""
+    from .schedule import rung_pairs
+    from .trial import Trial
+
+    trials = [Trial.from_row(row) for row in run.trials.to_dict("records")]
+    transitions = {t["from"]: t for t in run.fidelity["transitions"]}
+    panels = max(1, run.config.top_rung)
+    figure = new_figure(4.2 * panels, 4.0)
+    axes = figure.subplots(1, panels, squeeze=False)[0]
+    sizes = run.config.rung_train_sizes
+    for k, axis in enumerate(axes):
+        pairs = rung_pairs(trials, run.config.seed, k)
+        x = [100 * a.top1 for a, _ in pairs]
+        y = [100 * b.top1 for _, b in pairs]
+        axis.scatter(x, y, s=22, color=COLOURS["frontier"])
+        if x:
+            lo, hi = min(x + y), max(x + y)
+            axis.plot([lo, hi], [lo, hi], color=COLOURS["trial"], lw=0.8, ls="--")
+        rho = transitions.get(k, {}).get("spearman")
+        axis.set_title(f"rung {k} -> {k + 1}: {len(pairs)} promoted, Spearman "
+                       f"{'-' if rho is None else f'{rho:+.2f}'}", fontsize=9)
+        axis.set_xlabel(f"top-1 (%), rung {k} ({sizes[k] * run.config.epochs:,} images)")
+        axis.set_ylabel(f"top-1 (%), rung {k + 1} ({sizes[k + 1] * run.config.epochs:,} images)")
+    figure.suptitle(f"Successive halving, eta {run.config.eta:g}: {_describe(run)}", fontsize=9)
+    return figure
+
+
 def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None) -> list[Path]:
-    """Write the three figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
-    return their paths. Every input is checked and every figure drawn before a file is written.
+    """Write the figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
+    return their paths: three always, plus ``flops_vs_latency.png`` for a latency search and
+    ``rungs.png`` for a halving one. Every input is checked and every figure drawn before a file is written.
     """
     from .validate import check_output_path
 
@@ -425,6 +465,8 @@ def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=N
                budget_file_name(budget): figure_budget(run, budget, window)}
     if run.yardstick.cost == "latency":
         figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
+    if run.config.schedule == "halving":
+        figures["rungs.png"] = figure_rungs(run)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -15,6 +15,7 @@ class Preset:
     val_size: int
     replicates: int     # candidates trained again with another seed, to measure the noise
     note: str
+    schedule: str = "full"  # "full" (every candidate the whole budget) or "halving"
 
 
 PRESETS = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from .errors import TinyFormulaError
 from .files import write_atomically
 from .formula import MIN_POINTS, TinyFormula
 from .pareto import pareto_frontier
+from .schedule import fidelity_report, seed_noise
 from .search_config import SearchConfig
 from .solve import BudgetUnreachable
 from .store import TrialStore
@@ -38,12 +38,14 @@ class SearchResult:
     yardstick : Yardstick
         How the trials' c was measured.
     trials, frontier : pandas.DataFrame
-        One row per trial (the columns of ``trials.csv``); the Pareto-optimal trials of the
-        search's seed, by c.
+        One row per trial (the columns of ``trials.csv``, every rung); the Pareto-optimal
+        trials of the search's seed at the top rung, by c.
     formula : TinyFormula or None
         The fitted formula (None until the search has finished and fitted one).
     seed_spread : dict
-        Top-1 differences between the two seeds of the replicated candidates.
+        Top-1 differences between the two seeds of the replicated candidates (top rung).
+    fidelity : dict
+        Per rung and between rungs: see :func:`tinyformula.schedule.fidelity_report`.
     """
 
     path: Path
@@ -53,6 +55,7 @@ class SearchResult:
     frontier: object
     formula: TinyFormula | None
     seed_spread: dict = field(default_factory=dict)
+    fidelity: dict = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -63,21 +66,19 @@ class SearchResult:
                     trials: list[Trial], formula: TinyFormula | None) -> "SearchResult":
         return cls(path=Path(path), config=config, yardstick=yardstick,
                    trials=trials_dataframe(trials),
-                   frontier=trials_dataframe(pareto_frontier(trials, seed=config.seed)),
-                   formula=formula, seed_spread=seed_spread(trials))
+                   frontier=trials_dataframe(search_frontier(config, trials)),
+                   formula=formula, seed_spread=seed_noise(trials, rung=config.top_rung),
+                   fidelity=fidelity_report(trials, config))
+
+
+def search_frontier(config: SearchConfig, trials: list[Trial]) -> list[Trial]:
+    """The frontier the formula is fitted on: the search seed's trials at the top rung."""
+    return pareto_frontier([t for t in trials if t.rung == config.top_rung], seed=config.seed)
 
 
 def seed_spread(trials: list[Trial]) -> dict:
-    """Top-1 differences between the two seeds of each replicated candidate."""
-    runs: dict[int, dict[int, float]] = {}
-    for t in trials:
-        if t.state is TrialState.OK:
-            runs.setdefault(t.candidate, {})[t.seed] = t.top1
-    gaps = [abs(a - b) for seeds in runs.values() if len(seeds) == 2
-            for a, b in [tuple(seeds.values())]]
-    if not gaps:
-        return {}
-    return {"pairs": len(gaps), "mean_abs_diff": statistics.fmean(gaps), "max_abs_diff": max(gaps)}
+    """Top-1 differences between the two seeds of each replicated candidate (within a rung)."""
+    return seed_noise(trials)
 
 
 def _csv(trials: list[Trial]) -> str:
@@ -92,7 +93,7 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
                   trials: list[Trial]) -> SearchResult:
     """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
     out = Path(out)
-    frontier = pareto_frontier(trials, seed=config.seed)
+    frontier = search_frontier(config, trials)
     write_atomically(out / "trials.csv", _csv(trials))
     write_atomically(out / "frontier.csv", _csv(frontier))
     if len(frontier) < MIN_POINTS:
@@ -101,7 +102,8 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
             f"only {len(frontier)} Pareto-optimal trials ({ok} of {len(trials)} finished ok); "
             f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
             f"continue this search")
-    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset, "
+    schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
+    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset{schedule}, "
               f"seed {config.seed})")
     formula = TinyFormula.for_yardstick(yardstick, source=source).fit(
         {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")})
@@ -146,8 +148,8 @@ def run_summary(result: SearchResult) -> dict:
             "failed": int((~trials["status"].isin(["ok", "pending"])).sum()),
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
             .to_dict("records"),
-            "seed_spread": result.seed_spread, "formula": str(result.path / "formula.json"),
-            "budgets": budgets}
+            "seed_spread": result.seed_spread, "fidelity": result.fidelity,
+            "formula": str(result.path / "formula.json"), "budgets": budgets}
 
 
 Run = SearchResult  # the name of versions up to 0.1

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from .bases import get_base
 from .errors import TinyFormulaError
 from .presets import PRESETS
+from .schedule import SCHEDULES, check_halving, rung_train_sizes
 from .space import SAMPLERS, check_c_range
 from .validate import (
     COUNT,
@@ -44,7 +45,8 @@ class SearchConfig:
     """Everything that defines a search and how it runs.
 
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
-    epochs, batch_size`` and the held-out size of the preset. The trial count may grow to
+    epochs, batch_size``, the held-out size of the preset and the schedule (with ``eta`` and
+    ``min_images`` for successive halving, see :mod:`tinyformula.schedule`). The trial count may grow to
     extend a search; where and how trials run (``out``, ``executor``, ``workers``,
     ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``) never changes
     which search it is.
@@ -71,6 +73,10 @@ class SearchConfig:
     executor: str = "local"
     workers: int | None = None       # None: one per core (local) or per core (Dask cluster)
     scheduler: str | None = None     # a running Dask scheduler's address
+    schedule: str | None = None      # None: the preset's; "full" or "halving"
+    eta: float = 3.0                 # halving: each rung keeps 1/eta, trains eta x longer
+    min_images: int | None = None    # halving: smallest rung's images; None: full / eta**2
+    min_rung: int = 6                # halving: no rung is cut below this many candidates
 
     @classmethod
     def from_options(cls, **options) -> "SearchConfig":
@@ -99,6 +105,11 @@ class SearchConfig:
             check(f"--{name.replace('_', '-')}", getattr(config, name), limit,
                   allow_none=name == "workers")
         check("--trials-per-gpu", config.trials_per_gpu, LIMITS["workers"], allow_none=True)
+        config = replace(config, schedule=preset.schedule if config.schedule is None
+                         else config.schedule)
+        check("--schedule", config.schedule, Options(SCHEDULES))
+        if config.schedule == "halving":
+            config = check_halving(config)
         check("--sampler", config.sampler, Options(SAMPLERS))
         check("--executor", config.executor, Options(EXECUTORS))
         check("--cost", config.cost, Options(COST_NAMES))
@@ -126,10 +137,23 @@ class SearchConfig:
         return Yardstick(self.base, num_classes, resolution_base, self.cost,
                          device=self.latency_device, threads=self.latency_threads)
 
+    @property
+    def rung_train_sizes(self) -> tuple[int, ...]:
+        """Training images per epoch at each rung, smallest first; one rung for the full
+        schedule, whose budget is ``train_size x epochs`` for every candidate."""
+        if self.schedule != "halving":
+            return (self.train_size,)
+        return rung_train_sizes(self.train_size, self.epochs, self.eta, self.min_images)
+
+    @property
+    def top_rung(self) -> int:
+        """The rung the frontier and the formula come from (0 for the full schedule)."""
+        return len(self.rung_train_sizes) - 1
+
     def identity(self) -> dict:
         """What makes two searches the same search (the trial count may grow). The cost c is
-        measured in is part of it (a FLOPs search's plan is not a latency search's); searches
-        from before costs were a choice have none stored, and are FLOPs searches."""
+        measured in and the schedule are part of it; searches from before either was a choice
+        have neither stored: they are full-schedule FLOPs searches."""
         identity = {"base": self.base, "data": self.data, "seed": self.seed,
                     "sampler": self.sampler, "c_range": list(self.c_range),
                     "train_size": self.train_size, "epochs": self.epochs,
@@ -139,6 +163,9 @@ class SearchConfig:
         if self.cost == LATENCY:
             identity.update(latency_device=self.latency_device,
                             latency_threads=self.latency_threads)
+        if self.schedule == "halving":
+            identity.update(schedule=self.schedule, eta=self.eta, min_images=self.min_images,
+                            min_rung=self.min_rung)
         return identity
 
     def to_dict(self) -> dict:

@@ -1,9 +1,14 @@
 """Durable storage of a search: one SQLite file, one row per trial, committed as it finishes.
 
-The plan (every trial's candidate and seed) is written in one transaction before training
-starts, so a search killed at any moment, even by ``kill -9``, resumes exactly: finished rows
-are kept, pending ones are trained. The file also records the search's identity (base, data,
-seed, sampler, ...), so a run folder is never reused for a different search.
+The plan (every trial's candidate, seed and rung) is written in one transaction before
+training starts (with successive halving, one rung's plan at a time), so a search killed at any
+moment, even by ``kill -9``, resumes exactly: finished rows are kept, pending ones are trained.
+The file also records the search's identity (base, data, seed, sampler, schedule, ...), so a
+run folder is never reused for a different search.
+
+Schema 2 keys a row by (candidate, seed, rung) and stores the images it trained on. A schema-1
+file (no rung, one row per (candidate, seed)) is read as rung 0 of a full schedule, and is
+rebuilt as schema 2 in the transaction that first writes a plan into it.
 """
 
 from __future__ import annotations
@@ -16,24 +21,33 @@ from pathlib import Path
 
 from .errors import TinyFormulaError
 from .search_config import SearchConfig
-from .trial import COLUMNS, Trial, TrialResult, TrialState
+from .trial import COLUMNS, PlannedTrial, Trial, TrialResult, TrialState
 from .yardstick import Configuration, Yardstick
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+LEGACY_SCHEMAS = (1,)     # read as rung 0 of a full schedule; rebuilt when a plan is written
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+_TRIALS_TABLE = """
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,          -- execution order
     candidate INTEGER NOT NULL,      -- index into the sampler's stream
     seed INTEGER NOT NULL,           -- training seed (the same for all: common random numbers)
+    rung INTEGER NOT NULL DEFAULT 0, -- successive halving's rung (0 for the full schedule)
+    images INTEGER,                  -- training images x epochs this row trains on
     r REAL NOT NULL, d REAL NOT NULL, w REAL NOT NULL, c REAL NOT NULL,
     resolution INTEGER NOT NULL, flops INTEGER NOT NULL, params INTEGER NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
     top1 REAL, loss REAL, seconds REAL, images_per_s REAL, message TEXT, finished_at REAL,
-    UNIQUE (candidate, seed)
-);
+    UNIQUE (candidate, seed, rung)
+)"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_TRIALS_TABLE};
 """
+# The rows' columns, in the order of the table (the tuple an INSERT ... SELECT copies).
+_TABLE_COLUMNS = ("id", "candidate", "seed", "rung", "images", "r", "d", "w", "c", "resolution",
+                  "flops", "params", "status", "top1", "loss", "seconds", "images_per_s",
+                  "message", "finished_at")
 
 
 class TrialStore:
@@ -73,7 +87,7 @@ class TrialStore:
         if not has_trials:  # an empty file: SQLite's empty database, holding no search
             return store
         version = store.meta().get("schema_version")
-        if version not in (None, SCHEMA_VERSION):
+        if version not in (None, SCHEMA_VERSION, *LEGACY_SCHEMAS):
             raise TinyFormulaError(f"{path} was written by another tinyformula (schema "
                                    f"{version}); use a new --out")
         return store
@@ -87,6 +101,18 @@ class TrialStore:
             except sqlite3.Error:  # another reader holds it, or the disk is full: WAL stays
                 pass
         self._db.close()
+
+    @property
+    def legacy(self) -> bool:
+        """True for a schema-1 file: no rung or images columns yet."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
+        return "rung" not in columns
+
+    def _full_images(self) -> int | None:
+        settings = self.meta().get("settings") or {}
+        if settings.get("train_size") and settings.get("epochs"):
+            return settings["train_size"] * settings["epochs"]
+        return None
 
     # -- what search this is -------------------------------------------------------------------
 
@@ -111,26 +137,31 @@ class TrialStore:
         return Yardstick.from_dict(settings) if settings else None
 
     def merge_plan(self, config: SearchConfig,
-                   planned: list[tuple[int, int, Configuration]]) -> list[Trial]:
-        """The planned (candidate, seed, configuration) triples as trials: those stored keep
+                   planned: list[PlannedTrial | tuple[int, int, Configuration]]) -> list[Trial]:
+        """The planned trials as trials: those stored (same candidate, seed and rung) keep
         their id and result, new ones get the next ids. Refuses a store that holds another
         search, or the same candidates planned differently."""
         stored, meta = self.trials(), self.meta()
         if stored or meta:
-            theirs, ours = meta.get("identity", {}), config.identity()
+            # A full-schedule FLOPs search stores neither key (as searches before both did).
+            theirs = meta.get("identity", {})
+            ours = config.identity()
             differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
             if differ:
                 shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
                                   for k in differ)
                 raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
                                        f"choose another --out")
-        by_key = {(t.candidate, t.seed): t for t in stored}
+        by_key = {(t.candidate, t.seed, t.rung): t for t in stored}
         next_id = max((t.id for t in stored), default=-1) + 1
         trials = []
-        for candidate, seed, planned_config in planned:
-            known = by_key.get((candidate, seed))
+        for candidate, seed, planned_config, rung, images in map(lambda p: PlannedTrial(*p),
+                                                                 planned):
+            known = by_key.get((candidate, seed, rung))
             if known is None:
-                trials.append(Trial(next_id, candidate, seed, planned_config))
+                images = config.train_size * config.epochs if images is None else images
+                trials.append(Trial(next_id, candidate, seed, planned_config, rung=rung,
+                                    images=images))
                 next_id += 1
             elif not math.isclose(known.config.c, planned_config.c) \
                     or known.config.w != planned_config.w:
@@ -145,21 +176,41 @@ class TrialStore:
         settings = {**config.to_dict(), **yardstick.to_dict(), "replicates": config.replicates}
         rows = [t.to_row() for t in trials]
         with self._transaction():
+            if self.legacy:
+                self._migrate()
             for key, value in {"schema_version": SCHEMA_VERSION,
                                "identity": config.identity(), "settings": settings}.items():
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                  (key, json.dumps(value)))
             self._db.executemany(
-                "INSERT OR IGNORE INTO trials (id, candidate, seed, r, d, w, c, resolution, "
-                "flops, params) VALUES (:id, :candidate, :seed, :r, :d, :w, :c, :resolution, "
-                ":flops, :params)", rows)
+                "INSERT OR IGNORE INTO trials (id, candidate, seed, rung, images, r, d, w, c, "
+                "resolution, flops, params) VALUES (:id, :candidate, :seed, :rung, :images, :r, "
+                ":d, :w, :c, :resolution, :flops, :params)", rows)
+
+    def _migrate(self) -> None:
+        """Rebuild a schema-1 table as schema 2 (inside the caller's transaction): every row
+        becomes rung 0, trained on the search's full budget."""
+        images = self._full_images()
+        old = [name for name in _TABLE_COLUMNS if name not in ("rung", "images")]
+        self._db.execute("ALTER TABLE trials RENAME TO trials_schema1")
+        self._db.execute(_TRIALS_TABLE)
+        self._db.execute(f"INSERT INTO trials ({', '.join(_TABLE_COLUMNS)}) SELECT "
+                         f"{', '.join(old[:3])}, 0, ?, {', '.join(old[3:])} FROM trials_schema1",
+                         (images,))
+        self._db.execute("DROP TABLE trials_schema1")
 
     # -- trials --------------------------------------------------------------------------------
 
     def trials(self) -> list[Trial]:
+        """Every stored trial, by id; a schema-1 file's rows are rung 0 on the full budget."""
         if not self._has_table("trials"):
             return []
-        cursor = self._db.execute(f"SELECT {', '.join(COLUMNS)} FROM trials ORDER BY id")
+        if self.legacy:
+            legacy = {"rung": "0", "images": str(self._full_images() or "NULL")}
+            selected = [legacy.get(name, name) for name in COLUMNS]
+        else:
+            selected = list(COLUMNS)
+        cursor = self._db.execute(f"SELECT {', '.join(selected)} FROM trials ORDER BY id")
         return [Trial.from_row(dict(zip(COLUMNS, row))) for row in cursor]
 
     def record(self, result: TrialResult) -> float:

@@ -253,12 +253,14 @@ def check_budget(data: ImageData, config: TrainConfig) -> int:
 
 def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: Scale | None = None,
           config: TrainConfig | None = None, *, resolution_base: int | None = None,
-          progress: bool = False) -> TrainResult:
+          progress: bool = False, model: nn.Module | None = None) -> TrainResult:
     """Train ``base`` scaled by ``scale`` on ``data`` for the configured budget and score it.
 
     ``resolution_base`` defaults to the dataset's (32 for small images, 224 for folders); the
-    candidate sees ``int(resolution_base * r)`` pixels. Bad input raises TinyFormulaError;
-    divergence and CUDA out-of-memory are reported in ``status``.
+    candidate sees ``int(resolution_base * r)`` pixels. ``model``: train this module (built
+    from the same base and scale, e.g. to continue an earlier run) in place instead of a fresh
+    one. Bad input raises TinyFormulaError; divergence and CUDA out-of-memory are reported in
+    ``status``.
     """
     start = time.perf_counter()
     config = config or TrainConfig()
@@ -279,9 +281,10 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
                                epochs=config.epochs, seed=config.seed, resolution=cost.resolution,
                                augment=config.augment, channels_last=config.channels_last,
                                device=device)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            model = base.build(scale, data.num_classes, resolution_base)
+        if model is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed)
+                model = base.build(scale, data.num_classes, resolution_base)
         outcome = _run(model, batches, data, config, device, progress)
     except torch.cuda.OutOfMemoryError as error:
         out_of_memory = (str(error).splitlines() or ["CUDA out of memory"])[0]

@@ -3,7 +3,9 @@ executors run and return, and a DataFrame of them built on demand.
 
 * :class:`TrialState`: pending, ok, diverged, oom or failed (a ``str`` enum: it compares equal
   to its value and is stored as such).
-* :class:`Trial`: one planned or finished training of one candidate with one seed.
+* :class:`Trial`: one planned or finished training of one candidate with one seed, at one
+  rung of the schedule (rung 0 only, unless the search uses successive halving).
+* :class:`PlannedTrial`: what the planner asks the store for.
 * :class:`TrialJob` / :class:`TrialResult`: what goes to an executor and what comes back.
   Misspelled fields fail at construction, never store None.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
+from typing import NamedTuple
 
 from .scale import Scale
 from .yardstick import Configuration
@@ -34,7 +37,8 @@ class TrialState(str, Enum):
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial: candidate ``candidate`` of the plan (its configuration) trained with ``seed``.
+    """One trial: candidate ``candidate`` of the plan (its configuration) trained with ``seed``
+    at rung ``rung`` on ``images`` training images (training-set size x epochs).
 
     ``id`` is the execution order. Results are None until the trial finishes; ``top1`` and
     ``loss`` are None unless it finished ok.
@@ -51,6 +55,8 @@ class Trial:
     images_per_s: float | None = None
     message: str | None = None
     finished_at: float | None = None
+    rung: int = 0
+    images: int | None = None
 
     @property
     def scale(self) -> Scale:
@@ -64,6 +70,7 @@ class Trial:
     def to_row(self) -> dict:
         """Flat, with the columns of ``trials.csv`` (``COLUMNS``)."""
         row = {"id": self.id, "candidate": self.candidate, "seed": self.seed,
+               "rung": self.rung, "images": self.images,
                **self.config.to_dict(), "status": self.state.value}
         row.update({name: getattr(self, name) for name in RESULT_COLUMNS})
         return row
@@ -72,13 +79,25 @@ class Trial:
     def from_row(cls, row: dict) -> "Trial":
         config = Configuration(**{name: row[name] for name in CONFIG_COLUMNS})
         return cls(id=row["id"], candidate=row["candidate"], seed=row["seed"], config=config,
-                   state=TrialState(row["status"]),
+                   state=TrialState(row["status"]), rung=row["rung"], images=row["images"],
                    **{name: row[name] for name in RESULT_COLUMNS})
 
 
 CONFIG_COLUMNS = tuple(f.name for f in fields(Configuration))
 RESULT_COLUMNS = ("top1", "loss", "seconds", "images_per_s", "message", "finished_at")
-COLUMNS = ("id", "candidate", "seed", *CONFIG_COLUMNS, "status", *RESULT_COLUMNS)
+COLUMNS = ("id", "candidate", "seed", "rung", "images", *CONFIG_COLUMNS, "status",
+           *RESULT_COLUMNS)
+
+
+class PlannedTrial(NamedTuple):
+    """A trial as the planner asks for it: candidate, seed and configuration, the rung and
+    the training images (None: the search's full budget, ``train_size x epochs``)."""
+
+    candidate: int
+    seed: int
+    config: Configuration
+    rung: int = 0
+    images: int | None = None
 
 
 def trials_dataframe(trials: list[Trial]):
