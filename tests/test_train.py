@@ -94,6 +94,19 @@ def test_same_seed_same_result_and_cost_fields(digits):
     assert c.loss != a.loss
 
 
+def test_a_given_model_is_trained_in_place(digits):
+    """train(model=) continues that module (a warm start): a fresh build would not be it."""
+    base = get_base("efficientnet_b0")
+    torch.manual_seed(0)
+    model = base.build(TINY, digits.num_classes, digits.resolution_base)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = train(digits, base, TINY, tiny_config(), model=model)
+    assert result.status == "ok"
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    fresh = train(digits, base, TINY, tiny_config())
+    assert result.top1 != fresh.top1 or result.loss != fresh.loss
+
+
 def test_candidates_see_the_same_batches(digits, monkeypatch):
     """Common random numbers: data order and augmentation depend on the seed, not the model."""
     seen = []
