@@ -16,6 +16,7 @@ from .errors import TinyFormulaError
 from .files import write_atomically
 from .formula import MIN_POINTS, TinyFormula
 from .pareto import pareto_frontier
+from .quality import assess, check_above_chance
 from .search_config import SearchConfig
 from .solve import BudgetUnreachable
 from .store import TrialStore
@@ -88,13 +89,16 @@ def _csv(trials: list[Trial]) -> str:
     return buffer.getvalue()
 
 
-def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
-                  trials: list[Trial]) -> SearchResult:
-    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
-    out = Path(out)
+def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
+                **params) -> TinyFormula:
+    """The formula of a search's trials: fitted on the frontier (r, d and top-1 against c),
+    with its quality report. ``params`` are :class:`TinyFormula` parameters (default: the
+    config's ``monotone``). Raises TinyFormulaError when every trial scored at chance or the
+    frontier has too few points."""
     frontier = pareto_frontier(trials, seed=config.seed)
-    write_atomically(out / "trials.csv", _csv(trials))
-    write_atomically(out / "frontier.csv", _csv(frontier))
+    noise = seed_spread(trials).get("mean_abs_diff")
+    scores = [t.top1 for t in trials if t.state is TrialState.OK]
+    check_above_chance(scores, yardstick.num_classes, config.val_size, noise)
     if len(frontier) < MIN_POINTS:
         ok = sum(t.state is TrialState.OK for t in trials)
         raise TinyFormulaError(
@@ -102,9 +106,24 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
             f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
             f"continue this search")
     source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset, "
-              f"seed {config.seed})")
-    formula = TinyFormula.for_yardstick(yardstick, source=source).fit(
-        {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")})
+              f"{config.train_size:,} images x {config.epochs} epoch(s), seed {config.seed})")
+    if config.monotone is not None:
+        params.setdefault("monotone", config.monotone)
+    columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
+    columns["top1"] = [t.top1 for t in frontier]
+    formula = TinyFormula.for_yardstick(yardstick, source=source, **params).fit(columns)
+    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
+                              len(scores))
+    return formula
+
+
+def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
+                  trials: list[Trial]) -> SearchResult:
+    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
+    out = Path(out)
+    write_atomically(out / "trials.csv", _csv(trials))
+    write_atomically(out / "frontier.csv", _csv(pareto_frontier(trials, seed=config.seed)))
+    formula = fit_formula(config, yardstick, trials)
     formula.save(out / "formula.json")
     return SearchResult.from_trials(out, config, yardstick, trials, formula)
 
@@ -147,7 +166,7 @@ def run_summary(result: SearchResult) -> dict:
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
             .to_dict("records"),
             "seed_spread": result.seed_spread, "formula": str(result.path / "formula.json"),
-            "budgets": budgets}
+            "quality": result.formula.quality_, "budgets": budgets}
 
 
 Run = SearchResult  # the name of versions up to 0.1

@@ -46,6 +46,7 @@ class SearchConfig:
     executor: str = "local"
     workers: int | None = None       # None: one per core (local) or per core (Dask cluster)
     scheduler: str | None = None     # a running Dask scheduler's address
+    monotone: bool | None = None     # monotone GPs; None: TinyFormula's default (fit only)
 
     @classmethod
     def from_options(cls, **options) -> "SearchConfig":
