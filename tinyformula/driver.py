@@ -69,13 +69,13 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     """
     from .executors import cached_dataset, make_executor
 
-    config = SearchConfig.from_options(base=base, data=data, **settings).resolved()
+    requested = SearchConfig.from_options(base=base, data=data, **settings)
+    config = requested.resolved()
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
+    images = len(cached_dataset(config.data, config.data_dir).train_images)
+    config = requested.resolved(train_images=images)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
-    if config.train_size > len(dataset.train_images):
-        raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
-                               f"{len(dataset.train_images)} training images of {config.data}")
     yardstick = Yardstick(config.base, dataset.num_classes, dataset.resolution_base)
     planned = plan_trials(config, yardstick)
     out = Path(config.out)

@@ -138,6 +138,10 @@ class TinyFormula:
         Make r(c), d(c) and top-1(c) non-decreasing in c, as the paper's curves are: each GP is
         fitted on the isotonic projection of its targets and its mean rearranged (see
         :mod:`tinyformula.gp`). False fits the frontier's values as they are.
+    top1_noise : float or None
+        The standard deviation of one trial's top-1 between seeds, when measured: the top-1
+        GP's white noise is held at least that large, so it does not chase seed noise and
+        its band covers another seed's score.
 
     Attributes
     ----------
@@ -159,7 +163,8 @@ class TinyFormula:
     def __init__(self, base: str = "efficientnet_b0", resolution_base: int = 224,
                  num_classes: int = 1000, source: str = "",
                  noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0,
-                 cost: str = "flops", monotone: bool = MONOTONE):
+                 cost: str = "flops", monotone: bool = MONOTONE,
+                 top1_noise: float | None = None):
         self.base = base
         self.noise_bounds = noise_bounds
         self.resolution_base = resolution_base
@@ -168,6 +173,7 @@ class TinyFormula:
         self.random_state = random_state
         self.cost = cost
         self.monotone = monotone
+        self.top1_noise = top1_noise
 
     # -- scikit-learn's estimator protocol, without importing scikit-learn ------------------
 
@@ -223,12 +229,20 @@ class TinyFormula:
             target = np.asarray(isotonic(columns[key])) if self.monotone else columns[key]
             return make_gp(noise_bounds, self.random_state).fit(x, target)
 
+        def top1_bounds():
+            # White noise on targets normalised by their std: the seed noise's share of it.
+            lo, hi = TOP1_NOISE_BOUNDS
+            spread = float(np.std(columns["top1"]))
+            if self.top1_noise and spread > 0:
+                lo = min(max(lo, (self.top1_noise / spread) ** 2), 1e3)
+            return lo, max(hi, lo * 10)
+
         with warnings.catch_warnings():
             # A hyper-parameter at its bound (e.g. noise at its floor) is expected, not a fault.
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.gp_r_ = fit_one("r", self.noise_bounds)
             self.gp_d_ = fit_one("d", self.noise_bounds)
-            self.gp_top1_ = (fit_one("top1", TOP1_NOISE_BOUNDS)
+            self.gp_top1_ = (fit_one("top1", top1_bounds())
                              if "top1" in columns else None)
         self.posterior_r_ = GPPosterior.from_sklearn(self.gp_r_, self.monotone)
         self.posterior_d_ = GPPosterior.from_sklearn(self.gp_d_, self.monotone)
@@ -314,9 +328,7 @@ class TinyFormula:
         the largest phi that fits, its width re-solved like ``recommend``'s, so the two land
         equally close to c and differ only in r and d. Raises BudgetUnreachable outside the
         giant formula's range."""
-        c = check_budget(c)
-        phi, config = solve_giant(self._yardstick_for(num_classes, resolution_base), c)
-        return Recommendation(budget=c, config=config, formula="giant", phi=phi)
+        return giant_recommendation(self._yardstick_for(num_classes, resolution_base), c)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -402,6 +414,14 @@ class TinyFormula:
                 f"with 'tinyformula fit --base {base}' and pass it with --formula")
         text = resources.files("tinyformula").joinpath(f"formulas/{base}.json").read_text()
         return cls.from_dict(json.loads(text), origin=f"built-in formula for {base}")
+
+
+def giant_recommendation(yardstick: Yardstick, c: float) -> Recommendation:
+    """EfficientNet's inverted giant formula at budget c under ``yardstick`` (no Tiny Formula
+    needed): see :meth:`TinyFormula.giant`."""
+    c = check_budget(c)
+    phi, config = solve_giant(yardstick, c)
+    return Recommendation(budget=c, config=config, formula="giant", phi=phi)
 
 
 def _checksum(body: dict) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .errors import TinyFormulaError
 from .files import write_atomically
+from .quality import spearman
 
 DEFAULT_BUDGET = 0.5
 WINDOW = 1.25            # "near" a budget c: c / 1.25 <= c_trial <= c * 1.25 (+-22% in log c)
@@ -39,24 +40,27 @@ COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny"
 
 # -- the data the figures show ---------------------------------------------------------------
 
-def finished_run(path):
-    """Load a run folder and check it holds a finished search with a fitted formula."""
+def plottable_run(path):
+    """Load a run folder and check it holds at least one finished trial (a formula is not
+    needed: without one, only the figures of the trials are drawn)."""
     from .results import load_run
 
     run = load_run(path)
-    if not len(run.trials):
-        raise TinyFormulaError(f"{run.path} holds no trials yet; run 'tinyformula fit --out "
-                               f"{run.path}' first")
-    if run.finished and run.formula is None:
-        raise TinyFormulaError(f"the search in {run.path} finished but fitted no formula (only "
-                               f"{len(run.frontier)} Pareto-optimal trials, 3 needed); run more "
-                               f"trials with 'tinyformula fit --out {run.path} --trials N'")
-    if not run.finished or run.formula is None:
-        pending = int((run.trials["status"] == "pending").sum())
-        raise TinyFormulaError(f"{run.path} holds an unfinished search ({pending} of "
-                               f"{len(run.trials)} trials pending, no formula.json); finish it "
-                               f"with 'tinyformula fit --out {run.path}' and the same options")
+    if not len(run.trials) or not (run.trials["status"] == "ok").any():
+        raise TinyFormulaError(f"{run.path} holds no finished trial yet; run 'tinyformula fit "
+                               f"--out {run.path}' first")
     return run
+
+
+def missing_formula_note(run) -> str:
+    """Why a run has no formula figure, and what to do."""
+    if not run.finished:
+        pending = int((run.trials["status"] == "pending").sum())
+        return (f"{run.path}: no formula yet ({pending} of {len(run.trials)} trials pending), so "
+                f"formula_vs_c.png is not drawn; finish the search with 'tinyformula fit --out "
+                f"{run.path}' and the same options")
+    return (f"{run.path}: the search fitted no formula (see 'tinyformula fit' for why), so "
+            f"formula_vs_c.png is not drawn")
 
 
 def check_window(window) -> float:
@@ -105,11 +109,11 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
     A configuration gets a top-1 only when a finished trial (search seed) built the very same
     network: same input size and same layer tree.
     """
+    from .formula import giant_recommendation
     from .scale import Scale
     from .solve import BudgetUnreachable
 
-    formula = run.formula
-    base, classes = formula.yardstick.network, formula.num_classes
+    base, classes = run.yardstick.network, run.yardstick.num_classes
     ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.seed)]
     lo, hi = run.trials["c"].min(), run.trials["c"].max()
     marks = []
@@ -117,7 +121,7 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
         if not lo / WINDOW <= c <= hi * WINDOW:
             continue
         try:
-            giant = formula.giant(c)
+            giant = giant_recommendation(run.yardstick, c)
         except BudgetUnreachable:
             continue
         s = giant.config
@@ -224,13 +228,13 @@ def figure_frontier(run):
     ax.plot(frontier["c"], 100 * frontier["top1"], "-o", color=COLOURS["frontier"], ms=6,
             lw=2, label=f"Pareto frontier ({len(frontier)})", zorder=4)
     log_axis(ax, "x")
-    ax.set_xlabel(f"c: FLOPs relative to {run.formula.base} at r = d = w = 1 (log scale)")
+    ax.set_xlabel(f"c: FLOPs relative to {run.yardstick.base} at r = d = w = 1 (log scale)")
     ax.set_ylabel(_accuracy_label(run))
-    reference = run.formula.yardstick.cost_of().flops
+    reference = run.yardstick.cost_of().flops
     top = ax.secondary_xaxis("top", functions=(lambda c: c * reference / 1e6,
                                                lambda m: m * 1e6 / reference))
     _plain_log_ticks(top.xaxis)
-    top.set_xlabel(f"MFLOPs at {run.formula.resolution_base} px base resolution "
+    top.set_xlabel(f"MFLOPs at {run.yardstick.resolution_base} px base resolution "
                    f"(fvcore count, batch 1)")
 
     untrained = False
@@ -262,8 +266,17 @@ def figure_frontier(run):
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     ax.set_title(f"Accuracy against FLOPs: {len(run.trials)} trials ({failed} failed), "
-                 f"{_describe(run)}", fontsize=10)
+                 f"{_describe(run)}\n{_verdict(run)}", fontsize=10)
     return figure
+
+
+def _verdict(run) -> str:
+    """The formula's quality in one line (or why there is none)."""
+    from .quality import describe
+
+    if run.formula is None:
+        return "no formula fitted" + ("" if run.finished else " yet: the search is unfinished")
+    return describe(run.formula.quality_)
 
 
 def figure_formula(run, curves: dict | None = None):
@@ -300,15 +313,11 @@ def figure_formula(run, curves: dict | None = None):
             px.set_ylabel("input size (px)")
         ax.legend(fontsize=7.5, loc="best")
     lo, hi = run.formula.c_range_
+    fit = "monotone GPs" if run.formula.monotone else "unconstrained GPs"
     figure.suptitle(f"The fitted formula against c (fitted on {len(frontier)} frontier points, "
-                    f"c = {lo:.3g} to {hi:.3g}); {_describe(run)}", fontsize=10)
+                    f"c = {lo:.3g} to {hi:.3g}, {fit}); {_describe(run)}\n{_verdict(run)}",
+                    fontsize=10)
     return figure
-
-
-def _spearman(x, y) -> float:
-    import pandas as pd
-
-    return float(pd.Series(list(x)).rank().corr(pd.Series(list(y)).rank()))
 
 
 def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
@@ -339,7 +348,7 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
                        label="on the Pareto frontier")
         wide = _auto_scale(ax, near[key])
         ax.set_xlabel(f"{names[key]}" + (" (log scale)" if wide else ""))
-        rho = _spearman(main[key], main["top1"]) if len(main) >= 3 else float("nan")
+        rho = spearman(main[key], main["top1"]) if len(main) >= 3 else float("nan")
         ax.set_title(f"Spearman ρ(top-1, {key}) = {rho:+.2f}" if math.isfinite(rho)
                      else "Spearman ρ: needs 3 trials", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
@@ -368,15 +377,25 @@ def budget_file_name(budget: float) -> str:
     return f"top1_at_c{budget:g}.png"
 
 
-def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None) -> list[Path]:
-    """Write the three figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
-    return their paths. Every input is checked and every figure drawn before a file is written.
+def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None,
+             log=None) -> list[Path]:
+    """Write the figures of a run into ``out`` (default ``RUN_DIR/plots``) and return their
+    paths. Every input is checked and every figure drawn before a file is written.
+
+    A run without a formula (unfinished, or its fit refused) gets the figures of its trials;
+    ``log`` (default: print to stderr) is told that formula_vs_c.png was skipped and why.
     """
-    run = finished_run(path)
+    import sys
+
+    run = plottable_run(path)
     trials_near(run, budget, window)  # fail before drawing anything
-    figures = {"top1_vs_flops.png": figure_frontier(run),
-               "formula_vs_c.png": figure_formula(run),
-               budget_file_name(budget): figure_budget(run, budget, window)}
+    figures = {"top1_vs_flops.png": figure_frontier(run)}
+    if run.formula is not None:
+        figures["formula_vs_c.png"] = figure_formula(run)
+    else:
+        (log or (lambda message: print(f"tinyformula: note: {message}", file=sys.stderr)))(
+            missing_formula_note(run))
+    figures[budget_file_name(budget)] = figure_budget(run, budget, window)
     out = Path(out) if out is not None else run.path / "plots"
     if out.exists() and not out.is_dir():
         raise TinyFormulaError(f"{out} is a file; plots need a folder there")

@@ -56,16 +56,21 @@ def chance_level(num_classes: int) -> float:
     return 1.0 / num_classes
 
 
+def noise_sigma(mean_abs_diff: float) -> float:
+    """One score's standard deviation from the mean absolute difference of two: for two
+    independent normal scores E|X - Y| = 2 sigma / sqrt(pi)."""
+    return mean_abs_diff * math.sqrt(math.pi) / 2
+
+
 def chance_margin(num_classes: int, val_size: int, noise: float | None, trials: int) -> float:
     """How far above chance the best of ``trials`` top-1 scores must be to count as learned.
 
     One trial's standard deviation is the larger of the binomial one of a chance classifier
-    scored on ``val_size`` images and the one the seed noise implies (``noise`` is the mean
-    absolute difference of two scores, 2 sigma / sqrt(pi)); the
-    best of n such trials lands about sqrt(2 ln n) sigmas above chance.
+    scored on ``val_size`` images and the one the seed noise implies (:func:`noise_sigma`);
+    the best of n such trials lands about sqrt(2 ln n) sigmas above chance.
     """
     p = chance_level(num_classes)
-    sigma = max(math.sqrt(p * (1 - p) / val_size), (noise or 0.0) * math.sqrt(math.pi) / 2)
+    sigma = max(math.sqrt(p * (1 - p) / val_size), noise_sigma(noise or 0.0))
     return sigma * (math.sqrt(2 * math.log(max(trials, 1))) + CHANCE_SIGMAS)
 
 

@@ -16,7 +16,7 @@ from .errors import TinyFormulaError
 from .files import write_atomically
 from .formula import MIN_POINTS, TinyFormula
 from .pareto import pareto_frontier
-from .quality import assess, check_above_chance
+from .quality import assess, check_above_chance, noise_sigma
 from .search_config import SearchConfig
 from .solve import BudgetUnreachable
 from .store import TrialStore
@@ -109,6 +109,8 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
               f"{config.train_size:,} images x {config.epochs} epoch(s), seed {config.seed})")
     if config.monotone is not None:
         params.setdefault("monotone", config.monotone)
+    if noise is not None:
+        params.setdefault("top1_noise", noise_sigma(noise))
     columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
     columns["top1"] = [t.top1 for t in frontier]
     formula = TinyFormula.for_yardstick(yardstick, source=source, **params).fit(columns)

@@ -17,7 +17,14 @@ from .space import SAMPLERS, check_c_range
 from .validate import POSITIVE_INT, SEED, Options, check
 
 EXECUTORS = ("local", "dask")
+VAL_FRACTION = 0.2   # the held-out split takes at most this share of the training images
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def holdout_size(train_images: int, preset: str = "default") -> int:
+    """Training images to hold out for scoring by default: the preset's hold-out, at most
+    ``VAL_FRACTION`` of ``train_images`` (and at least one)."""
+    return max(1, min(PRESETS[preset].val_size, int(VAL_FRACTION * train_images)))
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,10 @@ class SearchConfig:
     """Everything that defines a search and how it runs.
 
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
-    epochs, batch_size`` and the held-out size of the preset. The trial count may grow to
+    epochs, batch_size, val_size``. ``val_size`` (the training images held out to score
+    candidates on) defaults to the preset's, at most ``VAL_FRACTION`` of the dataset's training
+    images; ``train_size`` defaults to the preset's, at most what the hold-out leaves.
+    ``monotone`` only changes how the formula is fitted on the trials. The trial count may grow to
     extend a search; where and how trials run (``out``, ``executor``, ``workers``,
     ``scheduler``, ``device``, ``data_dir``) never changes which search it is.
     """
@@ -37,6 +47,7 @@ class SearchConfig:
     trials: int | None = None        # None: the preset's
     train_size: int | None = None    # None: the preset's
     epochs: int | None = None        # None: the preset's
+    val_size: int | None = None      # None: the preset's, at most VAL_FRACTION of the data
     c_range: tuple[float, float] = (0.03, 1.0)
     sampler: str = "budgeted"
     seed: int = 0
@@ -58,19 +69,33 @@ class SearchConfig:
             raise TinyFormulaError(f"unknown search setting(s): {', '.join(unknown)}")
         return cls(**{k: v for k, v in options.items() if v is not None})
 
-    def resolved(self) -> "SearchConfig":
-        """Sizes filled in from the preset, every value checked."""
+    def resolved(self, train_images: int | None = None) -> "SearchConfig":
+        """Sizes filled in from the preset, every value checked; with ``train_images`` (the
+        dataset's training images), the held-out and training sizes fitted to it, and a
+        request for more images than exist refused."""
         check("--preset", self.preset, Options(tuple(PRESETS)))
         preset = PRESETS[self.preset]
+        val_size, train_size = self.val_size, self.train_size
+        if train_images is not None:
+            if val_size is None:
+                val_size = holdout_size(train_images, self.preset)
+            if train_size is None:
+                train_size = min(preset.train_size, train_images - val_size)
+            if val_size + max(train_size, 1) > train_images:
+                raise TinyFormulaError(
+                    f"{self.data} has {train_images:,} training images: --val-size {val_size:,} "
+                    f"and --train-size {train_size:,} ask for {val_size + train_size:,}; "
+                    f"lower them (the hold-out defaults to a fifth of the images at most)")
         config = replace(
             self,
             trials=preset.trials if self.trials is None else self.trials,
-            train_size=preset.train_size if self.train_size is None else self.train_size,
+            train_size=preset.train_size if train_size is None else train_size,
+            val_size=preset.val_size if val_size is None else val_size,
             epochs=preset.epochs if self.epochs is None else self.epochs,
             c_range=check_c_range(self.c_range),
             data_dir=str(self.data_dir) if self.data_dir else None,
             out=str(self.out))
-        for name in ("trials", "train_size", "epochs", "batch_size"):
+        for name in ("trials", "train_size", "val_size", "epochs", "batch_size"):
             check(f"--{name.replace('_', '-')}", getattr(config, name), POSITIVE_INT)
         check("--workers", config.workers, POSITIVE_INT, allow_none=True)
         check("--seed", config.seed, SEED)
@@ -88,11 +113,6 @@ class SearchConfig:
     def replicates(self) -> int:
         """Candidates trained again with the next seed, to measure seed-to-seed noise."""
         return min(PRESETS[self.preset].replicates, self.trials or 0)
-
-    @property
-    def val_size(self) -> int:
-        """Training images held out to score candidates on."""
-        return PRESETS[self.preset].val_size
 
     def identity(self) -> dict:
         """What makes two searches the same search (the trial count may grow)."""
@@ -112,4 +132,7 @@ class SearchConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "c_range" in values:
             values["c_range"] = tuple(values["c_range"])
+        if values.get("val_size") is None and values.get("preset") in PRESETS:
+            # Stored before val_size was a setting: it was the preset's.
+            values["val_size"] = PRESETS[values["preset"]].val_size
         return cls(**values)
