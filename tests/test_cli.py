@@ -70,7 +70,7 @@ def test_installed_command_exits_2_without_traceback():
 
 
 PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
-                "r_std", "d_std", "extrapolated", "phi"]
+                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "quality"]
 
 
 def test_predict_json(cli):

@@ -2,8 +2,8 @@
 
 Public API: :class:`Scale`, :class:`Yardstick` (how c is measured), :class:`Configuration`,
 :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`, :class:`SearchConfig`,
-:func:`search` and :func:`load_run` (returning a :class:`SearchResult`). Importing the package imports neither torch nor
-scikit-learn; the heavier pieces load when first used.
+:func:`search` and :func:`load_run` (returning a :class:`SearchResult`), :func:`plot_run`.
+Importing the package imports neither torch nor scikit-learn; the heavier pieces load when first used.
 """
 
 from .bases import get_base, list_bases
@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("driver", "search"),
          "load_run": ("results", "load_run"), "SearchResult": ("results", "SearchResult"),
-         "Run": ("results", "SearchResult"), "SearchConfig": ("search_config", "SearchConfig")}
+         "Run": ("results", "SearchResult"), "SearchConfig": ("search_config", "SearchConfig"),
+         "plot_run": ("plots", "plot_run")}
 
 
 def __getattr__(name):
@@ -31,4 +32,4 @@ def __getattr__(name):
 
 __all__ = ["Configuration", "Cost", "Run", "Scale", "SearchConfig", "SearchResult",
            "TinyFormula", "TinyFormulaError", "Yardstick", "get_base", "list_bases", "load_run",
-           "search", "__version__"]
+           "plot_run", "search", "__version__"]

@@ -102,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "c range, train each on a short schedule, keep the Pareto frontier and fit "
                     "the Tiny Formula on it. Every finished trial is saved as it finishes: run "
                     "the same command on the same --out to resume.",
-        epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
-                                       f"{p.note}" for name, p in PRESETS.items()),
+        epilog="presets: " + "; ".join(
+            f"{name}: {p.trials} candidates + {p.replicates} re-trained with another seed = "
+            f"{p.trials + p.replicates} trials x {p.train_size:,} images, {p.note}"
+            for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # Every default is SearchConfig's: unset flags stay None and the config fills them in.
     p.add_argument("--base", help=f"base network (default: {Defaults.base})")
@@ -220,7 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "plot", help="draw a finished search: accuracy against FLOPs, the formula, one budget",
-        description="Write three PNGs into RUN_DIR/plots and list them: top1_vs_flops.png "
+        description="Write three PNGs into RUN_DIR/plots and list them (a run without a "
+                    "formula, unfinished or refused, gets the first and the third, and a note "
+                    "on stderr): top1_vs_flops.png "
                     "(every trial's top-1 against c, the Pareto frontier, where the inverted "
                     "giant formula's configurations fall), formula_vs_c.png (r, d, w of the "
                     "frontier against c with the GP mean +-2 sigma, the solved width and the "

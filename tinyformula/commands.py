@@ -163,7 +163,7 @@ def _relative_budgets(formula, args) -> list[float]:
                     f"FLOPs of {yardstick.base} at r = d = w = 1 ({yardstick.resolution_base} px, "
                     f"{yardstick.num_classes} classes); the Tiny Formula shrinks networks: give "
                     f"at most {_with_unit(limit * yardstick.reference)}")
-        elif value > limit:
+        elif value > limit and value >= UNITS["K"]:
             raise TinyFormulaError(
                 f"--flops {text} cannot be a relative budget c (c is at most {limit:g}: a "
                 f"share of the base's {_with_unit(yardstick.reference)} FLOPs); for absolute "

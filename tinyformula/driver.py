@@ -8,6 +8,8 @@ search is refused, never overwritten.
 
 from __future__ import annotations
 
+import ast
+import os
 import sys
 from pathlib import Path
 
@@ -71,6 +73,8 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
 
     requested = SearchConfig.from_options(base=base, data=data, **settings)
     config = requested.resolved()
+    if config.scheduler is None and (config.workers or os.cpu_count() or 1) > 1:
+        check_main_guard()
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
     images = len(cached_dataset(config.data, config.data_dir).train_images)
@@ -98,11 +102,13 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
             with make_executor(config.executor, config.workers, config.scheduler) as executor:
                 store.write_plan(config, yardstick, trials)
                 planned_written = True
-                minutes = expected_seconds(config, pending) / 60
+                seconds = expected_seconds(config, pending)
+                expected = (f"{seconds / 60:.0f} min" if seconds >= 90 else
+                            f"{max(seconds, 1):.0f} s")
                 log(f"{config.preset} preset: {len(trials)} trials ({config.replicates} of them "
                     f"replicates), {config.train_size:,} images x {config.epochs} epoch(s) each; "
-                    f"{len(trials) - len(pending)} already done. Expected about {minutes:.0f} "
-                    f"min on a 2-core CPU (much less on a GPU).")
+                    f"{len(trials) - len(pending)} already done. Expected about {expected} "
+                    f"on an idle 2-core CPU (much less on a GPU).")
                 trials = _train_pending(store, executor, trials,
                                         trial_jobs(config, yardstick, pending), progress)
     finally:
@@ -110,6 +116,38 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         if fresh and not planned_written:
             _remove_store(out)
     return finish_search(out, config, yardstick, trials)
+
+
+def check_main_guard() -> None:
+    """Refuse a multi-process search started from a script's unguarded top level.
+
+    Worker processes are spawned, and a spawned process imports the main script again: a
+    ``search()`` at its top level would run again in every worker, which Python stops with a
+    RuntimeError and the pool reports as a BrokenProcessPool. Finds the main script's line that
+    led here and checks that it sits under ``if __name__ == "__main__":``.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>"
+                                     and frame.f_globals.get("__name__") in ("__main__",
+                                                                             "__mp_main__")):
+        frame = frame.f_back
+    path = frame and frame.f_globals.get("__file__")
+    if not path or not os.path.isfile(path):
+        return  # an interactive session, python -c or a notebook: nothing re-imports it
+    try:
+        tree = ast.parse(Path(path).read_text(), filename=path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.If) and node.lineno <= line <= (node.end_lineno or line)
+                and any(isinstance(n, ast.Name) and n.id == "__name__"
+                        for n in ast.walk(node.test))):
+            return
+    raise TinyFormulaError(
+        f"search() is called at the top level of {path} (line {line}); its trials run in "
+        f"worker processes that import that script again, and each would start the search "
+        f"anew. Put the call under 'if __name__ == \"__main__\":' (or pass workers=1)")
 
 
 def _remove_store(out: Path) -> None:

@@ -112,8 +112,7 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
     from .formula import giant_recommendation
     from .scale import Scale
     from .solve import BudgetUnreachable
-
-    base, classes = run.yardstick.network, run.yardstick.num_classes
+    from .space import network_key
     ok = run.trials[(run.trials["status"] == "ok") & (run.trials["seed"] == run.config.seed)]
     lo, hi = run.trials["c"].min(), run.trials["c"].max()
     marks = []
@@ -125,10 +124,11 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
         except BudgetUnreachable:
             continue
         s = giant.config
-        layers = base.layers(s.scale, classes)
+        key = network_key(run.yardstick, s)
         same = ok[(ok["resolution"] == s.resolution) & (ok["flops"] == s.flops)]
         match = [t for t in same.itertuples()
-                 if base.layers(Scale(t.r, t.d, t.w), classes) == layers]
+                 if network_key(run.yardstick, run.yardstick.measure(Scale(t.r, t.d, t.w)))
+                 == key]
         marks.append(GiantMark(giant, match[0].top1 if match else None,
                                int(match[0].id) if match else None))
     return marks

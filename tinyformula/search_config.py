@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from .bases import get_base
 from .errors import TinyFormulaError
 from .presets import PRESETS
-from .space import SAMPLERS, check_c_range
+from .space import PLANNER, SAMPLERS, check_c_range
 from .validate import POSITIVE_INT, SEED, Options, check
 
 EXECUTORS = ("local", "dask")
@@ -119,7 +119,7 @@ class SearchConfig:
         return {"base": self.base, "data": self.data, "seed": self.seed,
                 "sampler": self.sampler, "c_range": list(self.c_range),
                 "train_size": self.train_size, "epochs": self.epochs,
-                "batch_size": self.batch_size, "val_size": self.val_size}
+                "batch_size": self.batch_size, "val_size": self.val_size, "planner": PLANNER}
 
     def to_dict(self) -> dict:
         return {**asdict(self), "c_range": list(self.c_range)}

@@ -8,6 +8,10 @@ on how many are asked for (so a search can be extended with more trials):
 * ``budgeted`` draws c log-uniform in the range, r and d log-uniform in [0.25, 4], solves the
   widest w that fits c exactly and rejects w outside [0.25, 4], so no draw is wasted on a
   budget nobody asked about.
+
+Both plan distinct networks only: a draw that builds the same network as an earlier candidate
+(same input size and layer tree: at 32 px several r give one resolution, and d rounds per
+stage) is skipped, so no network is trained twice under two names.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from .solve import solve_width
 from .validate import POSITIVE_INT, check
 from .yardstick import Configuration, Yardstick
 
+# Which planner made a plan (part of a search's identity): 2 skips repeated networks; a run
+# folder planned by 1 (tinyformula 0.1) is another search.
+PLANNER = 2
 MULTIPLIER_RANGE = (0.25, 4.0)
 SAMPLERS = ("random", "budgeted")
 MAX_DRAWS_PER_CANDIDATE = 20_000
@@ -46,10 +53,15 @@ def _round(value: float) -> float:
     return round(value, 4)
 
 
+def network_key(yardstick: Yardstick, config: Configuration) -> tuple:
+    """What makes two configurations the same network: input size and layer tree."""
+    return (config.resolution, yardstick.network.layers(config.scale, yardstick.num_classes))
+
+
 def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
                     c_range=(0.03, 1.0), seed: int = 0) -> list[Configuration]:
-    """The first ``n`` candidates of the sampler's stream for this seed, c measured by
-    ``yardstick``; candidate i of a plan is its i-th element."""
+    """The first ``n`` distinct candidates of the sampler's stream for this seed, c measured
+    by ``yardstick``; candidate i of a plan is its i-th element (whatever ``n``)."""
     if sampler not in SAMPLERS:
         raise TinyFormulaError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     n = check("the number of trials", n, POSITIVE_INT)
@@ -57,19 +69,24 @@ def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
     rng = random.Random(seed)
     draw = _draw_random if sampler == "random" else _draw_budgeted
     candidates: list[Configuration] = []
+    seen: set[tuple] = set()
     draws = 0
     while len(candidates) < n:
         draws += 1
         if draws > MAX_DRAWS_PER_CANDIDATE * n:
             raise TinyFormulaError(
                 f"after {draws - 1:,} draws only {len(candidates)} candidates fell inside c = "
-                f"{lo:g}..{hi:g}; widen --c-range or use --sampler budgeted")
+                f"{lo:g}..{hi:g} as distinct networks; widen --c-range or use --sampler "
+                f"budgeted")
         scale = draw(rng, yardstick, lo, hi)
         if scale is None or scale.resolution(yardstick.resolution_base) < 1:
             continue
         config = yardstick.measure(scale)
         if lo <= config.c <= hi:
-            candidates.append(config)
+            key = network_key(yardstick, config)
+            if key not in seen:
+                seen.add(key)
+                candidates.append(config)
     return candidates
 
 
