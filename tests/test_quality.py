@@ -2,11 +2,9 @@
 budgets, held-out sizes, distinct plans, the main-guard check and the README's synopses."""
 
 import json
-import math
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +246,14 @@ def test_every_flag_of_every_command_is_in_its_readme_synopsis():
         if absent:
             missing[name] = absent
     assert not missing, f"flags missing from the README's synopses: {missing}"
+
+
+def test_train_can_score_on_a_hold_out_and_says_what_it_scored_on(cli):
+    args = ("train", "--data", "digits", "--r", "0.25", "--d", "0.25", "--w", "0.25",
+            "--train-size", "64", "--quiet")
+    code, out, err = cli(*args, "--score-on", "holdout", "--val-size", "50")
+    assert code == 0, err
+    assert "scored on 50 held-out (50 images held out from the training split" in out
+    code, out, err = cli(*args)
+    assert code == 0, err
+    assert "use --score-on holdout" in out

@@ -3,7 +3,8 @@
 Public API: :class:`Scale`, :class:`Yardstick` (how c is measured), :class:`Configuration`,
 :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`, :class:`SearchConfig`,
 :func:`search` and :func:`load_run` (returning a :class:`SearchResult`), :func:`plot_run`.
-Importing the package imports neither torch nor scikit-learn; the heavier pieces load when first used.
+Importing the package imports neither torch nor scikit-learn; the heavier pieces load when
+first used.
 """
 
 from .bases import get_base, list_bases
