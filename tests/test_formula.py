@@ -26,7 +26,8 @@ def noisy_frontier(n=12, seed=0):
 
 @pytest.fixture(scope="module")
 def fitted():
-    return TinyFormula(resolution_base=32, num_classes=10, source="test").fit(noisy_frontier())
+    return TinyFormula(resolution_base=32, num_classes=10, source="test",
+                       monotone=False).fit(noisy_frontier())
 
 
 def test_file_only_prediction_equals_sklearn(fitted, tmp_path):

@@ -139,8 +139,6 @@ def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
 @pytest.mark.parametrize("argv, message", [
     (["MISSING"], "no run folder"),
     (["EMPTY"], "holds no search"),
-    (["PARTIAL"], "unfinished search"),
-    (["NOFORMULA"], "no formula.json yet"),  # between the last trial and the fit
     (["RUN", "--budget", "0.001"], "no trial"),
     (["RUN", "--budget", "nan"], "budget"),
     (["RUN", "--budget", "abc"], "not a number"),
@@ -200,3 +198,16 @@ def test_the_notebook_runs_top_to_bottom(run_dir, monkeypatch, tmp_path):
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     assert "giant" in html and "built-in (ImageNet)" in html  # tiny against giant, side by side
     assert not (tmp_path / "runs").exists()  # it read the run it was given, made none
+
+
+@pytest.mark.parametrize("kind", ["PARTIAL", "NOFORMULA"])
+def test_a_run_without_a_formula_draws_its_trials_and_says_why(kind, tmp_path, cli):
+    folder = write_run(tmp_path / "run", pending=3 if kind == "PARTIAL" else 0,
+                       formula=kind != "NOFORMULA")
+    code, out, err = cli("plot", str(folder))
+    assert code == 0, err
+    paths = [Path(line) for line in out.splitlines()]
+    assert [p.name for p in paths] == ["top1_vs_flops.png", "top1_at_c0.5.png"]
+    for path in paths:
+        check_png(path)
+    assert "formula_vs_c.png is not drawn" in err and len(err.strip().splitlines()) == 1

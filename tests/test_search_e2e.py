@@ -106,8 +106,8 @@ def test_dask_local_cluster_runs_the_same_candidates(tmp_path):
         try:
             search("efficientnet_b0", "fashion-mnist", out=tmp_path / name, executor=executor,
                    workers=2, **options)
-        except Exception as error:  # fewer than 3 frontier points is fine here
-            assert "Pareto-optimal" in str(error)
+        except Exception as error:  # fewer than 3 frontier points, or all at chance, is fine
+            assert "Pareto-optimal" in str(error) or "at chance" in str(error)
         runs.append(load_run(tmp_path / name).trials)
     local, dask = runs
     assert local[["r", "d", "w", "seed"]].equals(dask[["r", "d", "w", "seed"]])

@@ -166,3 +166,27 @@ def test_pareto_frontier():
     assert [t.candidate for t in frontier] == [0, 2, 5]
     # Without a seed filter the lucky replicate (0.99 at c = 0.1) dominates everything else.
     assert [(t.candidate, t.seed) for t in pareto_frontier(rows)] == [(0, 1)]
+
+
+def test_a_folder_planned_before_plans_skipped_repeats_continues_with_its_plan(tmp_path):
+    """A search written by tinyformula 0.1 (planner 1, no planner in its identity) is continued
+    by the same command: the planner version and hold-out left unset take the stored ones."""
+    old = SearchConfig(preset="smoke", trials=6, planner=1).resolved()
+    assert "planner" not in old.identity()
+    store, planned = new_store(tmp_path / "trials.sqlite", old)
+    stored = store.config()
+    assert stored.planner == 1
+    given = SearchConfig(preset="smoke", trials=6)          # what the same command asks now
+    now = given.resolved().continuing(stored, given)
+    assert now.planner == 1 and now.identity() == old.identity()
+    assert [t.id for t in store.merge_plan(now, plan_trials(now, SMALL))] == \
+        [t.id for t in planned]
+    store.close()
+
+
+def test_new_plans_hold_distinct_networks_only():
+    plan = plan_candidates(SMALL, 30, c_range=(0.03, 0.2), seed=0)
+    from tinyformula.space import network_key
+
+    keys = [network_key(SMALL, c) for c in plan]
+    assert len(set(keys)) == len(keys)

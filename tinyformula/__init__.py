@@ -2,8 +2,8 @@
 
 Public API: :class:`Scale`, :class:`Yardstick` (how c is measured), :class:`Configuration`,
 :func:`get_base`, :func:`list_bases`, :class:`TinyFormula`, :class:`SearchConfig`,
-:func:`search` and :func:`load_run` (returning a :class:`SearchResult`), :func:`create_model`
-and :func:`load_model`. Importing the package imports neither torch nor
+:func:`search` and :func:`load_run` (returning a :class:`SearchResult`), :func:`plot_run`,
+:func:`create_model` and :func:`load_model`. Importing the package imports neither torch nor
 scikit-learn; the heavier pieces load when first used.
 """
 
@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 _LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("driver", "search"),
          "load_run": ("results", "load_run"), "SearchResult": ("results", "SearchResult"),
          "Run": ("results", "SearchResult"), "SearchConfig": ("search_config", "SearchConfig"),
-         "create_model": ("models", "create_model"), "load_model": ("models", "load_model")}
+         "create_model": ("models", "create_model"), "load_model": ("models", "load_model"),
+         "plot_run": ("plots", "plot_run")}
 
 
 def __getattr__(name):
@@ -33,4 +34,4 @@ def __getattr__(name):
 
 __all__ = ["Configuration", "Cost", "Run", "Scale", "SearchConfig", "SearchResult",
            "TinyFormula", "TinyFormulaError", "Yardstick", "create_model", "get_base",
-           "list_bases", "load_model", "load_run", "search", "__version__"]
+           "list_bases", "load_model", "load_run", "plot_run", "search", "__version__"]

@@ -149,8 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "c range, train each on a short schedule, keep the Pareto frontier and fit "
                     "the Tiny Formula on it. Every finished trial is saved as it finishes: run "
                     "the same command on the same --out to resume.",
-        epilog="presets: " + "; ".join(f"{name}: {p.trials} trials x {p.train_size:,} images, "
-                                       f"{p.note}" for name, p in PRESETS.items()),
+        epilog="presets: " + "; ".join(
+            f"{name}: {p.trials} candidates + {p.replicates} re-trained with another seed = "
+            f"{p.trials + p.replicates} trials x {p.train_size:,} images, {p.note}"
+            for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # Every default and limit is SearchConfig's: unset flags stay None and the config fills
     # them in; it checks each value against its limit, with the reason.
@@ -193,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", metavar="DEVICE",
                    help=f"auto (CUDA when available), cpu, cuda or cuda:N "
                         f"(default: {Defaults.device})")
+    p.add_argument("--val-size", type=_positive_int, metavar="N",
+                   help="training images held out to score candidates on (default: the "
+                        "preset's, at most a fifth of the training images)")
+    p.add_argument("--monotone", action=argparse.BooleanOptionalAction,
+                   help="fit r(c), d(c) and top-1(c) non-decreasing in c (default: on); "
+                        "--no-monotone fits the frontier as it is")
     p.add_argument("--no-cuda-graph", dest="cuda_graph", action="store_false", default=None,
                    help="on GPUs, train eagerly instead of replaying a captured CUDA graph")
     p.add_argument("--trials-per-gpu", type=_positive_int,
@@ -213,21 +221,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(handler=cmd_fit)
 
-    budget_help = "relative budget c: FLOPs / FLOPs of the base at r = d = w = 1 (e.g. 0.25)"
+    budget_help = ("one or more budgets, answered in order: a plain number is a relative c "
+                   "(FLOPs / FLOPs of the base at r = d = w = 1, e.g. 0.25); a number with a "
+                   "unit K, M or G is absolute FLOPs of the model at its own resolution and "
+                   "classes (100M, 1.2G, 500K). With several budgets, --json prints a list, "
+                   "one entry per budget")
     for name, handler, help_, description in [
         ("predict", cmd_predict, "the configuration the Tiny Formula gives for a budget",
          "r and d from the formula's Gaussian processes at budget c, the width w solved so "
-         "the network lands within 2%% below c (never above), with its resolution, FLOPs "
-         "and parameters. Without --formula, the built-in formula of --base, fitted on the "
-         "published TinyNet A-E (ImageNet)."),
+         "the network lands within 2% below c (never above), with its resolution, FLOPs "
+         "and parameters; for a formula fitted by 'tinyformula fit', also the expected top-1 "
+         "(under that search's schedule) and the formula's quality report, with a warning on "
+         "stderr when it is weak or noise. Without --formula, the built-in formula of --base, "
+         "fitted on the published TinyNet A-E (ImageNet)."),
         ("compare", cmd_compare, "Tiny Formula against the inverted giant formula",
          "The Tiny Formula's configuration beside EfficientNet's inverted compound (giant) "
-         "formula at equal FLOPs: both widths are solved to land within 2%% below c, so the "
+         "formula at equal FLOPs: both widths are solved to land within 2% below c, so the "
          "two differ only in the r and d they choose."),
     ]:
         p = sub.add_parser(name, help=help_, description=description,
-                           epilog=f"example: tinyformula {name} --flops 0.25")
-        p.add_argument("--flops", type=_number, required=True, metavar="C", help=budget_help)
+                           epilog=f"examples: tinyformula {name} --flops 0.25; "
+                                  f"tinyformula {name} --flops 0.06 0.13 100M")
+        p.add_argument("--flops", nargs="+", required=True, metavar="BUDGET", help=budget_help)
         p.add_argument("--formula", metavar="PATH",
                        help="a fitted formula file (formula.json from 'tinyformula fit')")
         p.add_argument("--base", default=None,
@@ -291,8 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sgd (Nesterov momentum 0.9, default: it learned fastest) or adamw")
     p.add_argument("--lr", type=_number, default=None,
                    help="peak learning rate (default: 0.05 sgd, 3e-3 adamw)")
+    p.add_argument("--score-on", choices=("test", "holdout"), default="test",
+                   help="test: the dataset's own held-out split, for most its official test "
+                        "set (default); holdout: images held out from the training split, as "
+                        "'tinyformula fit' ranks candidates (use it to choose between models)")
     p.add_argument("--val-size", type=_positive_int, default=None, metavar="N",
-                   help="score on the first N held-out images (default: all)")
+                   help="test: score on the first N test images (default: all); holdout: "
+                        f"hold out N training images (default: {PRESETS['default'].val_size:,}, "
+                        f"at most a fifth)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--seed", type=_whole_number, default=0,
@@ -347,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "plot", help="draw a finished search: accuracy against FLOPs, the formula, one budget",
-        description="Write three PNGs into RUN_DIR/plots and list them: top1_vs_flops.png "
+        description="Write three PNGs into RUN_DIR/plots and list them (a run without a "
+                    "formula, unfinished or refused, gets the first and the third, and a note "
+                    "on stderr): top1_vs_flops.png "
                     "(every trial's top-1 against c, the Pareto frontier, where the inverted "
                     "giant formula's configurations fall), formula_vs_c.png (r, d, w of the "
                     "frontier against c with the GP mean +-2 sigma, the solved width and the "

@@ -8,6 +8,7 @@ line on stderr and exit status 2. Heavy modules are imported inside the handler 
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from .errors import TinyFormulaError
@@ -151,6 +152,64 @@ def _budget_options(args) -> dict:
     return {"num_classes": args.num_classes, "resolution_base": args.resolution_base}
 
 
+UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def _with_unit(amount: float) -> str:
+    """An absolute amount written with the largest unit that keeps it at least 1 (250M)."""
+    for unit in ("T", "G", "M", "K"):
+        if amount >= UNITS[unit]:
+            return f"{amount / UNITS[unit]:.4g}{unit}"
+    return f"{amount:g}"
+
+
+def parse_budget(text: str) -> tuple[float, bool]:
+    """A budget as typed: ``(value, absolute)``. A plain number is a relative c; a number with
+    a unit K, M, G or T (optionally followed by "FLOPs") is absolute FLOPs: ``100M``,
+    ``1.2G``, ``500K``."""
+    body = text.strip()
+    if body.lower().endswith("flops"):
+        body = body[:-5].strip()
+    scale = UNITS.get(body[-1:].upper()) if body else None
+    number = body[:-1] if scale else body
+    try:
+        value = float(number)
+    except ValueError:
+        raise TinyFormulaError(f"budget {text!r} is not a number: give a relative c (0.25) or "
+                               f"FLOPs with a unit (100M, 1.2G, 500K)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise TinyFormulaError(f"budget {text!r} must be a finite number above 0")
+    return (value * scale, True) if scale else (value, False)
+
+
+def _relative_budgets(formula, args) -> list[float]:
+    """Each --flops value as a relative c under the formula's yardstick (with --num-classes
+    and --resolution-base): absolute FLOPs / the base's FLOPs at r = d = w = 1."""
+    yardstick = formula._yardstick_for(args.num_classes, args.resolution_base)
+    limit = max(1.0, formula.c_range_[1])
+    budgets = []
+    for text in args.flops:
+        value, absolute = parse_budget(text)
+        if absolute:
+            if yardstick.cost != "flops":
+                raise TinyFormulaError(f"this formula's c is relative {yardstick.unit}, so "
+                                       f"--flops {text} cannot be turned into c; give c itself")
+            value = value / yardstick.reference
+            if value > limit:
+                raise TinyFormulaError(
+                    f"--flops {text} is {value:.3g}x the {_with_unit(yardstick.reference)} "
+                    f"FLOPs of {yardstick.base} at r = d = w = 1 ({yardstick.resolution_base} px, "
+                    f"{yardstick.num_classes} classes); the Tiny Formula shrinks networks: give "
+                    f"at most {_with_unit(limit * yardstick.reference)}")
+        elif value > limit and value >= UNITS["K"]:
+            raise TinyFormulaError(
+                f"--flops {text} cannot be a relative budget c (c is at most {limit:g}: a "
+                f"share of the base's {_with_unit(yardstick.reference)} FLOPs); for absolute "
+                f"FLOPs add a unit: --flops {_with_unit(value)}")
+        budgets.append(formula.check_budget(value))
+    return budgets
+
+
 def _warn_if_extrapolated(formula, c: float) -> None:
     if formula.is_extrapolation(c):
         lo, hi = formula.c_range_
@@ -165,6 +224,18 @@ def _warn_if_short(c: float, achieved: float, label: str = "") -> None:
               file=sys.stderr)
 
 
+def _warn_if_untrusted(formula) -> None:
+    """A weak or noise formula says so on stderr, once per call."""
+    from .quality import describe
+
+    quality = formula.quality_
+    if quality and quality.get("verdict") in ("weak", "noise"):
+        advice = ("its r and d follow noise: do not build on them" if quality["verdict"] ==
+                  "noise" else "read its r and d as rough")
+        print(f"tinyformula: warning: this formula's {describe(quality)}; {advice}",
+              file=sys.stderr)
+
+
 def _source_note(formula) -> str:
     note = f"Formula: {formula.source or formula.base}."
     if "built-in" in formula.source:
@@ -173,18 +244,36 @@ def _source_note(formula) -> str:
     return note
 
 
+def _one_or_list(items: list):
+    """One budget answers one object (as before 0.2), several a list in their order."""
+    return items[0] if len(items) == 1 else items
+
+
 def cmd_predict(args) -> int:
     formula = _load_formula(args)
-    c = formula.check_budget(args.flops)
-    rec = formula.recommend(c, **_budget_options(args))
-    _warn_if_extrapolated(formula, c)
-    _warn_if_short(c, rec.c)
+    budgets = _relative_budgets(formula, args)
+    recs = [formula.recommend(c, **_budget_options(args)) for c in budgets]
+    for c, rec in zip(budgets, recs):
+        _warn_if_extrapolated(formula, c)
+        _warn_if_short(c, rec.c)
+    _warn_if_untrusted(formula)
     if args.json:
-        _print_json(rec.to_dict())
+        _print_json(_one_or_list([{**rec.to_dict(), "quality": formula.quality_}
+                                  for rec in recs]))
         return 0
+    for c, rec in zip(budgets, recs):
+        _print_recommendation(formula, args, c, rec)
+    from .quality import lines
+
+    print("\n".join(lines(formula.quality_)))
+    print(_source_note(formula))
+    return 0
+
+
+def _print_recommendation(formula, args, c: float, rec) -> None:
     config = rec.config
     print(f"Tiny Formula for {formula.base} at c = {c:g}\n")
-    _print_rows([
+    rows = [
         ("r", f"{config.r:.4f}  (GP std {rec.r_std:.3f})"),
         ("d", f"{config.d:.4f}  (GP std {rec.d_std:.3f})"),
         ("w", f"{config.w:g}  (widest that fits the budget)"),
@@ -193,22 +282,40 @@ def cmd_predict(args) -> int:
         ("FLOPs", _millions(config.flops)),
         ("params", _millions(config.params)),
         ("c achieved", f"{config.c:.4f}  ({config.c / c - 1:+.1%} of the budget)"),
-    ])
-    print(f"\n{_source_note(formula)}")
-    return 0
+    ]
+    if rec.top1 is not None:
+        rows.append(("top-1", f"about {rec.top1:.1%} +- {2 * rec.top1_std:.1%} (2 GP std; the "
+                              f"frontier's, under the search's schedule)"))
+    _print_rows(rows)
+    print()
 
 
 def cmd_compare(args) -> int:
     formula = _load_formula(args)
-    c = formula.check_budget(args.flops)
-    tiny = formula.recommend(c, **_budget_options(args))
-    giant = formula.giant(c, **_budget_options(args))
-    _warn_if_extrapolated(formula, c)
-    _warn_if_short(c, tiny.c, "tiny: ")
-    _warn_if_short(c, giant.c, "giant: ")
+    pairs = []
+    for c in _relative_budgets(formula, args):
+        tiny = formula.recommend(c, **_budget_options(args))
+        giant = formula.giant(c, **_budget_options(args))
+        _warn_if_extrapolated(formula, c)
+        _warn_if_short(c, tiny.c, "tiny: ")
+        _warn_if_short(c, giant.c, "giant: ")
+        pairs.append((c, tiny, giant))
+    _warn_if_untrusted(formula)
     if args.json:
-        _print_json([tiny.to_dict(), giant.to_dict()])
+        _print_json(_one_or_list([[tiny.to_dict(), giant.to_dict()] for _, tiny, giant in pairs]))
         return 0
+    for i, (c, tiny, giant) in enumerate(pairs):
+        if i:
+            print()
+        _print_comparison(formula, c, tiny, giant)
+    print("\nBoth widths are solved to land within 2% below c: the formulas differ only in the "
+          "r and d they choose.\nGiant: (r, d) = (1.15^phi, 1.2^phi) with the largest phi "
+          "whose (r, d, 1.1^phi) fits c.")
+    print(_source_note(formula))
+    return 0
+
+
+def _print_comparison(formula, c: float, tiny, giant) -> None:
     t, g = tiny.config, giant.config
     print(f"Tiny Formula against EfficientNet's inverted giant formula, {formula.base} "
           f"at c = {c:g}\n")
@@ -223,11 +330,6 @@ def cmd_compare(args) -> int:
             ("c achieved", f"{t.c:.4f}", f"{g.c:.4f}")]
     for label, a, b in rows:
         print(f"{label:<12}{a:>12}{b:>12}")
-    print("\nBoth widths are solved to land within 2% below c: the formulas differ only in the "
-          "r and d they choose.\nGiant: (r, d) = (1.15^phi, 1.2^phi) with the largest phi "
-          "whose (r, d, 1.1^phi) fits c.")
-    print(_source_note(formula))
-    return 0
 
 
 # -- tinyformula fit ---------------------------------------------------------------------------
@@ -239,7 +341,7 @@ def cmd_fit(args) -> int:
     from .search_config import SearchConfig
 
     # The parser leaves unset flags None: the defaults live in SearchConfig alone.
-    options = {f.name: getattr(args, f.name) for f in fields(SearchConfig)}
+    options = {f.name: getattr(args, f.name, None) for f in fields(SearchConfig)}
     config = SearchConfig.from_options(**options)
     try:
         result = search(progress=not args.json, **options)
@@ -276,14 +378,20 @@ def _print_summary(summary: dict) -> None:
         print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
               f"{p['top1']:9.1%}")
     print("\nThe fitted formula beside the inverted giant formula:")
-    print(f"{'c':>6}  {'tiny r / d / w':>22}  {'giant r / d / w':>22}")
+    print(f"{'c':>6}  {'tiny r / d / w':>22}  {'expected top-1':>16}  {'giant r / d / w':>22}")
     for entry in summary["budgets"]:
         cells = []
         for side in ("tiny", "giant"):
             v = entry[side]
             cells.append("unreachable" if "error" in v else
                          f"{v['r']:.3f} / {v['d']:.3f} / {v['w']:.3f}")
-        print(f"{entry['c']:6.2f}  {cells[0]:>22}  {cells[1]:>22}")
+        tiny = entry["tiny"]
+        top1 = (f"{tiny['top1']:.1%} +- {2 * tiny['top1_std']:.1%}"
+                if tiny.get("top1") is not None else "-")
+        print(f"{entry['c']:6.2f}  {cells[0]:>22}  {top1:>16}  {cells[1]:>22}")
+    from .quality import lines
+
+    print("\n" + "\n".join(lines(summary["quality"])))
     print(f"\nFormula written to {summary['formula']}; use it with "
           f"'tinyformula predict --formula {summary['formula']} --flops C'.")
 
@@ -324,6 +432,8 @@ def cmd_train(args) -> int:
     from .data import load_dataset
     from .train import TrainConfig, train
 
+    from dataclasses import replace
+
     config = TrainConfig(train_size=args.train_size, epochs=args.epochs or 1,
                          batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                          seed=args.seed, device=args.device, val_size=args.val_size,
@@ -333,6 +443,12 @@ def cmd_train(args) -> int:
     if args.flops is not None:  # the formula's model for this budget, at the data's classes
         chosen = choose_model(args, data.num_classes, resolution_base, None).tinyformula
         base, scale = get_base(chosen["base"]), Scale(chosen["r"], chosen["d"], chosen["w"])
+    if args.score_on == "holdout":
+        from .data.core import carve_validation
+        from .search_config import holdout_size
+
+        data = carve_validation(data, args.val_size or holdout_size(len(data.train_images)))
+        config = replace(config, val_size=None)
     result = train(data, base, scale, config, resolution_base=resolution_base,
                    progress=not args.quiet)
     if args.json:
@@ -341,8 +457,8 @@ def cmd_train(args) -> int:
                       "resolution", "status")})
         return 0
     ok = result.status == "ok"
-    held_out = len(data.val_images) if args.val_size is None else min(args.val_size,
-                                                                      len(data.val_images))
+    held_out = len(data.val_images) if config.val_size is None else min(config.val_size,
+                                                                        len(data.val_images))
     rows = [("base", f"{base.name}  {scale}"),
             ("data", f"{data.name}: {result.images:,} training images seen, scored on "
                      f"{held_out:,} held-out ({data.val_source})"),
@@ -356,6 +472,11 @@ def cmd_train(args) -> int:
             ("FLOPs", _millions(result.flops)),
             ("params", _millions(result.params))]
     _print_rows(rows)
+    if args.score_on == "test":
+        print("\nScored on the dataset's own held-out split (for most datasets its official test "
+              "set); 'tinyformula fit' ranks candidates on images held out from the training "
+              "split instead. To choose between models use --score-on holdout, and keep the "
+              "test set for the one you chose.")
     return 0
 
 

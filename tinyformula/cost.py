@@ -2,7 +2,7 @@
 
 One small handle per layer type (as in fvcore's op registry), each mapping an input shape
 ``(channels, height, width)`` to a :class:`LayerCost`: FLOPs, parameters, activations and the
-output shape. The FLOP conventions are fvcore 0.1.5's default handles (see DESIGN.md): a
+output shape. The FLOP conventions are fvcore 0.1.5's default handles (see README.md): a
 convolution costs output elements x input channels / groups x kernel area; BatchNorm in eval
 mode 2 per element; ``adaptive_avg_pool2d`` 1 per input element; a linear layer in x out.
 Activation functions, ``mean``, max-pooling, sigmoid and elementwise products or sums cost

@@ -10,7 +10,9 @@ search is refused, never overwritten.
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -34,7 +36,7 @@ TRIAL_OVERHEAD_S = 0.5
 def search_candidates(config: SearchConfig, yardstick: Yardstick) -> list[Configuration]:
     """The search's candidates, in the sampler's order (a prefix-stable stream)."""
     return plan_candidates(yardstick, config.trials, sampler=config.sampler,
-                           c_range=config.c_range, seed=config.seed)
+                           c_range=config.c_range, seed=config.seed, planner=config.planner)
 
 
 def plan_trials(config: SearchConfig, yardstick: Yardstick) -> list[PlannedTrial]:
@@ -113,7 +115,10 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     """
     from .executors import cached_dataset
 
-    config = SearchConfig.from_options(base=base, data=data, **settings).resolved()
+    requested = SearchConfig.from_options(base=base, data=data, **settings)
+    config = requested.resolved()
+    if config.scheduler is None and (config.workers or os.cpu_count() or 1) > 1:
+        check_main_guard()
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
     out = check_output_path("--out", config.out)
@@ -121,10 +126,9 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
     if config.scheduler:
         reach_scheduler(config.scheduler)
+    images = len(cached_dataset(config.data, config.data_dir).train_images)
+    config = requested.resolved(train_images=images).continuing(_stored_config(out), requested)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
-    if config.train_size > len(dataset.train_images):
-        raise TinyFormulaError(f"--train-size {config.train_size} is more than the "
-                               f"{len(dataset.train_images)} training images of {config.data}")
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     candidates = search_candidates(config, yardstick)
     fresh = not (out / "trials.sqlite").exists()
@@ -189,11 +193,57 @@ def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
     replicates = sum(t.seed != config.seed for t in at)
     where = (f", rung {rung} of {config.top_rung} (eta {config.eta:g})"
              if config.schedule == "halving" else "")
-    minutes = expected_seconds(config, pending) / 60
+    seconds = expected_seconds(config, pending)
+    expected = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{max(seconds, 1):.0f} s"
     return (f"{config.preset} preset{where}: {len(at)} trials ({replicates} of them "
             f"replicates), {config.rung_train_sizes[rung]:,} images x {config.epochs} epoch(s) "
-            f"each; {len(at) - len(pending)} already done. Expected about {minutes:.0f} min on "
-            f"a 2-core CPU (much less on a GPU).")
+            f"each; {len(at) - len(pending)} already done. Expected about {expected} on an "
+            f"idle 2-core CPU (much less on a GPU).")
+
+
+def _stored_config(out: Path) -> SearchConfig | None:
+    """The search a run folder already holds (None for a new or empty folder); reading it
+    changes nothing there."""
+    path = out / "trials.sqlite"
+    if not path.is_file():
+        return None
+    store = TrialStore.open(path, create=False)
+    try:
+        return store.config()
+    finally:
+        store.close()
+
+
+def check_main_guard() -> None:
+    """Refuse a multi-process search started from a script's unguarded top level.
+
+    Worker processes are spawned, and a spawned process imports the main script again: a
+    ``search()`` at its top level would run again in every worker, which Python stops with a
+    RuntimeError and the pool reports as a BrokenProcessPool. Finds the main script's line that
+    led here and checks that it sits under ``if __name__ == "__main__":``.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>"
+                                     and frame.f_globals.get("__name__") in ("__main__",
+                                                                             "__mp_main__")):
+        frame = frame.f_back
+    path = frame and frame.f_globals.get("__file__")
+    if not path or not os.path.isfile(path):
+        return  # an interactive session, python -c or a notebook: nothing re-imports it
+    try:
+        tree = ast.parse(Path(path).read_text(), filename=path)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return
+    line = frame.f_lineno
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.If) and node.lineno <= line <= (node.end_lineno or line)
+                and any(isinstance(n, ast.Name) and n.id == "__name__"
+                        for n in ast.walk(node.test))):
+            return
+    raise TinyFormulaError(
+        f"search() is called at the top level of {path} (line {line}); its trials run in "
+        f"worker processes that import that script again, and each would start the search "
+        f"anew. Put the call under 'if __name__ == \"__main__\":' (or pass workers=1)")
 
 
 def _remove_store(out: Path) -> None:

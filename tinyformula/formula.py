@@ -3,7 +3,13 @@
 ``TinyFormula`` follows scikit-learn's estimator conventions: constructor arguments are plain
 parameters, ``fit`` returns self, learned state ends in ``_``. ``fit`` uses scikit-learn's
 GPs (see ``tinyformula.gp``) and keeps their posteriors; a formula file holds exactly those, so
-loading one and predicting imports neither torch, scikit-learn nor numpy.
+loading one and predicting imports neither torch, scikit-learn nor numpy. ``get_params`` and
+``set_params`` are written out here rather than inherited from scikit-learn's ``BaseEstimator``,
+which would import scikit-learn (and numpy) with this module; ``sklearn.base.clone`` works.
+
+A formula fitted by a search also carries a GP of top-1 against c (the frontier's, under that
+search's schedule) and its quality report (:mod:`tinyformula.quality`), both optional in the
+file: formula files written before them still load and predict.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 from .bases import get_base
 from .errors import TinyFormulaError
 from .files import write_atomically
-from .gp import GPPosterior, make_gp
+from .gp import GPPosterior, isotonic, make_gp
 from .validate import Real, check
 from .solve import solve_budget, solve_giant
 from .yardstick import Configuration, Yardstick, check_budget
@@ -31,6 +37,10 @@ MAX_FILE_BYTES = 16 * 2**20  # a formula of 10,000 frontier points is ~2 MB
 C_VALUE = Real(0, 1e6, closed="right", why="a relative cost")
 FRONTIER_VALUE = Real(0, 1e6, closed="right")
 BUILTIN_BASES = ("efficientnet_b0",)
+# Monotone GPs (r, d and top-1 non-decreasing in c) by default: on the smoke and the 30-trial
+# default search they cut the leave-one-out error of r and d (README, "Measured").
+MONOTONE = True
+TOP1_NOISE_BOUNDS = (1e-6, 1.0)   # a frontier's top-1 may be mostly seed noise
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,9 @@ class Recommendation:
     ``budget`` is the relative cost asked for; ``config.c`` the cost the network achieves
     (within 2% below the budget where a resolution allows it). ``formula`` is ``"tiny"`` (r
     and d from the GPs, with their standard deviations) or ``"giant"`` (EfficientNet's
-    compound scaling inverted, with its ``phi``).
+    compound scaling inverted, with its ``phi``). ``top1`` and ``top1_std``: the expected
+    top-1 of the search's frontier at this budget and its GP standard deviation (only for
+    formulas fitted by a search, under that search's schedule).
     """
 
     budget: float
@@ -50,6 +62,8 @@ class Recommendation:
     d_std: float | None = None
     extrapolated: bool = False
     phi: float | None = None
+    top1: float | None = None
+    top1_std: float | None = None
 
     def __getattr__(self, name):
         # r, d, w, resolution, flops, params and c read through to the configuration.
@@ -59,25 +73,30 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         """Flat, for JSON: formula, budget, the configuration's fields (c achieved), the GP
-        standard deviations, whether c was extrapolated, and phi for the giant formula."""
+        standard deviations, whether c was extrapolated, phi for the giant formula, and the
+        expected top-1 with its standard deviation."""
         return {"formula": self.formula, "budget": self.budget, **self.config.to_dict(),
                 "r_std": self.r_std, "d_std": self.d_std, "extrapolated": self.extrapolated,
-                "phi": self.phi}
+                "phi": self.phi, "top1": self.top1, "top1_std": self.top1_std}
+
+
+OPTIONAL_COLUMNS = ("w", "top1")
 
 
 def _frontier_columns(frontier) -> dict:
-    """Columns c, r, d (and w when present) from a DataFrame, a mapping or a list of records."""
+    """Columns c, r, d (and w, top1 when present) from a DataFrame, a mapping or a list of
+    records, ordered by c."""
     import numpy as np
 
     if isinstance(frontier, (list, tuple)):
-        frontier = {key: [row[key] for row in frontier] for key in ("c", "r", "d")
+        frontier = {key: [row[key] for row in frontier] for key in ("c", "r", "d", "w", "top1")
                     if frontier and all(key in row for row in frontier)}
     columns = {}
-    for key in ("c", "r", "d", "w"):
+    for key in ("c", "r", "d", *OPTIONAL_COLUMNS):
         try:
             columns[key] = np.asarray(frontier[key], dtype=float).ravel()
         except (KeyError, IndexError):
-            if key != "w":
+            if key not in OPTIONAL_COLUMNS:
                 raise TinyFormulaError(f"the frontier needs columns c, r and d; {key!r} is missing"
                                        ) from None
         except (TypeError, ValueError):
@@ -92,7 +111,10 @@ def _frontier_columns(frontier) -> dict:
     for key in ("c", "r", "d"):
         if not np.all(np.isfinite(columns[key])) or np.any(columns[key] <= 0):
             raise TinyFormulaError(f"frontier column {key!r} must hold finite numbers above 0")
-    return columns
+    if "top1" in columns and not np.all(np.isfinite(columns["top1"])):
+        raise TinyFormulaError("frontier column 'top1' must hold finite numbers")
+    order = np.argsort(columns["c"], kind="stable")
+    return {key: values[order] for key, values in columns.items()}
 
 
 class TinyFormula:
@@ -119,6 +141,14 @@ class TinyFormula:
         ``"latency"``); see :class:`Yardstick`.
     device, threads, runtime : str, int, str
         Where latency is measured, for ``cost="latency"`` (see :class:`Yardstick`).
+    monotone : bool
+        Make r(c), d(c) and top-1(c) non-decreasing in c, as the paper's curves are: each GP is
+        fitted on the isotonic projection of its targets and its mean rearranged (see
+        :mod:`tinyformula.gp`). False fits the frontier's values as they are.
+    top1_noise : float or None
+        The standard deviation of one trial's top-1 between seeds, when measured: the top-1
+        GP's white noise is held at least that large, so it does not chase seed noise and
+        its band covers another seed's score.
 
     Attributes
     ----------
@@ -126,6 +156,11 @@ class TinyFormula:
         The fitted GPs of r and d over log c (only after ``fit``, not after ``load``).
     posterior_r_, posterior_d_ : GPPosterior
         Their posteriors, evaluated in pure Python; what the formula file stores.
+    posterior_top1_ : GPPosterior or None
+        The GP of the frontier's top-1 against log c (None when the frontier had no top1).
+    quality_ : dict or None
+        The quality report a search attaches (:func:`tinyformula.quality.assess`); None for
+        formulas fitted directly or written before reports existed.
     c_range_ : (float, float)
         The smallest and largest c of the frontier it was fitted on.
     frontier_ : dict of lists
@@ -138,7 +173,8 @@ class TinyFormula:
                  num_classes: int = 1000, source: str = "",
                  noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0,
                  cost: str = "flops", device: str = "cpu", threads: int = 1,
-                 runtime: str = "torch"):
+                 runtime: str = "torch", monotone: bool = MONOTONE,
+                 top1_noise: float | None = None):
         self.base = base
         self.noise_bounds = noise_bounds
         self.resolution_base = resolution_base
@@ -149,6 +185,32 @@ class TinyFormula:
         self.device = device
         self.threads = threads
         self.runtime = runtime
+        self.monotone = monotone
+        self.top1_noise = top1_noise
+
+    # -- scikit-learn's estimator protocol, without importing scikit-learn ------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        import inspect
+
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor parameters, as scikit-learn's ``BaseEstimator.get_params``."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> "TinyFormula":
+        """Set constructor parameters; unknown names raise TinyFormulaError."""
+        unknown = sorted(set(params) - set(self._param_names()))
+        if unknown:
+            raise TinyFormulaError(f"TinyFormula has no parameter(s) {', '.join(unknown)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        return f"TinyFormula(base={self.base!r}, num_classes={self.num_classes})"
 
     @classmethod
     def for_yardstick(cls, yardstick: Yardstick, **params) -> "TinyFormula":
@@ -173,21 +235,41 @@ class TinyFormula:
     # -- fitting -------------------------------------------------------------------------------
 
     def fit(self, frontier) -> "TinyFormula":
-        """Fit r(c) and d(c) on frontier rows with columns ``c, r, d`` (more are allowed)."""
+        """Fit r(c) and d(c) on frontier rows with columns ``c, r, d`` (more are allowed);
+        with a ``top1`` column, also the GP of top-1 against c."""
         import numpy as np
 
         self.yardstick  # checks base, classes, resolution and cost
+        if not isinstance(self.monotone, bool):
+            raise TinyFormulaError(f"monotone must be True or False, got {self.monotone!r}")
         columns = _frontier_columns(frontier)
         from sklearn.exceptions import ConvergenceWarning
 
         x = np.log(columns["c"])[:, None]
+
+        def fit_one(key, noise_bounds):
+            target = np.asarray(isotonic(columns[key])) if self.monotone else columns[key]
+            return make_gp(noise_bounds, self.random_state).fit(x, target)
+
+        def top1_bounds():
+            # White noise on targets normalised by their std: the seed noise's share of it.
+            lo, hi = TOP1_NOISE_BOUNDS
+            spread = float(np.std(columns["top1"]))
+            if self.top1_noise and spread > 0:
+                lo = min(max(lo, (self.top1_noise / spread) ** 2), 1e3)
+            return lo, max(hi, lo * 10)
+
         with warnings.catch_warnings():
             # A hyper-parameter at its bound (e.g. noise at its floor) is expected, not a fault.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_r_ = make_gp(self.noise_bounds, self.random_state).fit(x, columns["r"])
-            self.gp_d_ = make_gp(self.noise_bounds, self.random_state).fit(x, columns["d"])
-        self.posterior_r_ = GPPosterior.from_sklearn(self.gp_r_)
-        self.posterior_d_ = GPPosterior.from_sklearn(self.gp_d_)
+            self.gp_r_ = fit_one("r", self.noise_bounds)
+            self.gp_d_ = fit_one("d", self.noise_bounds)
+            self.gp_top1_ = (fit_one("top1", top1_bounds())
+                             if "top1" in columns else None)
+        self.posterior_r_ = GPPosterior.from_sklearn(self.gp_r_, self.monotone)
+        self.posterior_d_ = GPPosterior.from_sklearn(self.gp_d_, self.monotone)
+        self.posterior_top1_ = (GPPosterior.from_sklearn(self.gp_top1_, self.monotone)
+                                if self.gp_top1_ is not None else None)
         self.c_range_ = (float(columns["c"].min()), float(columns["c"].max()))
         self.frontier_ = {key: [float(v) for v in values] for key, values in columns.items()}
         self.machine_ = None
@@ -195,6 +277,7 @@ class TinyFormula:
             from .measure import machine_description
 
             self.machine_ = machine_description(self.device)
+        self.quality_ = None
         return self
 
     def _check_fitted(self):
@@ -204,7 +287,14 @@ class TinyFormula:
     # -- prediction ----------------------------------------------------------------------------
 
     def predict(self, c, return_std: bool = False):
-        """GP means of r and d at budgets ``c`` (numpy arrays), and their standard deviations."""
+        """GP means of r and d at budgets ``c``.
+
+        Returns
+        -------
+        (r, d) or (r, d, r_std, d_std)
+            numpy arrays, one value per budget; with ``return_std`` also the GPs' standard
+            deviations (which include the fitted white noise).
+        """
         import numpy as np
 
         self._check_fitted()
@@ -214,6 +304,15 @@ class TinyFormula:
         r, r_std = np.array([self.posterior_r_.predict(x) for x in np.log(c)]).T
         d, d_std = np.array([self.posterior_d_.predict(x) for x in np.log(c)]).T
         return (r, d, r_std, d_std) if return_std else (r, d)
+
+    def expected_top1(self, c: float) -> tuple[float, float] | None:
+        """The frontier's expected top-1 at budget c and its GP standard deviation, under the
+        schedule of the search that fitted the formula; None when the formula has no top-1 GP
+        (the built-in formula, files written before 0.2)."""
+        self._check_fitted()
+        if getattr(self, "posterior_top1_", None) is None:
+            return None
+        return self.posterior_top1_.predict(math.log(check_budget(c)))
 
     def is_extrapolation(self, c: float) -> bool:
         self._check_fitted()
@@ -247,8 +346,10 @@ class TinyFormula:
         r, r_std = self.posterior_r_.predict(math.log(c))
         d, d_std = self.posterior_d_.predict(math.log(c))
         config = solve_budget(self._yardstick_for(num_classes, resolution_base), c, r, d)
+        top1, top1_std = self.expected_top1(c) or (None, None)
         return Recommendation(budget=c, config=config, formula="tiny", r_std=r_std, d_std=d_std,
-                              extrapolated=self.is_extrapolation(c))
+                              extrapolated=self.is_extrapolation(c), top1=top1,
+                              top1_std=top1_std)
 
     def giant(self, c: float, num_classes: int | None = None,
               resolution_base: int | None = None) -> Recommendation:
@@ -256,9 +357,7 @@ class TinyFormula:
         the largest phi that fits, its width re-solved like ``recommend``'s, so the two land
         equally close to c and differ only in r and d. Raises BudgetUnreachable outside the
         giant formula's range."""
-        c = check_budget(c)
-        phi, config = solve_giant(self._yardstick_for(num_classes, resolution_base), c)
-        return Recommendation(budget=c, config=config, formula="giant", phi=phi)
+        return giant_recommendation(self._yardstick_for(num_classes, resolution_base), c)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -273,6 +372,11 @@ class TinyFormula:
                 "frontier": self.frontier_,
                 **({"machine": self.machine_} if getattr(self, "machine_", None) else {}),
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
+        # Keys added in 0.2, written only when present: older files read the same.
+        if getattr(self, "posterior_top1_", None) is not None:
+            body["gp"]["top1"] = self.posterior_top1_.to_dict()
+        if getattr(self, "quality_", None) is not None:
+            body["quality"] = self.quality_
         body["checksum"] = _checksum(body)
         return body
 
@@ -303,6 +407,13 @@ class TinyFormula:
             formula.frontier_ = _check_frontier(data["frontier"])
             machine = data.get("machine")
             formula.machine_ = None if machine is None else str(machine)
+            top1 = data["gp"].get("top1")
+            formula.posterior_top1_ = GPPosterior.from_dict(top1) if top1 is not None else None
+            formula.monotone = formula.posterior_r_.monotone
+            quality = data.get("quality")
+            if quality is not None and not isinstance(quality, dict):
+                raise TypeError("quality is not an object")
+            formula.quality_ = quality
         except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -355,16 +466,24 @@ def _check_c_range(values) -> tuple[float, float]:
 
 
 def _check_frontier(frontier) -> dict[str, list[float]]:
-    """A stored frontier: columns c, r, d (and w) of equally many numbers above 0."""
+    """A stored frontier: columns c, r, d (and w, top1) of equally many numbers above 0."""
     if not isinstance(frontier, dict) or not {"c", "r", "d"} <= set(frontier) \
-            or not set(frontier) <= {"c", "r", "d", "w"}:
-        raise TinyFormulaError("the frontier must have columns c, r, d (and w)")
+            or not set(frontier) <= {"c", "r", "d", "w", "top1"}:
+        raise TinyFormulaError("the frontier must have columns c, r, d (and w, top1)")
     columns = {}
     for key, values in frontier.items():
         if not isinstance(values, list) or len(values) != len(frontier["c"]):
             raise TinyFormulaError("the frontier's columns must be lists of one length")
         columns[key] = [check(f"frontier {key}", value, FRONTIER_VALUE) for value in values]
     return columns
+
+
+def giant_recommendation(yardstick: Yardstick, c: float) -> Recommendation:
+    """EfficientNet's inverted giant formula at budget c under ``yardstick`` (no Tiny Formula
+    needed): see :meth:`TinyFormula.giant`."""
+    c = check_budget(c)
+    phi, config = solve_giant(yardstick, c)
+    return Recommendation(budget=c, config=config, formula="giant", phi=phi)
 
 
 def _checksum(body: dict) -> str:
@@ -386,4 +505,4 @@ def fit_builtin() -> TinyFormula:
     """Refit the built-in efficientnet_b0 formula (what ``formulas/efficientnet_b0.json`` holds)."""
     return TinyFormula("efficientnet_b0", resolution_base=224, num_classes=1000,
                        source="built-in: the published TinyNet A-E (ImageNet, 224 px)",
-                       noise_bounds=(1e-8, 1e-3)).fit(published_frontier())
+                       noise_bounds=(1e-8, 1e-3), monotone=False).fit(published_frontier())

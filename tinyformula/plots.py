@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import TinyFormulaError
 from .files import write_atomically
+from .quality import spearman
 
 DEFAULT_BUDGET = 0.5
 WINDOW = 1.25            # "near" a budget c: c / 1.25 <= c_trial <= c * 1.25 (+-22% in log c)
@@ -41,30 +42,33 @@ COLOURS = {"trial": "#8c8c8c", "frontier": "#1f77b4", "giant": "#d62728", "tiny"
 
 # -- the data the figures show ---------------------------------------------------------------
 
-def finished_run(path):
-    """Load a run folder and check it holds a finished search with a fitted formula."""
-    from .formula import MIN_POINTS
+def plottable_run(path):
+    """Load a run folder and check it holds at least one finished trial (a formula is not
+    needed: without one, only the figures of the trials are drawn)."""
     from .results import load_run
 
     run = load_run(path)
-    if not len(run.trials):
-        raise TinyFormulaError(f"{run.path} holds no trials yet; run 'tinyformula fit --out "
-                               f"{run.path}' first")
-    if run.finished and run.formula is None and len(run.frontier) >= MIN_POINTS:
-        raise TinyFormulaError(f"the search in {run.path} has trained every trial but has no "
-                               f"formula.json yet: it is being fitted now (wait a few seconds) "
-                               f"or the fit stopped before; run 'tinyformula fit --out "
-                               f"{run.path}' with the same options to finish it")
-    if run.finished and run.formula is None:
-        raise TinyFormulaError(f"the search in {run.path} finished but fitted no formula (only "
-                               f"{len(run.frontier)} Pareto-optimal trials, 3 needed); run more "
-                               f"trials with 'tinyformula fit --out {run.path} --trials N'")
-    if not run.finished or run.formula is None:
-        pending = int((run.trials["status"] == "pending").sum())
-        raise TinyFormulaError(f"{run.path} holds an unfinished search ({pending} of "
-                               f"{len(run.trials)} trials pending, no formula.json); finish it "
-                               f"with 'tinyformula fit --out {run.path}' and the same options")
+    if not len(run.trials) or not (run.trials["status"] == "ok").any():
+        raise TinyFormulaError(f"{run.path} holds no finished trial yet; run 'tinyformula fit "
+                               f"--out {run.path}' first")
     return run
+
+
+def missing_formula_note(run) -> str:
+    """Why a run has no formula figure, and what to do."""
+    from .formula import MIN_POINTS
+
+    if not run.finished:
+        pending = int((run.trials["status"] == "pending").sum())
+        return (f"{run.path}: no formula yet ({pending} of {len(run.trials)} trials pending), so "
+                f"formula_vs_c.png is not drawn; finish the search with 'tinyformula fit --out "
+                f"{run.path}' and the same options")
+    if len(run.frontier) >= MIN_POINTS:
+        return (f"{run.path}: every trial is trained but there is no formula.json yet (it is "
+                f"being fitted now, or the fit stopped), so formula_vs_c.png is not drawn; wait "
+                f"a few seconds, or run 'tinyformula fit --out {run.path}' with the same options")
+    return (f"{run.path}: the search fitted no formula (see 'tinyformula fit' for why), so "
+            f"formula_vs_c.png is not drawn")
 
 
 def top_rung_trials(run):
@@ -120,11 +124,11 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
     A configuration gets a top-1 only when a finished trial (search seed) built the very same
     network: same input size and same layer tree.
     """
+    from .formula import giant_recommendation
     from .scale import Scale
     from .solve import BudgetUnreachable
+    from .space import network_key
 
-    formula = run.formula
-    base, classes = formula.yardstick.network, formula.num_classes
     trials = top_rung_trials(run)
     ok = trials[(trials["status"] == "ok") & (trials["seed"] == run.config.seed)]
     lo, hi = trials["c"].min(), trials["c"].max()
@@ -133,14 +137,15 @@ def giant_marks(run, budgets=GIANT_BUDGETS) -> list[GiantMark]:
         if not lo / WINDOW <= c <= hi * WINDOW:
             continue
         try:
-            giant = formula.giant(c)
+            giant = giant_recommendation(run.yardstick, c)
         except BudgetUnreachable:
             continue
         s = giant.config
-        layers = base.layers(s.scale, classes)
+        key = network_key(run.yardstick, s)
         same = ok[(ok["resolution"] == s.resolution) & (ok["flops"] == s.flops)]
         match = [t for t in same.itertuples()
-                 if base.layers(Scale(t.r, t.d, t.w), classes) == layers]
+                 if network_key(run.yardstick, run.yardstick.measure(Scale(t.r, t.d, t.w)))
+                 == key]
         marks.append(GiantMark(giant, match[0].top1 if match else None,
                                int(match[0].id) if match else None))
     return marks
@@ -284,8 +289,17 @@ def figure_frontier(run):
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
     ax.set_title(f"Accuracy against {yardstick.unit}: {len(run.trials)} trials ({failed} failed), "
-                 f"{_describe(run)}", fontsize=10)
+                 f"{_describe(run)}\n{_verdict(run)}", fontsize=10)
     return figure
+
+
+def _verdict(run) -> str:
+    """The formula's quality in one line (or why there is none)."""
+    from .quality import describe
+
+    if run.formula is None:
+        return "no formula fitted" + ("" if run.finished else " yet: the search is unfinished")
+    return describe(run.formula.quality_)
 
 
 def figure_formula(run, curves: dict | None = None):
@@ -322,8 +336,10 @@ def figure_formula(run, curves: dict | None = None):
             px.set_ylabel("input size (px)")
         ax.legend(fontsize=7.5, loc="best")
     lo, hi = run.formula.c_range_
+    fit = "monotone GPs" if run.formula.monotone else "unconstrained GPs"
     figure.suptitle(f"The fitted formula against c (fitted on {len(frontier)} frontier points, "
-                    f"c = {lo:.3g} to {hi:.3g}); {_describe(run)}", fontsize=10)
+                    f"c = {lo:.3g} to {hi:.3g}, {fit}); {_describe(run)}\n{_verdict(run)}",
+                    fontsize=10)
     return figure
 
 
@@ -387,7 +403,7 @@ def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):
                        label="on the Pareto frontier")
         wide = _auto_scale(ax, near[key])
         ax.set_xlabel(f"{names[key]}" + (" (log scale)" if wide else ""))
-        rho = _spearman(main[key], main["top1"]) if len(main) >= 3 else float("nan")
+        rho = spearman(main[key], main["top1"]) if len(main) >= 3 else float("nan")
         ax.set_title(f"Spearman ρ(top-1, {key}) = {rho:+.2f}" if math.isfinite(rho)
                      else "Spearman ρ: needs 3 trials", fontsize=9)
         ax.grid(True, which="major", alpha=0.3)
@@ -444,14 +460,21 @@ def figure_rungs(run):
     return figure
 
 
-def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None) -> list[Path]:
-    """Write the figures of a finished run into ``out`` (default ``RUN_DIR/plots``) and
-    return their paths: three always, plus ``flops_vs_latency.png`` for a latency search and
-    ``rungs.png`` for a halving one. Every input is checked and every figure drawn before a file is written.
+def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None,
+             log=None) -> list[Path]:
+    """Write the figures of a run into ``out`` (default ``RUN_DIR/plots``) and return their
+    paths: the trials against c, the formula (when there is one), the trials near one budget,
+    and ``flops_vs_latency.png`` for a latency search, ``rungs.png`` for a halving one. Every
+    input is checked and every figure drawn before a file is written.
+
+    A run without a formula (unfinished, or its fit refused) gets the figures of its trials;
+    ``log`` (default: print to stderr) is told that formula_vs_c.png was skipped and why.
     """
+    import sys
+
     from .validate import check_output_path
 
-    run = finished_run(path)
+    run = plottable_run(path)
     trials_near(run, budget, window)  # fail before drawing anything
     out = Path(out) if out is not None else run.path / "plots"
     if out.exists() and not out.is_dir():
@@ -460,12 +483,16 @@ def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=N
         check_output_path("the plots folder", out)
     except TinyFormulaError as error:
         raise TinyFormulaError(f"{error} (give --out DIR for the figures)") from None
-    figures = {"top1_vs_flops.png": figure_frontier(run),
-               "formula_vs_c.png": figure_formula(run),
-               budget_file_name(budget): figure_budget(run, budget, window)}
+    figures = {"top1_vs_flops.png": figure_frontier(run)}
+    if run.formula is not None:
+        figures["formula_vs_c.png"] = figure_formula(run)
+    else:
+        (log or (lambda message: print(f"tinyformula: note: {message}", file=sys.stderr)))(
+            missing_formula_note(run))
+    figures[budget_file_name(budget)] = figure_budget(run, budget, window)
     if run.yardstick.cost == "latency":
         figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
-    if run.config.schedule == "halving":
+    if run.config.schedule == "halving" and run.fidelity.get("transitions"):
         figures["rungs.png"] = figure_rungs(run)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from .errors import TinyFormulaError
 from .files import write_atomically
 from .formula import MIN_POINTS, TinyFormula
 from .pareto import pareto_frontier
+from .quality import assess, check_above_chance, noise_sigma
 from .schedule import fidelity_report, seed_noise
 from .search_config import SearchConfig
 from .solve import BudgetUnreachable
@@ -89,13 +90,16 @@ def _csv(trials: list[Trial]) -> str:
     return buffer.getvalue()
 
 
-def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
-                  trials: list[Trial]) -> SearchResult:
-    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
-    out = Path(out)
+def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
+                **params) -> TinyFormula:
+    """The formula of a search's trials: fitted on the frontier of the top rung (r, d and
+    top-1 against c), with its quality report. ``params`` are :class:`TinyFormula` parameters
+    (default: the config's ``monotone``). Raises TinyFormulaError when every trial scored at
+    chance or the frontier has too few points."""
     frontier = search_frontier(config, trials)
-    write_atomically(out / "trials.csv", _csv(trials))
-    write_atomically(out / "frontier.csv", _csv(frontier))
+    noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
+    scores = [t.top1 for t in trials if t.state is TrialState.OK and t.rung == config.top_rung]
+    check_above_chance(scores, yardstick.num_classes, config.val_size, noise)
     if len(frontier) < MIN_POINTS:
         ok = sum(t.state is TrialState.OK for t in trials)
         raise TinyFormulaError(
@@ -103,10 +107,28 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
             f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
             f"continue this search")
     schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
-    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset{schedule}, "
+    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
+              f"{schedule}, {config.train_size:,} images x {config.epochs} epoch(s), "
               f"seed {config.seed})")
-    formula = TinyFormula.for_yardstick(yardstick, source=source).fit(
-        {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")})
+    if config.monotone is not None:
+        params.setdefault("monotone", config.monotone)
+    if noise is not None:
+        params.setdefault("top1_noise", noise_sigma(noise))
+    columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
+    columns["top1"] = [t.top1 for t in frontier]
+    formula = TinyFormula.for_yardstick(yardstick, source=source, **params).fit(columns)
+    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
+                              len(scores))
+    return formula
+
+
+def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
+                  trials: list[Trial]) -> SearchResult:
+    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
+    out = Path(out)
+    write_atomically(out / "trials.csv", _csv(trials))
+    write_atomically(out / "frontier.csv", _csv(search_frontier(config, trials)))
+    formula = fit_formula(config, yardstick, trials)
     formula.save(out / "formula.json")
     return SearchResult.from_trials(out, config, yardstick, trials, formula)
 
@@ -149,7 +171,8 @@ def run_summary(result: SearchResult) -> dict:
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
             .to_dict("records"),
             "seed_spread": result.seed_spread, "fidelity": result.fidelity,
-            "formula": str(result.path / "formula.json"), "budgets": budgets}
+            "formula": str(result.path / "formula.json"), "quality": result.formula.quality_,
+            "budgets": budgets}
 
 
 Run = SearchResult  # the name of versions up to 0.1

@@ -14,7 +14,7 @@ from .bases import get_base
 from .errors import TinyFormulaError
 from .presets import PRESETS
 from .schedule import SCHEDULES, check_halving, rung_train_sizes
-from .space import SAMPLERS, check_c_range
+from .space import PLANNER, SAMPLERS, check_c_range
 from .validate import (
     COUNT,
     POSITIVE_INT,
@@ -27,11 +27,13 @@ from .validate import (
 from .yardstick import COST_NAMES, LATENCY, Yardstick
 
 EXECUTORS = ("local", "dask")
+VAL_FRACTION = 0.2   # the held-out split takes at most this share of the training images
 
 # Limits of each setting, with the reason: a value past one is refused before anything runs.
 LIMITS = {
     "trials": Integer(1, 100_000, why="a search of more trials would run for years"),
     "train_size": COUNT,
+    "val_size": COUNT,
     "epochs": Integer(1, 1000, why="trials train on a short schedule"),
     "batch_size": Integer(1, 65_536, why="larger batches do not fit in memory"),
     "workers": Integer(1, 4096, why="one process per trial in flight"),
@@ -40,14 +42,24 @@ LIMITS = {
 }
 
 
+def holdout_size(train_images: int, preset: str = "default") -> int:
+    """Training images to hold out for scoring by default: the preset's hold-out, at most
+    ``VAL_FRACTION`` of ``train_images`` (and at least one)."""
+    return max(1, min(PRESETS[preset].val_size, int(VAL_FRACTION * train_images)))
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything that defines a search and how it runs.
 
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
-    epochs, batch_size``, the held-out size of the preset and the schedule (with ``eta`` and
-    ``min_images`` for successive halving, see :mod:`tinyformula.schedule`). The trial count may grow to
-    extend a search; where and how trials run (``out``, ``executor``, ``workers``,
+    epochs, batch_size, val_size``, the planner's version, the cost c is measured in (when not
+    FLOPs) and the schedule (when halving, with ``eta``, ``min_images``, ``min_rung``; see
+    :mod:`tinyformula.schedule`). ``val_size`` (the training images held out to score
+    candidates on) defaults to the preset's, at most ``VAL_FRACTION`` of the dataset's training
+    images; ``train_size`` defaults to the preset's, at most what the hold-out leaves.
+    ``monotone`` only changes how the formula is fitted on the trials. The trial count may
+    grow to extend a search; where and how trials run (``out``, ``executor``, ``workers``,
     ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``) never changes
     which search it is.
     """
@@ -57,15 +69,22 @@ class SearchConfig:
     data_dir: str | None = None
     preset: str = "default"
     trials: int | None = None        # None: the preset's
-    train_size: int | None = None    # None: the preset's
+    train_size: int | None = None    # None: the preset's, at most what the hold-out leaves
     epochs: int | None = None        # None: the preset's
+    val_size: int | None = None      # None: the preset's, at most VAL_FRACTION of the data
     c_range: tuple[float, float] = (0.03, 1.0)
     sampler: str = "budgeted"
     seed: int = 0
     batch_size: int = 128
+    planner: int = PLANNER           # 1: plans of versions up to 0.1 (may repeat a network)
     cost: str = "flops"              # what c is relative to: flops, params, activations, latency
     latency_device: str = "cpu"      # where latency is measured, for cost="latency"
     latency_threads: int = 1
+    schedule: str | None = None      # None: the preset's; "full" or "halving"
+    eta: float = 3.0                 # halving: each rung keeps 1/eta, trains eta x longer
+    min_images: int | None = None    # halving: smallest rung's images; None: full / eta**2
+    min_rung: int = 6                # halving: no rung is cut below this many candidates
+    monotone: bool | None = None     # monotone GPs; None: TinyFormula's default (fit only)
     device: str = "auto"
     cuda_graph: bool = True          # capture the training step in a CUDA graph on GPUs
     trials_per_gpu: int | None = None  # None: as many as memory allows (measured)
@@ -73,10 +92,6 @@ class SearchConfig:
     executor: str = "local"
     workers: int | None = None       # None: one per core (local) or per core (Dask cluster)
     scheduler: str | None = None     # a running Dask scheduler's address
-    schedule: str | None = None      # None: the preset's; "full" or "halving"
-    eta: float = 3.0                 # halving: each rung keeps 1/eta, trains eta x longer
-    min_images: int | None = None    # halving: smallest rung's images; None: full / eta**2
-    min_rung: int = 6                # halving: no rung is cut below this many candidates
 
     @classmethod
     def from_options(cls, **options) -> "SearchConfig":
@@ -88,15 +103,29 @@ class SearchConfig:
             raise TinyFormulaError(f"unknown search setting(s): {', '.join(unknown)}")
         return cls(**{k: v for k, v in options.items() if v is not None})
 
-    def resolved(self) -> "SearchConfig":
+    def resolved(self, train_images: int | None = None) -> "SearchConfig":
         """Sizes filled in from the preset, every value checked (a CUDA device against the GPUs
-        torch sees: this imports torch only then). Touches no file and no network."""
+        torch sees: this imports torch only then); with ``train_images`` (the dataset's
+        training images), the held-out and training sizes fitted to it, and a request for more
+        images than exist refused. Touches no file and no network."""
         check("--preset", self.preset, Options(tuple(PRESETS)))
         preset = PRESETS[self.preset]
+        val_size, train_size = self.val_size, self.train_size
+        if train_images is not None:
+            if val_size is None:
+                val_size = holdout_size(train_images, self.preset)
+            if train_size is None:
+                train_size = min(preset.train_size, train_images - val_size)
+            if val_size + max(train_size, 1) > train_images:
+                raise TinyFormulaError(
+                    f"{self.data} has {train_images:,} training images: --val-size {val_size:,} "
+                    f"and --train-size {train_size:,} ask for {val_size + train_size:,}; "
+                    f"lower them (the hold-out defaults to a fifth of the images at most)")
         config = replace(
             self,
             trials=preset.trials if self.trials is None else self.trials,
-            train_size=preset.train_size if self.train_size is None else self.train_size,
+            train_size=preset.train_size if train_size is None else train_size,
+            val_size=preset.val_size if val_size is None else val_size,
             epochs=preset.epochs if self.epochs is None else self.epochs,
             c_range=check_c_range(self.c_range),
             data_dir=str(self.data_dir) if self.data_dir else None,
@@ -105,6 +134,7 @@ class SearchConfig:
             check(f"--{name.replace('_', '-')}", getattr(config, name), limit,
                   allow_none=name == "workers")
         check("--trials-per-gpu", config.trials_per_gpu, LIMITS["workers"], allow_none=True)
+        check("planner", config.planner, Integer(1, PLANNER))
         config = replace(config, schedule=preset.schedule if config.schedule is None
                          else config.schedule)
         check("--schedule", config.schedule, Options(SCHEDULES))
@@ -122,15 +152,27 @@ class SearchConfig:
         get_base(config.base)
         return config
 
+    def continuing(self, stored: "SearchConfig | None",
+                   given: "SearchConfig") -> "SearchConfig":
+        """This (resolved) config, continuing the ``stored`` search of a run folder: settings
+        the user left unset (``given``'s None) whose defaults changed since that search was
+        written take the stored values (its planner version, its hold-out), so the same
+        command continues it. Anything set explicitly stays, and is checked against the
+        folder's identity as usual."""
+        if stored is None:
+            return self
+        changes = {}
+        if stored.planner != self.planner:
+            changes["planner"] = stored.planner
+        for name in ("val_size", "train_size"):
+            if getattr(given, name) is None and getattr(stored, name) is not None:
+                changes[name] = getattr(stored, name)
+        return replace(self, **changes)
+
     @property
     def replicates(self) -> int:
         """Candidates trained again with the next seed, to measure seed-to-seed noise."""
         return min(PRESETS[self.preset].replicates, self.trials or 0)
-
-    @property
-    def val_size(self) -> int:
-        """Training images held out to score candidates on."""
-        return PRESETS[self.preset].val_size
 
     def yardstick(self, num_classes: int, resolution_base: int) -> Yardstick:
         """How this search measures c, for a dataset of ``num_classes`` and base size."""
@@ -151,13 +193,15 @@ class SearchConfig:
         return len(self.rung_train_sizes) - 1
 
     def identity(self) -> dict:
-        """What makes two searches the same search (the trial count may grow). The cost c is
-        measured in and the schedule are part of it; searches from before either was a choice
-        have neither stored: they are full-schedule FLOPs searches."""
+        """What makes two searches the same search (the trial count may grow). The planner's
+        version, the cost c is measured in and the schedule are part of it; searches from
+        before each was a choice have none stored: planner 1, FLOPs, full schedule."""
         identity = {"base": self.base, "data": self.data, "seed": self.seed,
                     "sampler": self.sampler, "c_range": list(self.c_range),
                     "train_size": self.train_size, "epochs": self.epochs,
                     "batch_size": self.batch_size, "val_size": self.val_size}
+        if self.planner != 1:
+            identity["planner"] = self.planner
         if self.cost != "flops":
             identity["cost"] = self.cost
         if self.cost == LATENCY:
@@ -174,9 +218,14 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         """Read back a stored config; keys this version does not know are ignored (a run
-        folder's settings also hold the yardstick's and the replicate count)."""
+        folder's settings also hold the yardstick's and the replicate count). Settings
+        stored before a key existed take the value those versions used."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if "c_range" in values:
             values["c_range"] = tuple(values["c_range"])
+        values.setdefault("planner", 1)  # stored before plans skipped repeated networks
+        if values.get("val_size") is None and values.get("preset") in PRESETS:
+            # Stored before val_size was a setting: it was the preset's.
+            values["val_size"] = PRESETS[values["preset"]].val_size
         return cls(**values)

@@ -8,6 +8,11 @@ on how many are asked for (so a search can be extended with more trials):
 * ``budgeted`` draws c log-uniform in the range, r and d log-uniform in [0.25, 4], solves the
   widest w that fits c exactly and rejects w outside [0.25, 4], so no draw is wasted on a
   budget nobody asked about.
+
+Both plan distinct networks only: a draw that builds the same network as an earlier candidate
+(same input size and layer tree: at 32 px several r give one resolution, and d rounds per
+stage) is skipped, so no network is trained twice under two names. ``planner=1`` gives the
+plans of tinyformula 0.1, which kept repeats: a run folder it planned continues with it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from .solve import solve_width
 from .validate import POSITIVE_INT, check
 from .yardstick import Configuration, Yardstick
 
+# Which planner made a plan (part of a search's identity): 2 skips repeated networks; a run
+# folder planned by 1 (tinyformula 0.1) keeps planning with 1, so its plan stays the same.
+PLANNER = 2
 MULTIPLIER_RANGE = (0.25, 4.0)
 SAMPLERS = ("random", "budgeted")
 BUDGETED_TRIES_PER_C = 200
@@ -48,10 +56,16 @@ def _round(value: float) -> float:
     return round(value, 4)
 
 
+def network_key(yardstick: Yardstick, config: Configuration) -> tuple:
+    """What makes two configurations the same network: input size and layer tree."""
+    return (config.resolution, yardstick.network.layers(config.scale, yardstick.num_classes))
+
+
 def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
-                    c_range=(0.03, 1.0), seed: int = 0) -> list[Configuration]:
-    """The first ``n`` candidates of the sampler's stream for this seed, c measured by
-    ``yardstick``; candidate i of a plan is its i-th element."""
+                    c_range=(0.03, 1.0), seed: int = 0,
+                    planner: int = PLANNER) -> list[Configuration]:
+    """The first ``n`` distinct candidates of the sampler's stream for this seed, c measured
+    by ``yardstick``; candidate i of a plan is its i-th element (whatever ``n``)."""
     if sampler not in SAMPLERS:
         raise TinyFormulaError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
     n = check("the number of trials", n, POSITIVE_INT)
@@ -60,6 +74,7 @@ def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
     rng = random.Random(seed)
     draw = _draw_random if sampler == "random" else _draw_budgeted
     candidates: list[Configuration] = []
+    seen: set[tuple] = set()
     misses = 0
     while len(candidates) < n:
         if misses >= MAX_TRIES_IN_A_ROW:
@@ -74,9 +89,12 @@ def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
         if scale.resolution(yardstick.resolution_base) >= 1:
             config = yardstick.measure(scale)
             if lo <= config.c <= hi:
-                candidates.append(config)
-                misses = 0
-                continue
+                key = network_key(yardstick, config) if planner >= 2 else len(candidates)
+                if key not in seen:
+                    seen.add(key)
+                    candidates.append(config)
+                    misses = 0
+                    continue
         misses += 1
     return candidates
 

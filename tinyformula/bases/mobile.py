@@ -12,7 +12,7 @@ Squeeze-excite reduces to ``se`` x the block's *input* channels (timm computes i
 
 Bases defined here (their scaling rules; resolution is ``int(224 * r)`` for all):
 
-* ``efficientnet_b0``: TinyNet's rules (DESIGN.md): widths ``round_channels(c * w)``, stem fixed
+* ``efficientnet_b0``: TinyNet's rules (README.md): widths ``round_channels(c * w)``, stem fixed
   at 32, head ``max(1280, round_channels(1280 * w))``, ``max(1, round(n * d))`` blocks a stage.
 * ``mobilenetv2_100``: MobileNetV2 (Sandler et al., 2018) as timm's ``_gen_mobilenet_v2`` builds
   it, ReLU6, no SE, with timm's rules (``channel_multiplier`` w, ``depth_multiplier`` d): every
