@@ -95,6 +95,22 @@ def test_table_is_keyed_cached_and_reused(cache, count_timings):
             != model.path
 
 
+def test_estimates_time_nothing_once_each_kind_of_block_is_known(cache, count_timings,
+                                                                 monkeypatch):
+    """A search's bisections estimate blocks the table lacks from a line per kind of block;
+    only exact predictions time them."""
+    monkeypatch.setattr(latency, "MIN_FIT_UNITS", 2)
+    base = get_base("efficientnet_b0")
+    model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    model.prebuild([Scale(0.5, 0.5, 0.4), Scale(0.6, 0.5, 0.6), Scale(0.7, 0.6, 0.8)], **TINY)
+    timed = len(count_timings)
+    new = Scale(0.55, 0.5, 0.7)
+    estimate = model.estimate_ms(new, **TINY)
+    assert estimate > 0 and len(count_timings) == timed  # nothing timed for the estimate
+    exact = model.predict_ms(new, **TINY)
+    assert len(count_timings) > timed and exact > 0
+
+
 def test_prediction_builds_no_module(cache, monkeypatch):
     base = get_base("efficientnet_b0")
     model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)

@@ -58,6 +58,7 @@ FORMAT = 1
 STATISTIC = "p10_ms"
 CALIBRATION_CANDIDATES = 8
 CALIBRATION_SEED = 12345
+MIN_FIT_UNITS = 8  # timed blocks of one kind before estimate_ms fits a line to them
 
 
 def cache_root() -> Path:
@@ -259,6 +260,7 @@ class LatencyModel:
         self._table = table
         self._units: dict[str, float] = {k: v[STATISTIC] for k, v in table["units"].items()}
         self.profiled = 0  # units this object timed (0 when every prediction hit the table)
+        self._lines: dict[str, tuple[int, tuple[float, float]]] = {}  # estimate_ms's fits
         self.profile_seconds = 0.0  # time spent building modules and timing them
 
     # -- construction
@@ -336,7 +338,7 @@ class LatencyModel:
                 "median_ms": timing.median_ms, "p10_ms": timing.p10_ms,
                 "iqr_ms": timing.iqr_ms, "reps": timing.reps, "load": timing.load,
                 "shape": list(shape), "unit": type(unit).__name__,
-                "flops": layer_cost(unit, shape)[0]}
+                "flops": layer_cost(unit, shape).flops}
             self._units[key] = getattr(timing, STATISTIC)
             self.profiled += 1
         self.profile_seconds += time.perf_counter() - started
@@ -374,6 +376,48 @@ class LatencyModel:
         return total
 
     # -- prediction
+
+    def estimate_ms(self, scale: Scale, num_classes: int = 1000,
+                    resolution_base: int | None = None) -> float:
+        """Like :meth:`predict_ms`, but a block the table lacks is estimated, not timed: from
+        a line (latency against FLOPs) fitted on the table's blocks of the same kind. For
+        searching (a width bisection or a sampler tries many networks it then drops); a kind
+        with fewer than :data:`MIN_FIT_UNITS` timed blocks is timed as in ``predict_ms``."""
+        network = self.base.network(scale, num_classes, resolution_base)
+        calibration = self.calibration(num_classes, resolution_base)
+        total, missing = 0.0, []
+        for unit, shape in units(network):
+            ms = self._units.get(unit_key(unit, shape))
+            if ms is not None:
+                total += ms
+                continue
+            line = self._line(type(unit).__name__)
+            if line is None:
+                missing.append((unit, shape))
+            else:
+                total += max(0.0, line[0] + line[1] * layer_cost(unit, shape).flops)
+        if missing:
+            return self.predict_ms(scale, num_classes, resolution_base)
+        return calibration.offset_ms + calibration.factor * total
+
+    def _line(self, kind: str) -> tuple[float, float] | None:
+        """Least-squares (intercept, ms per FLOP) over the table's blocks of one kind, refitted
+        as the table grows by a tenth; None with too few blocks of that kind."""
+        entries = [(v["flops"], v[STATISTIC]) for v in self._table["units"].values()
+                   if v.get("unit") == kind and v.get("flops") is not None]
+        cached = self._lines.get(kind)
+        if cached is not None and len(entries) <= 1.1 * cached[0]:
+            return cached[1]
+        if len(entries) < MIN_FIT_UNITS:
+            return None
+        n = len(entries)
+        mean_x = sum(x for x, _ in entries) / n
+        mean_y = sum(y for _, y in entries) / n
+        var = sum((x - mean_x) ** 2 for x, _ in entries)
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in entries) / var if var else 0.0
+        line = (mean_y - slope * mean_x, slope)
+        self._lines[kind] = (n, line)
+        return line
 
     def predict_ms(self, scale: Scale, num_classes: int = 1000,
                    resolution_base: int | None = None) -> float:

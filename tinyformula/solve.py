@@ -35,16 +35,18 @@ def r_for_resolution(resolution: int, resolution_base: int) -> float:
 
 
 def solve_width(yardstick: Yardstick, c: float, r: float, d: float,
-                amount_of=None) -> Configuration | None:
+                amount_of=None, exact: bool = True) -> Configuration | None:
     """The widest w in [W_MIN, W_MAX] whose cost does not exceed the budget c at this r and d.
 
     None when even the narrowest network is over budget. No cost falls as w grows, so
     bisection (on log w) finds the last step below the budget; the w reported is the shortest
     decimal that builds the same network. ``amount_of(scale)`` replaces the yardstick's
-    analytic count (the benchmark passes build + fvcore).
+    analytic count (the benchmark passes build + fvcore). The bisection asks the yardstick
+    for estimates (for latency, blocks the table lacks are not timed); the answer is
+    measured ``exact``.
     """
     limit = yardstick.budget(c)
-    amount_of = amount_of or yardstick.amount
+    amount_of = amount_of or (lambda scale: yardstick.amount(scale, exact=False))
 
     def fits(w: float) -> bool:
         return amount_of(Scale(r, d, w)) <= limit
@@ -52,13 +54,13 @@ def solve_width(yardstick: Yardstick, c: float, r: float, d: float,
     if not fits(W_MIN):
         return None
     if fits(W_MAX):
-        return yardstick.measure(Scale(r, d, W_MAX))
+        return yardstick.measure(Scale(r, d, W_MAX), exact)
     lo, hi = math.log(W_MIN), math.log(W_MAX)
     while hi - lo > 1e-6:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
     w = _shortest_equivalent_width(yardstick, r, d, math.exp(lo))
-    return yardstick.measure(Scale(r, d, w))
+    return yardstick.measure(Scale(r, d, w), exact)
 
 
 def _shortest_equivalent_width(yardstick: Yardstick, r: float, d: float, w: float) -> float:
@@ -135,7 +137,7 @@ def giant_phi(yardstick: Yardstick, c: float) -> float:
     c = check_budget(c)
 
     def fits(phi: float) -> bool:
-        return yardstick.fits(giant_scale(phi), c)
+        return yardstick.fits(giant_scale(phi), c, exact=False)
 
     # Below this phi the input would be smaller than one pixel.
     lo = math.log(1.0 / yardstick.resolution_base) / math.log(GIANT_GAMMA) + 1e-6

@@ -100,9 +100,11 @@ def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
 
 
 def reachable_c(yardstick: Yardstick) -> tuple[float, float]:
-    """The smallest and largest c of any candidate (cost grows with each multiplier)."""
+    """The smallest and largest c of any candidate (cost grows with each multiplier), as the
+    yardstick estimates them (for latency, without timing blocks the table lacks)."""
     low, high = MULTIPLIER_RANGE
-    return yardstick.c(Scale(low, low, low)), yardstick.c(Scale(high, high, high))
+    return tuple(yardstick.amount(Scale(m, m, m), exact=False) / yardstick.reference
+                 for m in (low, high))
 
 
 def check_reachable(yardstick: Yardstick, lo: float, hi: float) -> None:
@@ -129,7 +131,7 @@ def _draw_budgeted(rng, yardstick, lo, hi) -> Scale | None:
         d = _round(_log_uniform(rng, *MULTIPLIER_RANGE))
         if Scale(r, d).resolution(yardstick.resolution_base) < 1:
             continue
-        config = solve_width(yardstick, c, r, d)
+        config = solve_width(yardstick, c, r, d, exact=False)  # the plan measures it exactly
         if config is not None and MULTIPLIER_RANGE[0] <= config.w <= MULTIPLIER_RANGE[1]:
             return config.scale
     return None

@@ -124,11 +124,16 @@ class Yardstick:
         """Every analytic cost of the base scaled by ``scale`` (resolution, FLOPs, params)."""
         return self.network.cost(scale, self.num_classes, self.resolution_base)
 
-    def amount(self, scale: Scale | None = None) -> float:
-        """The chosen cost of ``scale``, in its unit (e.g. FLOPs, or ms of latency)."""
+    def amount(self, scale: Scale | None = None, exact: bool = True) -> float:
+        """The chosen cost of ``scale``, in its unit (e.g. FLOPs, or ms of latency).
+
+        The analytic costs are always exact. For latency, ``exact=False`` estimates the blocks
+        the latency table lacks instead of timing them (what a search's bisections and
+        rejected draws use); a configuration that is kept is measured exactly."""
         if self.cost == LATENCY:
-            return self.latency_model.predict_ms(scale or Scale(), self.num_classes,
-                                                 self.resolution_base)
+            model = self.latency_model
+            predict = model.predict_ms if exact else model.estimate_ms
+            return predict(scale or Scale(), self.num_classes, self.resolution_base)
         return COSTS[self.cost](self.cost_of(scale))
 
     @cached_property
@@ -149,10 +154,11 @@ class Yardstick:
         """The relative cost of ``scale``."""
         return self.amount(scale) / self.reference
 
-    def measure(self, scale: Scale) -> Configuration:
-        """``scale`` as a :class:`Configuration`: its resolution, FLOPs, params and c."""
+    def measure(self, scale: Scale, exact: bool = True) -> Configuration:
+        """``scale`` as a :class:`Configuration`: its resolution, FLOPs, params and c
+        (``exact`` as in :meth:`amount`)."""
         cost = self.cost_of(scale)
-        amount = self.amount(scale) if self.cost == LATENCY else COSTS[self.cost](cost)
+        amount = self.amount(scale, exact) if self.cost == LATENCY else COSTS[self.cost](cost)
         return Configuration(r=scale.r, d=scale.d, w=scale.w, c=amount / self.reference,
                              resolution=cost.resolution, flops=cost.flops, params=cost.params)
 
@@ -160,9 +166,9 @@ class Yardstick:
         """The absolute amount (e.g. FLOPs) a relative budget ``c`` allows."""
         return check_budget(c) * self.reference
 
-    def fits(self, scale: Scale, c: float) -> bool:
-        """Whether ``scale`` costs no more than the budget c."""
-        return self.amount(scale) <= self.budget(c)
+    def fits(self, scale: Scale, c: float, exact: bool = True) -> bool:
+        """Whether ``scale`` costs no more than the budget c (``exact`` as in :meth:`amount`)."""
+        return self.amount(scale, exact) <= self.budget(c)
 
     # -- variants and persistence --------------------------------------------------------------
 
