@@ -133,3 +133,15 @@ def test_plot_of_a_latency_search_shows_flops_against_latency(fake_latency, tmp_
     names = [line.rsplit("/", 1)[-1] for line in out.splitlines()]
     assert "flops_vs_latency.png" in names
     check_png(folder / "plots" / "flops_vs_latency.png")
+
+
+def test_an_estimate_that_undershoots_never_puts_the_answer_over_budget(fake_latency,
+                                                                        monkeypatch):
+    """Bisections run on estimates; the exact latency of the answer is still within budget."""
+    exact = fake_latency.predict_ms
+    monkeypatch.setattr(fake_latency, "estimate_ms",
+                        lambda scale, *args: 0.6 * exact(scale, *args))
+    yardstick = Yardstick("efficientnet_b0", 10, 32, cost="latency")
+    config = solve_budget(yardstick, 0.4, 0.8, 0.8)
+    assert config.c <= 0.4 + 1e-12
+    assert yardstick.c(config.scale) == config.c

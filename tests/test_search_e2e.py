@@ -147,3 +147,48 @@ def test_fit_refuses_a_corrupt_store(tmp_path, cli):
     code, _, err = cli("fit", "--preset", "smoke", "--out", str(out))
     assert code == 2 and "not a readable trials database" in err
     assert (out / "trials.sqlite").read_bytes() == b"garbage" * 1000
+
+
+def test_a_dask_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(tmp_path):
+    """kill -9 of a Dask worker while it trains: its nanny starts a new one, the scheduler runs
+    the trial again, and every score equals a local run's, bit for bit."""
+    distributed = pytest.importorskip("dask.distributed")
+    import os
+    import signal
+    import threading
+    import time
+
+    options = dict(preset="smoke", trials=3, train_size=1024, progress=False,
+                   log=lambda message: None)
+    local = tmp_path / "local"
+    try:
+        search("efficientnet_b0", "fashion-mnist", out=local, workers=1, **options)
+    except Exception as error:  # too few frontier points is fine: the trials are what count
+        assert "Pareto-optimal" in str(error) or "at chance" in str(error)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        killed = []
+
+        def kill_a_busy_worker():
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not killed:
+                busy = [address for address, tasks in client.processing().items() if tasks]
+                if busy:
+                    pids = client.run(os.getpid, workers=busy[:1])
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(busy[0])
+                time.sleep(0.2)
+
+        killer = threading.Thread(target=kill_a_busy_worker, daemon=True)
+        killer.start()
+        try:
+            search("efficientnet_b0", "fashion-mnist", out=tmp_path / "dask", executor="dask",
+                   scheduler=cluster.scheduler_address, **options)
+        except Exception as error:
+            assert "Pareto-optimal" in str(error) or "at chance" in str(error)
+        killer.join()
+    assert killed, "no worker was seen busy: the trials ended before one could be killed"
+    ours, theirs = load_run(local).trials, load_run(tmp_path / "dask").trials
+    assert (theirs["status"] == "ok").all()
+    assert ours["top1"].tolist() == theirs["top1"].tolist()

@@ -13,7 +13,7 @@ import math
 from .errors import TinyFormulaError
 from .published import GIANT_ALPHA, GIANT_BETA, GIANT_GAMMA
 from .scale import MULTIPLIERS, Scale, scaled_resolution
-from .yardstick import Configuration, Yardstick, check_budget
+from .yardstick import LATENCY, Configuration, Yardstick, check_budget
 
 W_MIN, W_MAX = 1 / 64, 4.0      # below 1/64 every channel is at its minimum of 8
 PHI_MAX = 10.0
@@ -41,26 +41,41 @@ def solve_width(yardstick: Yardstick, c: float, r: float, d: float,
     None when even the narrowest network is over budget. No cost falls as w grows, so
     bisection (on log w) finds the last step below the budget; the w reported is the shortest
     decimal that builds the same network. ``amount_of(scale)`` replaces the yardstick's
-    analytic count (the benchmark passes build + fvcore). The bisection asks the yardstick
-    for estimates (for latency, blocks the table lacks are not timed); the answer is
-    measured ``exact``.
+    analytic count (the benchmark passes build + fvcore).
+
+    The bisection asks the yardstick for estimates (for latency, blocks the table lacks are
+    not timed). With ``exact``, the answer is then measured exactly, and where an estimate
+    let it over the budget, a second bisection on exact costs below it finds the widest that
+    fits: the answer is never above the budget.
     """
     limit = yardstick.budget(c)
-    amount_of = amount_of or (lambda scale: yardstick.amount(scale, exact=False))
-
-    def fits(w: float) -> bool:
-        return amount_of(Scale(r, d, w)) <= limit
-
-    if not fits(W_MIN):
+    estimate = amount_of or (lambda scale: yardstick.amount(scale, exact=False))
+    w = _widest_fitting(lambda w: estimate(Scale(r, d, w)) <= limit, W_MIN, W_MAX)
+    if w is None:
         return None
-    if fits(W_MAX):
-        return yardstick.measure(Scale(r, d, W_MAX), exact)
-    lo, hi = math.log(W_MIN), math.log(W_MAX)
+    w = _shortest_equivalent_width(yardstick, r, d, w)
+    config = yardstick.measure(Scale(r, d, w), exact)
+    estimated = amount_of is None and yardstick.cost == LATENCY
+    if exact and estimated and yardstick.amount(config.scale) > limit:
+        w = _widest_fitting(lambda w: yardstick.amount(Scale(r, d, w)) <= limit, W_MIN, w)
+        if w is None:
+            return None
+        config = yardstick.measure(Scale(r, d, _shortest_equivalent_width(yardstick, r, d, w)))
+    return config
+
+
+def _widest_fitting(fits, low: float, high: float) -> float | None:
+    """The widest w in [low, high] (bisection on log w) for which ``fits(w)``, as the shortest
+    decimal that builds the same network; None when ``low`` does not fit."""
+    if not fits(low):
+        return None
+    if fits(high):
+        return high
+    lo, hi = math.log(low), math.log(high)
     while hi - lo > 1e-6:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
-    w = _shortest_equivalent_width(yardstick, r, d, math.exp(lo))
-    return yardstick.measure(Scale(r, d, w), exact)
+    return math.exp(lo)
 
 
 def _shortest_equivalent_width(yardstick: Yardstick, r: float, d: float, w: float) -> float:
