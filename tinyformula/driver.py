@@ -127,7 +127,8 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     if config.scheduler:
         reach_scheduler(config.scheduler)
     images = len(cached_dataset(config.data, config.data_dir).train_images)
-    config = requested.resolved(train_images=images).continuing(_stored_config(out), requested)
+    config = requested.resolved(train_images=images)
+    config = _check_folder(out, config, requested)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     candidates = search_candidates(config, yardstick)
@@ -201,17 +202,20 @@ def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
             f"idle 2-core CPU (much less on a GPU).")
 
 
-def _stored_config(out: Path) -> SearchConfig | None:
-    """The search a run folder already holds (None for a new or empty folder); reading it
-    changes nothing there."""
+def _check_folder(out: Path, config: SearchConfig, requested: SearchConfig) -> SearchConfig:
+    """``config``, continuing the search the run folder already holds (see
+    ``SearchConfig.continuing``), or a one-line refusal when it holds another search. Reads
+    only: a refused folder is left byte for byte as it was."""
     path = out / "trials.sqlite"
     if not path.is_file():
-        return None
+        return config
     store = TrialStore.open(path, create=False)
     try:
-        return store.config()
+        config = config.continuing(store.config(), requested)
+        store.check_same_search(config)
     finally:
         store.close()
+    return config
 
 
 def check_main_guard() -> None:

@@ -136,6 +136,22 @@ class TrialStore:
         settings = self.meta().get("settings")
         return Yardstick.from_dict(settings) if settings else None
 
+    def check_same_search(self, config: SearchConfig) -> None:
+        """Refuse ``config`` unless it is the search this store holds (any search fits an
+        empty store). Reads only: a reader's store can refuse before anything is written."""
+        meta = self.meta()
+        if not meta:
+            return
+        # A full-schedule FLOPs search stores neither key (as searches before both did).
+        theirs = meta.get("identity", {})
+        ours = config.identity()
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        if differ:
+            shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
+                              for k in differ)
+            raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
+                                   f"choose another --out")
+
     def merge_plan(self, config: SearchConfig,
                    planned: list[PlannedTrial | tuple[int, int, Configuration]]) -> list[Trial]:
         """The planned trials as trials: those stored (same candidate, seed and rung) keep
@@ -143,15 +159,7 @@ class TrialStore:
         search, or the same candidates planned differently."""
         stored, meta = self.trials(), self.meta()
         if stored or meta:
-            # A full-schedule FLOPs search stores neither key (as searches before both did).
-            theirs = meta.get("identity", {})
-            ours = config.identity()
-            differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
-            if differ:
-                shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
-                                  for k in differ)
-                raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
-                                       f"choose another --out")
+            self.check_same_search(config)
         by_key = {(t.candidate, t.seed, t.rung): t for t in stored}
         next_id = max((t.id for t in stored), default=-1) + 1
         trials = []
