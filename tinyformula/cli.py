@@ -14,17 +14,10 @@ import os
 import sys
 
 from . import __version__
-from .commands import (
-    cmd_bases,
-    cmd_compare,
-    cmd_fit,
-    cmd_flops,
-    cmd_plot,
-    cmd_predict,
-    cmd_train,
-)
-from .latency_command import cmd_latency
+from .commands import cmd_bases, cmd_fit, cmd_flops, cmd_plot, cmd_train
 from .errors import TinyFormulaError
+from .formula_commands import cmd_compare, cmd_predict
+from .latency_command import cmd_latency
 from .model_commands import cmd_build, cmd_export
 from .signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
 
