@@ -8,7 +8,7 @@ with BatchNorm weight 1, bias 0 and every bias 0:
 * **timm**: timm's ``_init_weight_goog``: convolutions normal(0, sqrt(2 / fan_out)) with
   ``fan_out = k_h * k_w * out_channels // groups``; the classifier uniform within
   ``1 / sqrt(out_features)``;
-* **current**: ``tinyformula.build._init_weights``: torch's ``kaiming_normal_(mode="fan_out")``,
+* **current**: ``tinyformula.build.init_weights`` (defaults): torch's ``kaiming_normal_(mode="fan_out")``,
   whose fan-out ignores groups (a depthwise conv's std is sqrt(groups) times smaller: 0.083
   instead of 0.471 on B0's first one), and a classifier bound ``1 / sqrt(in_features)``;
 * the two mixtures, to tell which part matters.
@@ -46,28 +46,12 @@ from _common import RESULTS, VAL_SIZE, provenance, run_jobs, train_one  # noqa: 
 CANDIDATES = ((1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.75, 1.0, 0.5))
 
 
+INIT_WEIGHTS = tinyformula.build.init_weights  # the package's, before any swap below
+
+
 def candidate_init(module: nn.Module, conv_fan_out_per_group: bool, classifier_fan: str) -> None:
-    """One candidate: He-normal fan-out convolutions, with the fan-out divided by the groups
-    (timm) or not (torch's ``kaiming_normal_``); classifier uniform within
-    ``1 / sqrt(out_features)`` (``classifier_fan="out"``, timm) or ``1 / sqrt(in_features)``
-    (``"in"``); BatchNorm weight 1, bias 0; every bias zero."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-            if conv_fan_out_per_group:
-                fan_out //= m.groups
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            fan = m.weight.size(0) if classifier_fan == "out" else m.weight.size(1)
-            bound = 1.0 / math.sqrt(fan)
-            nn.init.uniform_(m.weight, -bound, bound)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+    """One candidate: ``tinyformula.build.init_weights`` with these two choices."""
+    INIT_WEIGHTS(module, conv_fan_out_per_group, classifier_fan)
 
 
 # name: (conv fan-out divided by groups, classifier bound's fan)
@@ -88,13 +72,13 @@ def default_init_name() -> str:
     def weights(init=None):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
-            saved = tinyformula.build._init_weights
+            saved = tinyformula.build.init_weights
             if init is not None:
-                tinyformula.build._init_weights = init
+                tinyformula.build.init_weights = init
             try:
                 model = get_base("efficientnet_b0").build(Scale(0.5, 0.5, 0.5), 10, 32)
             finally:
-                tinyformula.build._init_weights = saved
+                tinyformula.build.init_weights = saved
         return list(model.state_dict().values())
 
     default = weights()
@@ -107,13 +91,13 @@ def default_init_name() -> str:
 
 def train_with_init(job: dict) -> dict:
     """Train one job with the initialisation it names (swapped in for ``build``'s default)."""
-    default = tinyformula.build._init_weights
+    default = tinyformula.build.init_weights
     options = INITS[job["init"]]
-    tinyformula.build._init_weights = lambda module: candidate_init(module, *options)
+    tinyformula.build.init_weights = lambda module: candidate_init(module, *options)
     try:
         return train_one(job)
     finally:
-        tinyformula.build._init_weights = default
+        tinyformula.build.init_weights = default
 
 
 def summarise(results: list[dict]) -> tuple[list[dict], dict]:

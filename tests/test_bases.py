@@ -105,7 +105,7 @@ def test_ghostnet_depth_rule_cycles_the_stride_1_blocks():
 
 
 def test_weight_init_is_the_documented_one_not_timms():
-    """build._init_weights: He-normal with torch's fan-out (k*k*out, groups ignored) and a
+    """build.init_weights: He-normal with torch's fan-out (k*k*out, groups ignored) and a
     classifier within 1/sqrt(in_features). timm's (fan-out / groups, 1/sqrt(out_features))
     trained worse on the short schedule (experiments/results/init.md)."""
     import torch

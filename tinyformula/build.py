@@ -8,6 +8,7 @@ analytic model predicts. Only this module (and the trainer) import torch.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -167,11 +168,15 @@ class ScaledNetwork(nn.Sequential):
         self.input_resolution = network.resolution
         self.num_classes = network.num_classes
         self.meta = dict(network.meta)
-        _init_weights(self)
+        init_weights(self)
 
 
-def _init_weights(module: nn.Module) -> None:
+def init_weights(module: nn.Module, conv_fan_out_per_group: bool = False,
+                 classifier_fan: str = "in") -> None:
     """He-normal fan-out convolutions, unit BatchNorm, a fan-in uniform classifier; zero biases.
+
+    The defaults are the toolkit's init; ``conv_fan_out_per_group=True`` and
+    ``classifier_fan="out"`` give timm's (``experiments/bench_init.py`` compares them).
 
     * ``nn.Conv2d``: ``kaiming_normal_(mode="fan_out", nonlinearity="relu")``, i.e. normal with
       mean 0 and std ``sqrt(2 / fan_out)``, ``fan_out = kernel_h * kernel_w * out_channels``
@@ -192,14 +197,18 @@ def _init_weights(module: nn.Module) -> None:
     """
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+            if conv_fan_out_per_group:
+                fan_out //= m.groups
+            # kaiming_normal_(mode="fan_out", nonlinearity="relu") when not divided by groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0) / math.sqrt(fan_out))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            bound = 1.0 / m.weight.size(1) ** 0.5
+            bound = 1.0 / m.weight.size(0 if classifier_fan == "out" else 1) ** 0.5
             nn.init.uniform_(m.weight, -bound, bound)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

@@ -111,11 +111,11 @@ def unit_copies(unit, shape: tuple, setting: Setting) -> list:
     block: timed alone and hot, blocks ran 15-80% faster than inside their network."""
     import math
 
-    from .build import _init_weights, build_layer
+    from .build import build_layer, init_weights
 
     def make():
         module = build_layer(unit)
-        _init_weights(module)  # the built network's initialisation
+        init_weights(module)  # the built network's initialisation
         return module
 
     first = make()
