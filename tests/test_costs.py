@@ -145,3 +145,16 @@ def test_an_estimate_that_undershoots_never_puts_the_answer_over_budget(fake_lat
     config = solve_budget(yardstick, 0.4, 0.8, 0.8)
     assert config.c <= 0.4 + 1e-12
     assert yardstick.c(config.scale) == config.c
+
+
+def test_a_latency_search_keeps_its_training_device_apart_from_the_latency_device(
+        fake_latency, tmp_path):
+    from tinyformula.store import TrialStore
+
+    config = SearchConfig(preset="smoke", trials=2, cost="latency", device="auto",
+                          latency_device="cpu").resolved()
+    yardstick = config.yardstick(num_classes=10, resolution_base=32)
+    store = TrialStore.open(tmp_path / "trials.sqlite")
+    store.write_plan(config, yardstick, [])
+    assert store.config().device == "auto" and store.yardstick() == yardstick
+    store.close()

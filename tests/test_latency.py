@@ -149,7 +149,7 @@ def test_stale_table_is_refused(cache):
     model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
     data = json.loads(model.path.read_text())
     data["body"]["key"]["torch"] = "1.0.0"
-    data["checksum"] = latency._checksum(data["body"])
+    data["checksum"] = latency.checksum(data["body"])
     model.path.write_text(json.dumps(data))
     with pytest.raises(TinyFormulaError, match="stale.*torch"):
         LatencyModel.load_or_build(base, protocol=QUICK, **TINY)

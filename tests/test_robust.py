@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tinyformula.errors import TinyFormulaError
-from tinyformula.formula import TinyFormula, _checksum
+from tinyformula.files import checksum as _checksum
+from tinyformula.formula import TinyFormula
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -167,7 +168,7 @@ def test_failed_trials_are_retried_on_resume_and_the_device_is_no_identity(tmp_p
             for job in jobs:
                 yield TrialResult(job.id, TrialState.FAILED, message="RuntimeError: a bad day")
 
-    def executor(kind, workers, scheduler, gpu_slots=None):
+    def executor(kind, workers, scheduler, gpu_slots=None, gpu=False):
         runs.append(Failing() if not runs else _Executor())
         return runs[-1]
 

@@ -183,8 +183,9 @@ def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Tr
             log(note)
     from .executors import make_executor
 
-    executor = stack.enter_context(make_executor(config.executor, workers, config.scheduler,
-                                                 slots))
+    executor = stack.enter_context(make_executor(
+        config.executor, workers, config.scheduler, slots,
+        gpu=config.device.startswith("cuda")))  # a cluster's GPU workers declare GPU_TRIALS
     return executor, device
 
 

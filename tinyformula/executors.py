@@ -17,15 +17,17 @@ from .errors import TinyFormulaError
 from .trial import TrialJob, TrialResult, TrialState
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def cached_dataset(name: str, data_dir: str | None, validation: int | None = None):
     """The dataset, loaded once per process (workers are reused for many trials); with
     ``validation``, scored on that many images carved out of its training split."""
-    from .data import load_dataset
-    from .data.core import carve_validation
+    if validation:
+        from .data.core import carve_validation
 
-    data = load_dataset(name, data_dir)
-    return carve_validation(data, validation) if validation else data
+        return carve_validation(cached_dataset(name, data_dir), validation)
+    from .data import load_dataset
+
+    return load_dataset(name, data_dir)
 
 
 def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
@@ -176,8 +178,9 @@ class DaskExecutor:
 
 
 def make_executor(kind: str, workers: int | None, scheduler: str | None,
-                  gpu_slots: tuple[int, ...] | None = None):
-    """The executor a (checked) search config names; ``gpu_slots`` from a GPU plan."""
+                  gpu_slots: tuple[int, ...] | None = None, gpu: bool = False):
+    """The executor a (checked) search config names; ``gpu_slots`` from a local GPU plan;
+    ``gpu``: on a Dask cluster, trials ask for a GPU trial slot."""
     if kind == "dask":
-        return DaskExecutor(workers or os.cpu_count() or 1, scheduler, gpu=bool(gpu_slots))
+        return DaskExecutor(workers or os.cpu_count() or 1, scheduler, gpu=gpu)
     return LocalExecutor(workers, gpu_slots=gpu_slots)

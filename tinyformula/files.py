@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -71,3 +73,9 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def checksum(body: dict) -> str:
+    """SHA-256 of ``body`` as canonical JSON: what a file stores beside its content, so an
+    edit or a truncation is caught on reading."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

@@ -14,7 +14,6 @@ file: formula files written before them still load and predict.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import warnings
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from .bases import get_base
 from .errors import TinyFormulaError
-from .files import write_atomically
+from .files import checksum, write_atomically
 from .gp import GPPosterior, isotonic, make_gp
 from .validate import Real, check
 from .solve import solve_budget, solve_giant
@@ -377,7 +376,7 @@ class TinyFormula:
             body["gp"]["top1"] = self.posterior_top1_.to_dict()
         if getattr(self, "quality_", None) is not None:
             body["quality"] = self.quality_
-        body["checksum"] = _checksum(body)
+        body["checksum"] = checksum(body)
         return body
 
     def save(self, path) -> Path:
@@ -391,7 +390,7 @@ class TinyFormula:
         if data.get("version") != VERSION:
             raise TinyFormulaError(f"{origin} has format version {data.get('version')!r}; this "
                                    f"tinyformula reads version {VERSION}: refit it")
-        if data.get("checksum") != _checksum({k: v for k, v in data.items() if k != "checksum"}):
+        if data.get("checksum") != checksum({k: v for k, v in data.items() if k != "checksum"}):
             raise TinyFormulaError(f"{origin} was changed after it was written (checksum "
                                    f"mismatch); restore it or fit a new one")
         # A checksum proves nothing against an edit that recomputes it: check every value.
@@ -484,10 +483,6 @@ def giant_recommendation(yardstick: Yardstick, c: float) -> Recommendation:
     c = check_budget(c)
     phi, config = solve_giant(yardstick, c)
     return Recommendation(budget=c, config=config, formula="giant", phi=phi)
-
-
-def _checksum(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def published_frontier() -> dict[str, list[float]]:

@@ -38,6 +38,7 @@ from .bases import get_base
 from .bases.spec import BaseNetwork
 from .cost import layer_cost
 from .errors import TinyFormulaError
+from .files import checksum, write_atomically
 from .layers import Network, Residual, Sequential
 from .measure import (
     Protocol,
@@ -149,10 +150,6 @@ def table_path(key: dict, cache_dir: Path | None = None) -> Path:
     return Path(cache_dir or cache_root() / "latency") / name
 
 
-def _checksum(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
 def read_table(path: Path, key: dict) -> dict:
     """The table stored at ``path`` (``units`` and ``calibrations``), or an empty one; a file
     that cannot be read, fails its checksum or was made for another key is refused."""
@@ -161,11 +158,11 @@ def read_table(path: Path, key: dict) -> dict:
     advice = f"delete {path} to rebuild it"
     try:
         data = json.loads(path.read_text())
-        body, checksum = data["body"], data["checksum"]
+        body, stored_checksum = data["body"], data["checksum"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise TinyFormulaError(f"latency table {path} is corrupt ({type(error).__name__}); "
                                f"{advice}") from None
-    if not isinstance(body, dict) or _checksum(body) != checksum:
+    if not isinstance(body, dict) or checksum(body) != stored_checksum:
         raise TinyFormulaError(f"latency table {path} is corrupt (checksum mismatch); {advice}")
     if not (isinstance(body.get("units"), dict) and isinstance(body.get("calibrations"), dict)):
         raise TinyFormulaError(f"latency table {path} is corrupt (no units or calibrations); "
@@ -181,15 +178,13 @@ def read_table(path: Path, key: dict) -> dict:
 def write_table(path: Path, body: dict) -> None:
     """Merge ``body`` into the file under a lock (another process may have added units) and
     replace it atomically."""
-    from .formula import write_atomically
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
         current = read_table(path, body["key"])
         merged = {"key": body["key"],
                   "units": {**current["units"], **body["units"]},
                   "calibrations": {**current["calibrations"], **body["calibrations"]}}
-        write_atomically(path, json.dumps({"body": merged, "checksum": _checksum(merged)},
+        write_atomically(path, json.dumps({"body": merged, "checksum": checksum(merged)},
                                           indent=1, sort_keys=True))
     body.update(merged)
 
@@ -298,7 +293,9 @@ class LatencyModel:
         points = []
         started = time.perf_counter()
         flops = Yardstick(self.base.name, num_classes, resolution_base)
-        for candidate in plan_candidates(flops, CALIBRATION_CANDIDATES, seed=CALIBRATION_SEED):
+        candidates = plan_candidates(flops, CALIBRATION_CANDIDATES, seed=CALIBRATION_SEED)
+        self.prebuild([c.scale for c in candidates], num_classes, resolution_base)  # one save
+        for candidate in candidates:
             network = self.base.network(candidate.scale, num_classes, resolution_base)
             unit_sum = self._unit_sum(network)
             measured = getattr(measure_network(network, self.setting, self.protocol),

@@ -35,8 +35,9 @@ GIANT = "giant"                  # ``formula="giant"``: EfficientNet's compound 
 
 
 def _recommend(formula, base: str, c: float, num_classes: int | None,
-               resolution_base: int | None) -> tuple[Scale, int, int, str]:
-    """(scale, num_classes, resolution_base, source) the formula gives for budget ``c``.
+               resolution_base: int | None) -> tuple[Scale, Yardstick, str]:
+    """(scale, yardstick, source): what the formula gives for budget ``c``, and the yardstick
+    c is measured with (the formula's cost, at these classes and base resolution).
 
     The one place that calls the formula and solver APIs (``TinyFormula.recommend``,
     ``solve_giant``). ``formula``: None (the built-in formula of ``base``), a path to a fitted
@@ -45,15 +46,14 @@ def _recommend(formula, base: str, c: float, num_classes: int | None,
     from .formula import TinyFormula
 
     if isinstance(formula, str) and formula == GIANT:
-        from .solve import solve_giant
+        from .formula import giant_recommendation
 
         yardstick = Yardstick(base, num_classes or 1000, resolution_base)
         if isinstance(c, bool) or not (isinstance(c, (int, float)) and 0 < c <= 1):
             raise TinyFormulaError(f"c={c!r}: the giant formula is inverted here to shrink "
                                    f"networks; give a budget in (0, 1]")
-        _, config = solve_giant(yardstick, c)
-        return config.scale, yardstick.num_classes, yardstick.resolution_base, \
-            "EfficientNet's compound (giant) formula, inverted"
+        rec = giant_recommendation(yardstick, c)
+        return rec.config.scale, yardstick, "EfficientNet's compound (giant) formula, inverted"
     if formula is None:
         formula = TinyFormula.builtin(base)
     elif not isinstance(formula, TinyFormula):
@@ -62,23 +62,20 @@ def _recommend(formula, base: str, c: float, num_classes: int | None,
         raise TinyFormulaError(f"the formula was fitted on {formula.base}, not {base}; pass "
                                f"base={formula.base!r} or a formula for {base}")
     c = formula.check_budget(c)
-    num_classes = num_classes or formula.num_classes
-    resolution_base = resolution_base or formula.resolution_base
     rec = formula.recommend(c, num_classes=num_classes, resolution_base=resolution_base)
-    return rec.config.scale, num_classes, resolution_base, \
-        formula.source or f"fitted formula for {formula.base}"
+    yardstick = formula.yardstick.replace(num_classes=num_classes, resolution_base=resolution_base)
+    return rec.config.scale, yardstick, formula.source or f"fitted formula for {formula.base}"
 
 
-def model_config(base: str, scale: Scale, num_classes: int = 1000,
-                 resolution_base: int | None = None, budget: float | None = None,
+def model_config(yardstick: Yardstick, scale: Scale, budget: float | None = None,
                  formula: str = "explicit r, d, w") -> dict:
-    """The ``model.tinyformula`` dict of ``base`` at ``scale``, costs from the analytic model."""
-    yardstick = Yardstick(base, num_classes, resolution_base)
+    """The ``model.tinyformula`` dict of ``yardstick``'s base at ``scale``: its FLOPs and
+    params, and ``c`` (with ``budget``) in the yardstick's cost (a formula's own cost)."""
     config = yardstick.measure(scale)
     return {"base": yardstick.base, "r": scale.r, "d": scale.d, "w": scale.w,
             "resolution": config.resolution, "resolution_base": yardstick.resolution_base,
-            "num_classes": num_classes, "flops": config.flops, "params": config.params,
-            "c": config.c, "budget": budget, "formula": formula}
+            "num_classes": yardstick.num_classes, "flops": config.flops,
+            "params": config.params, "c": config.c, "budget": budget, "formula": formula}
 
 
 def create_model(base: str = "efficientnet_b0", flops: float | None = None, formula=None,
@@ -102,13 +99,12 @@ def create_model(base: str = "efficientnet_b0", flops: float | None = None, form
         raise TinyFormulaError("a formula needs a budget: pass flops=C")
     get_base(base)
     if flops is not None:
-        scale, num_classes, resolution_base, source = _recommend(
-            formula, base, flops, num_classes, resolution_base)
-        config = model_config(base, scale, num_classes, resolution_base, budget=float(flops),
-                              formula=source)
+        scale, yardstick, source = _recommend(formula, base, flops, num_classes,
+                                              resolution_base)
+        config = model_config(yardstick, scale, budget=float(flops), formula=source)
     else:
         scale = Scale(1.0 if r is None else r, 1.0 if d is None else d, 1.0 if w is None else w)
-        config = model_config(base, scale, num_classes or 1000, resolution_base,
+        config = model_config(Yardstick(base, num_classes or 1000, resolution_base), scale,
                               formula="explicit r, d, w" if explicit else "the base itself")
     return _build(config, seed)
 

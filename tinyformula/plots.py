@@ -363,16 +363,10 @@ def figure_flops_vs_latency(run):
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     figure.colorbar(points, ax=ax, pad=0.01).set_label("input size (px)")
-    rho = _spearman(trials["flops"], latency) if len(trials) >= 3 else float("nan")
+    rho = spearman(trials["flops"], latency) if len(trials) >= 3 else float("nan")
     ax.set_title(f"FLOPs against latency, {len(trials)} candidates (Spearman ρ = {rho:+.2f}); "
                  f"{_describe(run)}", fontsize=9)
     return figure
-
-
-def _spearman(x, y) -> float:
-    import pandas as pd
-
-    return float(pd.Series(list(x)).rank().corr(pd.Series(list(y)).rank()))
 
 
 def figure_budget(run, budget: float = DEFAULT_BUDGET, window: float = WINDOW):

@@ -44,10 +44,6 @@ _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 {_TRIALS_TABLE};
 """
-# The rows' columns, in the order of the table (the tuple an INSERT ... SELECT copies).
-_TABLE_COLUMNS = ("id", "candidate", "seed", "rung", "images", "r", "d", "w", "c", "resolution",
-                  "flops", "params", "status", "top1", "loss", "seconds", "images_per_s",
-                  "message", "finished_at")
 
 
 class TrialStore:
@@ -134,7 +130,10 @@ class TrialStore:
     def yardstick(self) -> Yardstick | None:
         """How its trials' c was measured (None for a new store)."""
         settings = self.meta().get("settings")
-        return Yardstick.from_dict(settings) if settings else None
+        if not settings:
+            return None
+        # Stores before 0.2 kept the yardstick's keys among the settings (FLOPs only then).
+        return Yardstick.from_dict(settings.get("yardstick", settings))
 
     def check_same_search(self, config: SearchConfig) -> None:
         """Refuse ``config`` unless it is the search this store holds (any search fits an
@@ -181,7 +180,10 @@ class TrialStore:
 
     def write_plan(self, config: SearchConfig, yardstick: Yardstick, trials: list[Trial]) -> None:
         """Record the search and append planned trials not stored yet, in one transaction."""
-        settings = {**config.to_dict(), **yardstick.to_dict(), "replicates": config.replicates}
+        # The yardstick under its own key: its latency "device" is not the training device.
+        settings = {**config.to_dict(), "num_classes": yardstick.num_classes,
+                    "resolution_base": yardstick.resolution_base,
+                    "yardstick": yardstick.to_dict(), "replicates": config.replicates}
         rows = [t.to_row() for t in trials]
         with self._transaction():
             if self.legacy:
@@ -199,10 +201,10 @@ class TrialStore:
         """Rebuild a schema-1 table as schema 2 (inside the caller's transaction): every row
         becomes rung 0, trained on the search's full budget."""
         images = self._full_images()
-        old = [name for name in _TABLE_COLUMNS if name not in ("rung", "images")]
+        old = [name for name in COLUMNS if name not in ("rung", "images")]
         self._db.execute("ALTER TABLE trials RENAME TO trials_schema1")
         self._db.execute(_TRIALS_TABLE)
-        self._db.execute(f"INSERT INTO trials ({', '.join(_TABLE_COLUMNS)}) SELECT "
+        self._db.execute(f"INSERT INTO trials ({', '.join(COLUMNS)}) SELECT "
                          f"{', '.join(old[:3])}, 0, ?, {', '.join(old[3:])} FROM trials_schema1",
                          (images,))
         self._db.execute("DROP TABLE trials_schema1")
