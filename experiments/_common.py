@@ -22,9 +22,7 @@ def trial_job(job: dict, index: int = 0, val_size: int = VAL_SIZE):
     """The search's typed job for one experiment job (a dict with ``r, d, w, seed,
     train_size``): B0 on Fashion-MNIST at 32 px, scored on ``val_size`` held-out training
     images, exactly as ``tinyformula fit`` trains its trials."""
-    from tinyformula import Scale
-    from tinyformula.train import TrainConfig
-    from tinyformula.trial import DataSource, TrialJob
+    from tinyformula import DataSource, Scale, TrainConfig, TrialJob
 
     return TrialJob(id=index, base="efficientnet_b0", scale=Scale(job["r"], job["d"], job["w"]),
                     resolution_base=32, data=DataSource("fashion-mnist", validation=val_size),
@@ -32,18 +30,20 @@ def trial_job(job: dict, index: int = 0, val_size: int = VAL_SIZE):
 
 
 def with_result(job: dict, result) -> dict:
-    """``job`` with its trial's result and its network's resolution, FLOPs and params."""
+    """``job`` with its trial's result (a ``TrialResult`` or a ``TrainResult``) and its
+    network's resolution, FLOPs and params."""
     from tinyformula import Scale, Yardstick
 
     config = Yardstick("efficientnet_b0", 10, 32).measure(Scale(job["r"], job["d"], job["w"]))
-    return {**job, "top1": result.top1, "loss": result.loss, "status": result.state.value,
+    status = result.state.value if hasattr(result, "state") else result.status
+    return {**job, "top1": result.top1, "loss": result.loss, "status": status,
             "seconds": result.seconds, "resolution": config.resolution, "flops": config.flops,
             "params": config.params}
 
 
 def train_one(job: dict) -> dict:
     """Train one job in this process, single-threaded, with the search's ``run_trial``."""
-    from tinyformula.executors import run_trial
+    from tinyformula import run_trial
 
     return with_result(job, run_trial(trial_job(job, val_size=job.get("val_size", VAL_SIZE)),
                                       threads=1))
@@ -57,7 +57,7 @@ def run_jobs(jobs: list[dict], workers: int, val_size: int = VAL_SIZE, worker=No
     from tqdm import tqdm
 
     if worker is None:
-        from tinyformula.executors import LocalExecutor
+        from tinyformula import LocalExecutor
 
         typed = [trial_job(job, i, val_size) for i, job in enumerate(jobs)]
         with LocalExecutor(workers) as executor:
@@ -86,7 +86,7 @@ def provenance(command: list[str], seconds: float) -> str:
 
 
 def save_figure(figure, path: Path) -> None:
-    from tinyformula.plots import save_figure as save
+    from tinyformula import save_figure as save
 
     path.parent.mkdir(parents=True, exist_ok=True)
     save(figure, path)

@@ -31,9 +31,7 @@ def worker(rank, scales, threads, images, barrier, results):
     import torch
 
     torch.set_num_threads(threads)
-    from tinyformula import Scale
-    from tinyformula.data import load_dataset
-    from tinyformula.train import TrainConfig, train
+    from tinyformula import Scale, TrainConfig, load_dataset, train
 
     data = load_dataset("fashion-mnist")
     config = TrainConfig(train_size=images, val_size=2000, bn_recalibrate=512)

@@ -18,9 +18,7 @@ import random
 import statistics
 import time
 
-from tinyformula import Scale, get_base
-from tinyformula.build import fvcore_flops, param_count
-from tinyformula.cost import network_cost
+from tinyformula import Scale, fvcore_flops, get_base, network_cost, param_count
 
 
 def draw_candidates(base, n: int, seed: int, c_range=(0.03, 1.0)) -> list[Scale]:
@@ -77,7 +75,8 @@ def main() -> None:
     print(f"analytic cost model      median {a * 1e3:8.3f} ms per candidate")
     print(f"build + fvcore count     median {f * 1e3:8.1f} ms per candidate")
     print(f"ratio of medians         {f / a:8.0f}x")
-    print(f"per-candidate ratio      min {ratios[0]:.0f}x, median {statistics.median(ratios):.0f}x, "
+    median = statistics.median(ratios)
+    print(f"per-candidate ratio      min {ratios[0]:.0f}x, median {median:.0f}x, "
           f"max {ratios[-1]:.0f}x")
     print(f"counts that disagree     {mismatches} of {len(candidates)}")
 

@@ -30,8 +30,7 @@ BATCHES = (128, 256, 512)
 
 
 def per_trial(data, scale, batch_size: int, steps: int, graphed: bool) -> tuple[float, bool]:
-    from tinyformula import Scale
-    from tinyformula.train import TrainConfig, train
+    from tinyformula import Scale, TrainConfig, train
 
     config = TrainConfig(train_size=min(len(data.train_images), batch_size * steps),
                          batch_size=batch_size, device="cuda", cuda_graph=graphed,
@@ -45,11 +44,16 @@ def per_trial(data, scale, batch_size: int, steps: int, graphed: bool) -> tuple[
 def trials_per_hour(preset: str, sample: int, per_gpu: int | None, data) -> dict:
     """Run the first ``sample`` trials of ``preset``'s plan through the search's own GPU path:
     the driver's worker plan (measured memory, N trials per GPU) and the local executor."""
-    from tinyformula.driver import plan_gpus, search_candidates, trial_jobs
-    from tinyformula.executors import cached_dataset, make_executor
-    from tinyformula.presets import PRESETS
-    from tinyformula.search_config import SearchConfig
-    from tinyformula.trial import Trial
+    from tinyformula import (
+        PRESETS,
+        SearchConfig,
+        Trial,
+        cached_dataset,
+        make_executor,
+        plan_gpus,
+        search_candidates,
+        trial_jobs,
+    )
 
     config = SearchConfig(preset=preset, device="cuda", trials_per_gpu=per_gpu).resolved(
         train_images=len(data.train_images))
@@ -87,7 +91,7 @@ def main() -> int:
         print("bench_gpu: no CUDA GPU visible to torch "
               f"{torch.__version__}; nothing measured.")
         return 1
-    from tinyformula.data import load_dataset
+    from tinyformula import load_dataset
 
     data = load_dataset("fashion-mnist")
     name = torch.cuda.get_device_name(0)
@@ -95,7 +99,8 @@ def main() -> int:
     header = f"{name}, torch {torch.__version__}, {date}"
     print(header)
     per_trial(data, CANDIDATES["tiny (16 px)"], 128, 8, True)  # warm-up: kernels, cuDNN
-    lines = ["| candidate | batch | eager img/s | graphed img/s | speed-up |", "|---|---:|---:|---:|---:|"]
+    lines = ["| candidate | batch | eager img/s | graphed img/s | speed-up |",
+             "|---|---:|---:|---:|---:|"]
     for label, scale in CANDIDATES.items():
         for batch in BATCHES:
             eager, _ = per_trial(data, scale, batch, args.steps, False)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, provenance, run_jobs, write_csv  # noqa: E402
 
-from tinyformula import search  # noqa: E402
+from tinyformula import search
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 SEEDS = (0, 1)
@@ -41,9 +41,7 @@ def warm_start(run, candidates: list[int], seed: int = 0) -> list[dict]:
     on one thread; the from-scratch numbers are the search's own top-rung rows."""
     import torch
 
-    from tinyformula import Scale, get_base
-    from tinyformula.executors import cached_dataset
-    from tinyformula.train import TrainConfig, train
+    from tinyformula import Scale, TrainConfig, cached_dataset, get_base, train
 
     torch.set_num_threads(1)
     config, trials = run.config, run.trials
@@ -199,7 +197,8 @@ def write_markdown(report: dict, seconds: float) -> None:
         pair_gaps.setdefault((r["formula"], r["budget"]), []).append(r["top1"])
     gaps = [abs(a - b) for v in pair_gaps.values() if len(v) == 2 and None not in v
             for a, b in [v]]
-    lines += ["", f"Mean halving - full over the four budgets: {100 * statistics.fmean(diffs):+.1f} "
+    mean_diff = 100 * statistics.fmean(diffs)
+    lines += ["", f"Mean halving - full over the four budgets: {mean_diff:+.1f} "
                   f"points; seed-to-seed noise on the longer schedule (mean |seed 0 - seed 1|): "
                   f"{100 * statistics.fmean(gaps):.1f} points.", "",
               "## Warm start or retrain", "",

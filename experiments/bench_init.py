@@ -8,7 +8,8 @@ with BatchNorm weight 1, bias 0 and every bias 0:
 * **timm**: timm's ``_init_weight_goog``: convolutions normal(0, sqrt(2 / fan_out)) with
   ``fan_out = k_h * k_w * out_channels // groups``; the classifier uniform within
   ``1 / sqrt(out_features)``;
-* **current**: ``tinyformula.build.init_weights`` (defaults): torch's ``kaiming_normal_(mode="fan_out")``,
+* **current**: ``tinyformula.init_weights`` (defaults): torch's
+  ``kaiming_normal_(mode="fan_out")``,
   whose fan-out ignores groups (a depthwise conv's std is sqrt(groups) times smaller: 0.083
   instead of 0.471 on B0's first one), and a classifier bound ``1 / sqrt(in_features)``;
 * the two mixtures, to tell which part matters.
@@ -38,20 +39,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import RESULTS, VAL_SIZE, provenance, run_jobs  # noqa: E402
 from torch import nn  # noqa: E402
 
-import tinyformula.build  # noqa: E402
-from _common import RESULTS, VAL_SIZE, provenance, run_jobs, train_one  # noqa: E402
+import tinyformula
 
 CANDIDATES = ((1.0, 1.0, 1.0), (0.5, 0.5, 0.5), (0.75, 1.0, 0.5))
 
 
-INIT_WEIGHTS = tinyformula.build.init_weights  # the package's, before any swap below
-
-
 def candidate_init(module: nn.Module, conv_fan_out_per_group: bool, classifier_fan: str) -> None:
-    """One candidate: ``tinyformula.build.init_weights`` with these two choices."""
-    INIT_WEIGHTS(module, conv_fan_out_per_group, classifier_fan)
+    """One candidate: ``tinyformula.init_weights`` with these two choices."""
+    tinyformula.init_weights(module, conv_fan_out_per_group, classifier_fan)
 
 
 # name: (conv fan-out divided by groups, classifier bound's fan)
@@ -63,41 +61,57 @@ INITS = {
 }
 
 
-def default_init_name() -> str:
-    """Which candidate ``build``'s default init is: the one drawing the same weights."""
+def initialised(scale, seed: int, options=None, num_classes: int = 10,
+                resolution_base: int = 32):
+    """EfficientNet-B0 at ``scale``, built and then initialised from ``seed`` by the package's
+    default init (``options`` None) or by the candidate init ``options``."""
     import torch
 
-    from tinyformula import Scale, get_base
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = tinyformula.get_base("efficientnet_b0").build(scale, num_classes,
+                                                              resolution_base)
+        torch.manual_seed(seed)
+        if options is None:
+            tinyformula.init_weights(model)
+        else:
+            candidate_init(model, *options)
+    return model
 
-    def weights(init=None):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            saved = tinyformula.build.init_weights
-            if init is not None:
-                tinyformula.build.init_weights = init
-            try:
-                model = get_base("efficientnet_b0").build(Scale(0.5, 0.5, 0.5), 10, 32)
-            finally:
-                tinyformula.build.init_weights = saved
-        return list(model.state_dict().values())
+
+def default_init_name() -> str:
+    """Which candidate the package's default init is: the one drawing the same weights."""
+    import torch
+
+    from tinyformula import Scale
+
+    def weights(options=None):
+        return list(initialised(Scale(0.5, 0.5, 0.5), 0, options).state_dict().values())
 
     default = weights()
     for name, options in INITS.items():
-        candidate = weights(lambda module, options=options: candidate_init(module, *options))
+        candidate = weights(options)
         if all(torch.allclose(a.float(), b.float()) for a, b in zip(default, candidate)):
             return name
     return "none of these"
 
 
 def train_with_init(job: dict) -> dict:
-    """Train one job with the initialisation it names (swapped in for ``build``'s default)."""
-    default = tinyformula.build.init_weights
-    options = INITS[job["init"]]
-    tinyformula.build.init_weights = lambda module: candidate_init(module, *options)
-    try:
-        return train_one(job)
-    finally:
-        tinyformula.build.init_weights = default
+    """Train one job as the search trains a trial, its model initialised by the init it
+    names (the same seed draws the same weights for every init's shapes)."""
+    from dataclasses import replace
+
+    from _common import trial_job, with_result
+
+    from tinyformula import cached_dataset, train
+
+    spec = trial_job(job, val_size=job.get("val_size", VAL_SIZE))
+    data = cached_dataset(spec.data.name, spec.data.data_dir, spec.data.validation)
+    model = initialised(spec.scale, job["seed"], INITS[job["init"]], data.num_classes,
+                        spec.resolution_base)
+    result = train(data, spec.base, spec.scale, replace(spec.train, threads=1),
+                   resolution_base=spec.resolution_base, model=model)
+    return with_result(job, result)
 
 
 def summarise(results: list[dict]) -> tuple[list[dict], dict]:
@@ -182,7 +196,7 @@ def main() -> None:
     print(table)
     verdict = (f"Best by mean top-1 over {len(CANDIDATES)} candidates x {args.seeds} seeds, "
                f"timm's unless the best beats it by no more than two standard errors: "
-               f"**{winner}**. ``tinyformula.build``'s default init draws the same weights as: "
+               f"**{winner}**. the package's default init draws the same weights as: "
                f"**{default}**.")
     print(verdict)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -25,10 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from tinyformula import Yardstick, get_base
-from tinyformula.latency import CALIBRATION_CANDIDATES, LatencyModel
-from tinyformula.measure import Setting, machine_description, measure_network
-from tinyformula.space import plan_candidates
+from tinyformula import (
+    LatencyModel,
+    LatencyProtocol,
+    Yardstick,
+    get_base,
+    machine_description,
+    plan_candidates,
+)
+from tinyformula import LatencySetting as Setting
+from tinyformula import measure_latency as measure_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, provenance  # noqa: E402
@@ -111,11 +117,12 @@ def main() -> None:
         f"0.03-1.0, seed {args.seed}) at resolution base {args.resolution_base}, 1000 classes.\n",
         f"**{summary}.**\n",
         f"Table: {len(model._units)} distinct blocks ({units_built} needed by the candidates "
-        f"beyond the {CALIBRATION_CANDIDATES} calibration networks), built from empty in {build_s:.0f} s "
+        f"beyond the {LatencyProtocol().calibration_networks} calibration networks), built "
+        f"from empty in {build_s:.0f} s "
         f"(calibration {calibration_s:.0f} s). Correction: measured = "
         f"{calibration.offset_ms:+.3f} ms + {calibration.factor:.3f} x sum of block latencies.\n",
         "The model predicts the latency of an otherwise idle machine (the table keeps each "
-        "block's 10th percentile, see `tinyformula/latency.py`), so the like-for-like "
+        "block's 10th percentile, see `tinyformula/cost/latency/model.py`), so the like-for-like "
         "comparison on a shared machine is with the measured p10; on an idle machine the "
         "median and p10 agree.\n",
         "| # | c | px | r | d | w | predicted ms | measured p10 | median | p90 | error vs p10 "

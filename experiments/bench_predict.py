@@ -18,10 +18,7 @@ import subprocess
 import sys
 import time
 
-from tinyformula import Yardstick
-from tinyformula.build import fvcore_flops
-from tinyformula.formula import TinyFormula
-from tinyformula.solve import solve_budget
+from tinyformula import TinyFormula, Yardstick, fvcore_flops, solve_budget
 
 
 def time_command(argv: list[str], runs: int) -> tuple[float, dict]:

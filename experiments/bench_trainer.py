@@ -2,7 +2,8 @@
 
 Both train the same model (EfficientNet-B0 at the base resolution, 32 px, 10 classes) on real
 Fashion-MNIST with the same batch size, optimiser (the trainer's default: SGD + Nesterov 0.05,
-weight decay 0.05, label smoothing 0.1), the same augmentation (padded random crop, flip, resize 28 -> 32 px) and the
+weight decay 0.05, label smoothing 0.1), the same augmentation (padded random crop, flip, resize
+28 -> 32 px) and the
 same number of images. The plain loop is what one writes first: a per-sample ``Dataset``
 whose ``__getitem__`` crops, flips and resizes one image, and a ``DataLoader``
 (``num_workers=0``: with two cores, a worker process only takes a core from the model). It is
@@ -27,9 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from tinyformula import Scale, get_base
-from tinyformula.data import load_dataset
-from tinyformula.train import TrainConfig, train
+from tinyformula import Scale, TrainConfig, get_base, load_dataset, train
 
 
 class PerSampleFashion(Dataset):
@@ -87,7 +86,8 @@ def plain_loop(data, n_images, batch_size, device, channels_last, seed=0) -> flo
 
 
 def ours(data, n_images, batch_size, device) -> float:
-    config = TrainConfig(train_size=n_images, batch_size=batch_size, device=device.type, optimizer="sgd",
+    config = TrainConfig(train_size=n_images, batch_size=batch_size, device=device.type,
+                         optimizer="sgd",
                          bn_recalibrate=0, val_size=1)
     result = train(data, "efficientnet_b0", Scale(), config)
     assert result.status == "ok", result

@@ -52,9 +52,7 @@ def run_one(job: dict) -> dict:
     """Train one model with the final recipe (in a worker process, one thread)."""
     import torch
 
-    from tinyformula.data import load_dataset
-    from tinyformula.models import create_model, load_model
-    from tinyformula.recipe import RecipeConfig, train_final
+    from tinyformula import RecipeConfig, create_model, load_dataset, load_model, train_final
 
     torch.set_num_threads(1)
     data = load_dataset("fashion-mnist")
@@ -64,7 +62,7 @@ def run_one(job: dict) -> dict:
         model = create_model(flops=BUDGET, formula=_formula_argument(job["formula"], job["path"]),
                              num_classes=10, resolution_base=32, seed=job["seed"])
     teacher = load_model(job["teacher"], "teacher") if job.get("teacher") else None
-    recipe = RecipeConfig(epochs=job["epochs"], train_size=job["train_size"], seed=job["seed"],
+    recipe = RecipeConfig.of(epochs=job["epochs"], train_size=job["train_size"], seed=job["seed"],
                           threads=1)
     card = train_final(data, model, job["out"], recipe, teacher=teacher,
                        teacher_path=job.get("teacher"), command="experiments/final_recipe.py")
@@ -82,9 +80,7 @@ def latency(model_dir: Path, repeats: int = 50) -> list[dict]:
     import onnxruntime as ort
     import torch
 
-    from tinyformula.data import load_dataset
-    from tinyformula.export import check_images, export_model
-    from tinyformula.models import load_model
+    from tinyformula import check_images, export_model, load_dataset, load_model
 
     torch.set_num_threads(1)
     data = load_dataset("fashion-mnist")

@@ -24,8 +24,7 @@ BUDGETS = (0.06, 0.13, 0.25, 0.5)
 
 
 def rows_for(run_dir: str) -> list[str]:
-    from tinyformula.results import fit_formula, load_run
-    from tinyformula.store import TrialStore
+    from tinyformula import TrialStore, fit_formula, load_run
 
     run = load_run(run_dir)
     store = TrialStore.open(Path(run_dir) / "trials.sqlite", create=False)

@@ -64,8 +64,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from tinyformula import load_run
-    from tinyformula.measure import Protocol, Setting, machine_description, measure_network
+    from tinyformula import LatencyProtocol as Protocol
+    from tinyformula import LatencySetting as Setting
+    from tinyformula import load_run, machine_description
+    from tinyformula import measure_latency as measure_network
 
     start = time.perf_counter()
     latency_run, flops_run = load_run(args.latency_run), load_run(args.flops_run)

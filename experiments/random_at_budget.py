@@ -28,8 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (RESULTS, VAL_SIZE, provenance, run_jobs, save_figure,  # noqa: E402
-                     write_csv)
+from _common import RESULTS, VAL_SIZE, provenance, run_jobs, save_figure, write_csv  # noqa: E402
 
 TOLERANCE = 0.03
 
@@ -38,8 +37,7 @@ def candidates(c: float, n: int, seed: int) -> list[dict]:
     """The first n *distinct* networks the sampler draws. At 32 px several r give the same
     input size (r = 0.2765 and 0.2788 are both 8 px) and d rounds per stage, so two draws can
     build the very same network; counting it twice would weigh it twice in the correlations."""
-    from tinyformula import Yardstick
-    from tinyformula.space import plan_candidates
+    from tinyformula import Yardstick, plan_candidates
 
     planned = plan_candidates(Yardstick("efficientnet_b0", num_classes=10, resolution_base=32),
                               3 * n, sampler="budgeted",
@@ -60,7 +58,7 @@ def spearman(x, y) -> float:
 
 
 def figure(main, args):
-    from tinyformula.plots import log_axis, new_figure
+    from tinyformula import log_axis, new_figure
 
     fig = new_figure(13.5, 4.6)
     axes = fig.subplots(1, 3, sharey=True)
@@ -100,7 +98,8 @@ def markdown(main, replicates, args, seconds) -> str:
              provenance(sys.argv, seconds),
              f"{len(main)} EfficientNet-B0 mutations with FLOPs within 3% of c = {args.c:g} "
              f"(relative to B0 at a 32 px base resolution, 10 classes): r and d log-uniform in "
-             f"[0.25, 4], w solved to fit (the search's `budgeted` sampler, seed {args.seed}; draws "
+             f"[0.25, 4], w solved to fit (the search's `budgeted` sampler, seed "
+             f"{args.seed}; draws "
              f"building a network already drawn skipped). "
              f"Each trained for one epoch over {args.train_size:,} Fashion-MNIST training "
              f"images with seed 0 (the same images, order and augmentation for all), scored on "

@@ -34,15 +34,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (RESULTS, VAL_SIZE, provenance, run_jobs, save_figure,  # noqa: E402
-                     write_csv)
+from _common import RESULTS, VAL_SIZE, provenance, run_jobs, save_figure, write_csv  # noqa: E402
 
 BUDGETS = (0.5, 0.25, 0.13, 0.06)
 
 
 def configurations(formula_path: str | None) -> list[dict]:
     """Every (budget, formula) configuration, solved exactly as ``tinyformula compare`` does."""
-    from tinyformula.formula import TinyFormula
+    from tinyformula import TinyFormula
 
     formulas = {"tiny": TinyFormula.builtin("efficientnet_b0")}
     if formula_path:
@@ -116,7 +115,7 @@ def figure(table, results):
     offset sideways so their bars do not hide each other). Right: the seed-paired difference."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    from tinyformula.plots import new_figure
+    from tinyformula import new_figure
 
     fig = new_figure(12.5, 5.0)
     ax, diff_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})

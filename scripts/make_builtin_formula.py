@@ -7,7 +7,7 @@ tests/test_formula.py checks that the shipped file predicts as a fresh fit does.
 
 from pathlib import Path
 
-from tinyformula.formula import fit_builtin
+from tinyformula import fit_builtin
 
 path = Path(__file__).resolve().parents[1] / "tinyformula" / "formulas" / "efficientnet_b0.json"
 fit_builtin().save(path)

@@ -4,11 +4,19 @@ import pytest
 import torch
 
 from tinyformula import Scale, TinyFormulaError, get_base
-from tinyformula.batches import TrainBatches
-from tinyformula.data.augment import crop_padding, draw_crops, draw_flips, flip, random_crop, to_input
-from tinyformula.data.core import ImageData
-from tinyformula.steps import EagerStep, GraphedStep, lr_factor, make_step
-from tinyformula.train import TrainConfig
+from tinyformula.data.augment import (
+    crop_padding,
+    draw_crops,
+    draw_flips,
+    flip,
+    random_crop,
+    to_input,
+)
+from tinyformula.data.images import ImageData
+from tinyformula.training.batches import TrainBatches
+from tinyformula.training.config import TrainConfig
+from tinyformula.training.optim import lr_factor
+from tinyformula.training.steps import EagerStep, GraphedStep, make_step
 
 
 def fake_data(n: int = 96, size: int = 12, flip_ok: bool = True) -> ImageData:
@@ -80,7 +88,8 @@ def test_one_static_shape_and_the_stream_rule():
     for epoch in range(2):
         assert sorted(stream[70 * epoch:70 * (epoch + 1)].tolist()) == list(range(70))
     assert len(set(stream[140:].tolist())) == 68
-    assert torch.equal(batches.labels[batches.index[0]], data.train_labels[batches.subset[batches.index[0]]])
+    first = batches.index[0]
+    assert torch.equal(batches.labels[first], data.train_labels[batches.subset[first]])
 
 
 def test_small_subsets():
@@ -124,7 +133,7 @@ def test_device_tensor_schedule_and_ema_match_the_float_ones():
     the EMA weight - gives the same weights as the float path; checked on CPU tensors."""
     import copy
 
-    from tinyformula.steps import WeightEma, make_optimizer
+    from tinyformula.training.optim import WeightEma, make_optimizer
 
     torch.manual_seed(0)
     config = TrainConfig(optimizer="sgd")

@@ -7,9 +7,6 @@ import sys
 import pytest
 
 
-
-
-
 def test_flops_json_has_the_documented_keys(cli):
     code, out, _ = cli("flops", "--r", "0.475", "--d", "0.6", "--w", "0.51", "--json")
     assert code == 0
@@ -65,15 +62,15 @@ def test_bases_lists_every_base_with_its_counts(cli):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["flops", "--r", "nan"], "r must be a finite number in (0, 16]"),
-    (["flops", "--w", "0"], "w must be a finite number in (0, 16]"),
-    (["flops", "--d", "-1"], "d must be a finite number in (0, 16]"),
-    (["flops", "--r", "inf"], "r must be a finite number in (0, 16]"),
+    (["flops", "--r", "nan"], "--r: must be a finite number in (0, 16]"),
+    (["flops", "--w", "0"], "--w: must be a finite number in (0, 16]"),
+    (["flops", "--d", "-1"], "--d: must be a finite number in (0, 16]"),
+    (["flops", "--r", "inf"], "--r: must be a finite number in (0, 16]"),
     (["flops", "--r", "1e308"], "r above 16 makes a 3584 px input"),
-    (["flops", "--r", "abc"], "'abc' is not a number"),
+    (["flops", "--r", "abc"], "got 'abc'"),
     (["flops", "--base", "vgg"], "unknown base 'vgg'; known bases: efficientnet_b0, "),
     (["flops", "--r", "0.001"], "0-pixel input"),
-    (["flops", "--num-classes", "0"], "must be from 1 to"),
+    (["flops", "--num-classes", "0"], "from 1 to"),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, argv, message):
     code, out, err = cli(*argv)
@@ -118,7 +115,7 @@ def test_predict_warns_when_extrapolating(cli):
 
 
 def test_predict_with_a_fitted_formula_file(cli, tmp_path):
-    from tinyformula.formula import TinyFormula
+    from tinyformula.formula.estimator import TinyFormula
 
     path = TinyFormula.builtin().save(tmp_path / "formula.json")
     code, out, _ = cli("predict", "--flops", "0.25", "--formula", str(path), "--json")
@@ -130,7 +127,7 @@ def test_predict_with_a_fitted_formula_file(cli, tmp_path):
 def test_predict_on_another_base_needs_a_formula_fitted_on_it(cli, tmp_path):
     import numpy as np
 
-    from tinyformula.formula import TinyFormula
+    from tinyformula.formula.estimator import TinyFormula
 
     code, out, err = cli("predict", "--base", "resnet50", "--flops", "0.25")
     assert code == 2 and "only efficientnet_b0 has a built-in formula" in err
@@ -159,7 +156,7 @@ def test_compare_json(cli):
 
 
 def _damaged_formulas(tmp_path):
-    from tinyformula.formula import TinyFormula
+    from tinyformula.formula.estimator import TinyFormula
 
     good = TinyFormula.builtin().save(tmp_path / "good.json").read_text()
     (tmp_path / "truncated.json").write_text(good[:100])

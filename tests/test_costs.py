@@ -5,9 +5,9 @@ import json
 import pytest
 
 from tinyformula import Scale, TinyFormulaError, Yardstick
-from tinyformula.formula import TinyFormula
-from tinyformula.search_config import SearchConfig
-from tinyformula.solve import solve_budget
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.formula.solve import solve_budget
+from tinyformula.sweep.config import SearchConfig
 
 
 @pytest.mark.parametrize("cost, field", [("flops", "flops"), ("params", "params"),
@@ -42,7 +42,7 @@ class FakeLatency:
 
 @pytest.fixture
 def fake_latency(monkeypatch):
-    from tinyformula import latency
+    from tinyformula.cost.latency import model as latency
 
     table = FakeLatency()
     monkeypatch.setattr(latency.LatencyModel, "load_or_build",
@@ -99,7 +99,7 @@ def test_predict_refuses_to_mix_costs_or_machines(fake_latency, tmp_path, cli, m
     assert code == 2 and out == "" and "latency" in err and len(err.splitlines()) == 1
     code, out, err = cli("predict", "--formula", path, "--flops", "0.3", "--json")
     assert code == 0, err
-    from tinyformula import measure
+    from tinyformula.cost.latency import measure
 
     monkeypatch.setattr(measure, "machine_description", lambda device="cpu": "another machine")
     code, out, err = cli("predict", "--formula", path, "--flops", "0.3")
@@ -149,7 +149,7 @@ def test_an_estimate_that_undershoots_never_puts_the_answer_over_budget(fake_lat
 
 def test_a_latency_search_keeps_its_training_device_apart_from_the_latency_device(
         fake_latency, tmp_path):
-    from tinyformula.store import TrialStore
+    from tinyformula.sweep.store import TrialStore
 
     config = SearchConfig(preset="smoke", trials=2, cost="latency", device="auto",
                           latency_device="cpu").resolved()

@@ -10,9 +10,8 @@ import pytest
 import torch
 
 from tinyformula import TinyFormulaError
-from tinyformula.data import ImageData, load_dataset
-from tinyformula.data import augment, cifar, fashion_mnist
-from tinyformula.data.core import fixed_split
+from tinyformula.data import ImageData, augment, cifar, fashion_mnist, load_dataset
+from tinyformula.data.holdout import fixed_split
 from tinyformula.data.idx import parse_idx, read_idx
 
 
@@ -165,7 +164,8 @@ def test_cifar10_from_parent_or_batch_folder(tmp_path):
     write_cifar10(tmp_path / "cifar-10-batches-py")
     for where in (tmp_path, tmp_path / "cifar-10-batches-py"):
         data = load_dataset("cifar10", where)
-        assert data.train_images.shape == (20, 3, 32, 32) and data.val_images.shape == (4, 3, 32, 32)
+        assert data.train_images.shape == (20, 3, 32, 32)
+        assert data.val_images.shape == (4, 3, 32, 32)
         assert data.classes[3] == "c3" and data.num_classes == 10
     raw = pickle.loads((tmp_path / "cifar-10-batches-py" / "data_batch_1").read_bytes())
     assert torch.equal(data.train_images[0], torch.from_numpy(raw[b"data"][0].reshape(3, 32, 32)))

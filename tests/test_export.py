@@ -9,8 +9,8 @@ import torch
 
 from tinyformula import TinyFormulaError, create_model, list_bases, load_model
 from tinyformula.data import load_dataset
-from tinyformula.export import check_images, export_model, onnx_config, onnx_macs
-from tinyformula.models import save_model
+from tinyformula.models.export import check_images, export_model, onnx_config, onnx_macs
+from tinyformula.models.files import save_model
 
 SMALL = dict(r=0.5, d=0.5, w=0.5)
 
@@ -61,7 +61,7 @@ def test_graph_multiply_adds_equal_the_cost_model_for_every_base(base, digits, t
 
 
 def test_a_wrong_graph_count_fails_the_check(model, digits, tmp_path, monkeypatch):
-    import tinyformula.export as export
+    import tinyformula.models.export as export
 
     monkeypatch.setattr(export, "onnx_macs", lambda path: 1)
     report = export_model(model, "onnx", tmp_path / "m.onnx", digits, n_images=8)

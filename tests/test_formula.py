@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from tinyformula import TinyFormulaError
-from tinyformula.formula import TinyFormula, fit_builtin, published_frontier
-from tinyformula.published import TINYNETS
+from tinyformula.formula.builtin import fit_builtin, published_frontier
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.formula.published import TINYNETS
 
 
 def noisy_frontier(n=12, seed=0):

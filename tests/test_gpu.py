@@ -4,11 +4,12 @@ import pytest
 import torch
 
 from tinyformula import Scale, get_base
-from tinyformula import steps as steps_module
-from tinyformula.batches import TrainBatches
 from tinyformula.data import load_dataset
-from tinyformula.steps import WARMUP_STEPS, GraphedStep, make_step
-from tinyformula.train import TrainConfig, train
+from tinyformula.training import steps as steps_module
+from tinyformula.training.batches import TrainBatches
+from tinyformula.training.config import TrainConfig
+from tinyformula.training.steps import WARMUP_STEPS, GraphedStep, make_step
+from tinyformula.training.trainer import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -49,7 +50,8 @@ def run_steps(step, batches, count):
 
 def build():
     torch.manual_seed(0)
-    model = get_base("efficientnet_b0").build(TINY, 10, 32).to(CUDA, memory_format=torch.channels_last)
+    model = get_base("efficientnet_b0").build(TINY, 10, 32)
+    model = model.to(CUDA, memory_format=torch.channels_last)
     return model.train()
 
 

@@ -2,10 +2,20 @@
 
 import pytest
 
-from tinyformula.gpu import (DASK_RESOURCE, Gpu, choose_trials_per_gpu, claim_gpu,
-                             dask_trial_resources, dask_worker_resources, estimate_trial_bytes,
-                             measure_ramp, plan_gpu_workers, ramp_steps, trials_that_fit,
-                             worker_environment)
+from tinyformula.execution.gpu import (
+    DASK_RESOURCE,
+    Gpu,
+    choose_trials_per_gpu,
+    claim_gpu,
+    dask_trial_resources,
+    dask_worker_resources,
+    estimate_trial_bytes,
+    measure_ramp,
+    plan_gpu_workers,
+    ramp_steps,
+    trials_that_fit,
+    worker_environment,
+)
 
 GiB = 2**30
 

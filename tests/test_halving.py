@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from tinyformula import TinyFormulaError, Yardstick, load_run, search
-from tinyformula.driver import plan_trials
-from tinyformula.schedule import pareto_ranks, plan_rung, promote, rung_train_sizes
-from tinyformula.search_config import SearchConfig
-from tinyformula.store import TrialStore
-from tinyformula.trial import Trial, TrialResult, TrialState
-from tinyformula.yardstick import Configuration
+from tinyformula.cost.yardstick import Configuration
+from tinyformula.execution.jobs import TrialResult, TrialState
+from tinyformula.sweep.config import SearchConfig
+from tinyformula.sweep.driver import plan_trials
+from tinyformula.sweep.halving import plan_rung, promote, rung_train_sizes
+from tinyformula.sweep.pareto import pareto_fronts as pareto_ranks
+from tinyformula.sweep.store import TrialStore
+from tinyformula.sweep.trials import Trial
 
 SMALL = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -65,7 +67,7 @@ def test_plan_rung_promotes_from_the_rung_below_and_keeps_what_was_trained():
     rng = random.Random(0)
     rung0 = [Trial(i, i, 0, cand, TrialState.OK, rng.uniform(0.2, 0.8), images=228)
              for i, cand in enumerate(candidates)]
-    plan = plan_rung(config, 1, candidates, rung0)
+    plan = plan_rung(config.rungs(), 1, candidates, rung0)
     members = [p.candidate for p in plan if p.seed == 0]
     assert len(members) == 6 and {p.rung for p in plan} == {1}
     assert {p.images for p in plan} == {683}
@@ -73,7 +75,7 @@ def test_plan_rung_promotes_from_the_rung_below_and_keeps_what_was_trained():
     # A candidate already trained at rung 1 stays planned there (a search that grew).
     extra = next(i for i in range(18) if i not in members)
     kept = rung0 + [Trial(99, extra, 0, candidates[extra], TrialState.OK, 0.1, rung=1)]
-    assert extra in [p.candidate for p in plan_rung(config, 1, candidates, kept)]
+    assert extra in [p.candidate for p in plan_rung(config.rungs(), 1, candidates, kept)]
 
 
 # -- rungs and bad schedules -------------------------------------------------------------------
@@ -88,8 +90,8 @@ def test_rung_budgets():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--eta", "1.5"], "--eta must be"),
-    (["--min-images", "0"], "--min-images must be"),
+    (["--eta", "1.5"], "--eta: must be"),
+    (["--min-images", "0"], "--min-images: must be"),
     (["--min-images", "5000"], "above the full budget"),
     (["--min-images", "1000"], "leaves a single rung"),
     (["--schedule", "quarter"], "invalid choice"),
@@ -245,9 +247,9 @@ def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path
     fidelity report and ``rungs.png``."""
     import math
 
-    from tinyformula.driver import search_candidates
-    from tinyformula.plots import plot_run
-    from tinyformula.results import finish_search, run_summary
+    from tinyformula.sweep.driver import search_candidates
+    from tinyformula.sweep.results import finish_search, run_summary
+    from tinyformula.viz.run import plot_run
 
     config = SearchConfig(preset="smoke", trials=30, schedule="halving").resolved()
     candidates = search_candidates(config, SMALL)
@@ -255,7 +257,7 @@ def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path
     store = TrialStore.open(tmp_path / "trials.sqlite")
     planned = []
     for rung in range(config.top_rung + 1):
-        planned += plan_rung(config, rung, candidates, store.trials())
+        planned += plan_rung(config.rungs(), rung, candidates, store.trials())
         trials = store.merge_plan(config, planned)
         store.write_plan(config, SMALL, trials)
         for t in trials:

@@ -7,20 +7,21 @@ import json
 import pytest
 
 from tinyformula import Scale, TinyFormulaError, get_base
-from tinyformula import latency, latency_command, measure
-from tinyformula.latency import Calibration, LatencyModel, unit_key, units
-from tinyformula.measure import QUICK, Setting, Timing, time_calls
+from tinyformula.cost.latency import measure, table
+from tinyformula.cost.latency import model as latency
+from tinyformula.cost.latency.calibration import Calibration
+from tinyformula.cost.latency.measure import QUICK, Setting, Timing, time_calls
+from tinyformula.cost.latency.model import LatencyModel
+from tinyformula.cost.latency.units import unit_key, units
 
 TINY = {"num_classes": 10, "resolution_base": 32}
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """An empty table cache, two calibration networks, one copy per block, quick protocol."""
+    """An empty table cache (the quick protocol: two calibration networks, one copy per
+    block, a handful of calls)."""
     monkeypatch.setenv("TINYFORMULA_CACHE", str(tmp_path))
-    monkeypatch.setattr(latency, "CALIBRATION_CANDIDATES", 2)
-    monkeypatch.setattr(latency_command, "PROTOCOL", QUICK)
-    monkeypatch.setattr(latency, "MAX_COPIES", {"torch": 1, "onnxruntime": 1})
     return tmp_path
 
 
@@ -91,17 +92,19 @@ def test_table_is_keyed_cached_and_reused(cache, count_timings):
     assert again.profiled == 0 and len(count_timings) == built  # nothing timed, nothing built
 
     for other in (Setting(threads=2), Setting(batch=4)):
-        assert latency.table_path(latency.table_key(base.name, other), cache / "latency") \
+        assert table.table_path(table.table_key(base.name, other), cache / "latency") \
             != model.path
+    careful = table.table_path(table.table_key(base.name, Setting()), cache / "latency")
+    assert careful != model.path  # a quick table never mixes with the careful one
 
 
 def test_estimates_time_nothing_once_each_kind_of_block_is_known(cache, count_timings,
                                                                  monkeypatch):
     """A search's bisections estimate blocks the table lacks from a line per kind of block;
     only exact predictions time them."""
-    monkeypatch.setattr(latency, "MIN_FIT_UNITS", 2)
     base = get_base("efficientnet_b0")
     model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    model.min_fit_units = 2
     model.prebuild([Scale(0.5, 0.5, 0.4), Scale(0.6, 0.5, 0.6), Scale(0.7, 0.6, 0.8)], **TINY)
     timed = len(count_timings)
     new = Scale(0.55, 0.5, 0.7)
@@ -149,7 +152,7 @@ def test_stale_table_is_refused(cache):
     model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
     data = json.loads(model.path.read_text())
     data["body"]["key"]["torch"] = "1.0.0"
-    data["checksum"] = latency.checksum(data["body"])
+    data["checksum"] = table.checksum(data["body"])
     model.path.write_text(json.dumps(data))
     with pytest.raises(TinyFormulaError, match="stale.*torch"):
         LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
@@ -163,7 +166,7 @@ def test_calibration_fits_offset_and_factor():
 
 def test_cli_json_keys(cli, cache):
     code, out, err = cli("latency", "--r", 0.5, "--d", 0.5, "--w", 0.5, "--num-classes", 10,
-                         "--resolution-base", 32, "--json")
+                         "--resolution-base", 32, "--json", "--quick")
     assert code == 0, err
     record = json.loads(out)
     assert {"base", "r", "d", "w", "resolution", "device", "threads", "batch", "runtime",
@@ -173,9 +176,10 @@ def test_cli_json_keys(cli, cache):
     assert record["measured_ms"] > 0 and record["predicted_ms"] > 0
 
     code, out, _ = cli("latency", "--r", 0.5, "--num-classes", 10, "--resolution-base", 32,
-                       "--no-measure", "--json")
+                       "--no-measure", "--json", "--quick")
     assert code == 0 and json.loads(out)["measured_ms"] is None
-    code, out, _ = cli("latency", "--r", 0.5, "--resolution-base", 32, "--no-predict")
+    code, out, _ = cli("latency", "--r", 0.5, "--resolution-base", 32, "--no-predict",
+                       "--quick")
     assert code == 0 and "measured" in out and "predicted" not in out
 
 
@@ -184,7 +188,7 @@ def test_cli_onnxruntime(cli, cache):
     pytest.importorskip("onnx")
     code, out, err = cli("latency", "--r", 0.5, "--d", 0.3, "--w", 0.3, "--num-classes", 10,
                          "--resolution-base", 32, "--runtime", "onnxruntime", "--no-predict",
-                         "--json")
+                         "--json", "--quick")
     assert code == 0, err
     assert json.loads(out)["runtime"] == "onnxruntime" and json.loads(out)["measured_ms"] > 0
 
@@ -208,7 +212,7 @@ def test_cli_bad_input_exits_2(cli, cache, monkeypatch):
 
 def test_cli_corrupt_table_exits_2(cli, cache):
     args = ("latency", "--r", 0.5, "--d", 0.5, "--w", 0.5, "--num-classes", 10,
-            "--resolution-base", 32, "--no-measure")
+            "--resolution-base", 32, "--no-measure", "--quick")
     assert cli(*args)[0] == 0
     (path,) = (cache / "latency").glob("*.json")
     path.write_text("{not json")

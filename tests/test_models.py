@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from tinyformula import TinyFormulaError, create_model, load_model
-from tinyformula.build import param_count
 from tinyformula.data import load_dataset
-from tinyformula.formula import TinyFormula
-from tinyformula.models import save_model
-from tinyformula.recipe import RecipeConfig, train_final
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.models.files import save_model
+from tinyformula.nets.build import param_count
+from tinyformula.training.config import RecipeConfig
+from tinyformula.training.recipe import train_final
 
 CONFIG_KEYS = ["base", "r", "d", "w", "resolution", "resolution_base", "num_classes", "flops",
                "params", "c", "budget", "formula"]
@@ -22,7 +23,7 @@ TINY = dict(r=0.5, d=0.25, w=0.25)   # 16 px at a 32 px base: a step takes milli
 def tiny_recipe(**overrides) -> RecipeConfig:
     settings = dict(epochs=2, train_size=256, batch_size=64, bn_recalibrate=128, val_size=200,
                     threads=1, ema=0.9)
-    return RecipeConfig(**{**settings, **overrides})
+    return RecipeConfig.of(**{**settings, **overrides})
 
 
 def tiny_model(num_classes=10, seed=0):
@@ -244,7 +245,7 @@ def _bad_files(tmp_path):
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/a_file/o", "--r",
       "0.5"], "cannot write to output folder"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--ema", "1.5"],
-     "must be in [0, 1)"),
+     "in [0, 1)"),
     (["build", "--flops", "0.25", "--out", "{tmp}/nofolder/m.pt"], "does not exist"),
     (["build", "--flops", "0", "--out", "{tmp}/m.pt"], "finite number above 0"),
     (["build", "--formula", "giant", "--out", "{tmp}/m.pt"], "--formula needs a budget"),

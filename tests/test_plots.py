@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from tinyformula import Yardstick
-from tinyformula.errors import TinyFormulaError
-from tinyformula.formula import TinyFormula
-from tinyformula.pareto import pareto_frontier
-from tinyformula.results import load_run
-from tinyformula.search_config import SearchConfig
-from tinyformula.solve import solve_giant
-from tinyformula.space import plan_candidates
-from tinyformula.store import TrialStore
-from tinyformula.trial import TrialResult, TrialState
+from tinyformula.core.errors import TinyFormulaError
+from tinyformula.execution.jobs import TrialResult, TrialState
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.formula.solve import solve_giant
+from tinyformula.sweep.config import SearchConfig
+from tinyformula.sweep.pareto import pareto_frontier
+from tinyformula.sweep.results import load_run
+from tinyformula.sweep.space import plan_candidates
+from tinyformula.sweep.store import TrialStore
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "pareto_fronts.ipynb"
@@ -103,7 +103,7 @@ def test_plot_json_and_budget(run_dir, cli):
 
 
 def test_giant_marks_carry_accuracy_only_where_a_trial_built_that_network(run_dir):
-    from tinyformula.plots import giant_marks
+    from tinyformula.viz.data import giant_marks
 
     marks = {m.giant.budget: m for m in giant_marks(load_run(run_dir))}
     assert sorted(marks) == [0.06, 0.13, 0.25, 0.5]
@@ -115,7 +115,7 @@ def test_giant_marks_carry_accuracy_only_where_a_trial_built_that_network(run_di
 
 
 def test_formula_curves_follow_the_formula_and_the_giant_solver(run_dir):
-    from tinyformula.plots import formula_curves
+    from tinyformula.viz.data import formula_curves
 
     run = load_run(run_dir)
     curves = formula_curves(run, points=5)
@@ -127,7 +127,7 @@ def test_formula_curves_follow_the_formula_and_the_giant_solver(run_dir):
 
 
 def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
-    from tinyformula.plots import trials_near
+    from tinyformula.viz.data import trials_near
 
     run = load_run(run_dir)
     near = trials_near(run, 0.25, 1.25)
@@ -141,7 +141,7 @@ def test_trials_near_a_budget_use_the_window_in_log_c(run_dir):
     (["EMPTY"], "holds no search"),
     (["RUN", "--budget", "0.001"], "no trial"),
     (["RUN", "--budget", "nan"], "budget"),
-    (["RUN", "--budget", "abc"], "not a number"),
+    (["RUN", "--budget", "abc"], "got 'abc'"),
     (["RUN", "--window", "1"], "window"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, cli):
@@ -160,7 +160,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
 def test_a_failed_write_leaves_no_file(run_dir, tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from tinyformula import plots
+    from tinyformula import viz as plots
 
     def broken(self, handle, **kwargs):
         handle.write(b"\x89PNG half a picture")
@@ -183,7 +183,8 @@ def test_importing_the_cli_does_not_import_matplotlib():
 def test_the_notebook_runs_top_to_bottom(run_dir, monkeypatch, tmp_path):
     nbclient = pytest.importorskip(
         "nbclient", reason="the notebook test needs nbclient: pip install -e '.[notebook]'")
-    nbformat = pytest.importorskip("nbformat", reason="needs nbformat: pip install -e '.[notebook]'")
+    nbformat = pytest.importorskip("nbformat",
+                                   reason="needs nbformat: pip install -e '.[notebook]'")
     pytest.importorskip("ipykernel", reason="needs ipykernel: pip install -e '.[notebook]'")
     monkeypatch.setenv("TINYFORMULA_RUN", str(run_dir))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(

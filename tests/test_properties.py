@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinyformula import Scale, get_base, list_bases
-from tinyformula.build import activation_counts, fvcore_by_module, fvcore_flops, param_count
+from tinyformula.nets.build import activation_counts, fvcore_by_module, fvcore_flops, param_count
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

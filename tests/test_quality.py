@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from tinyformula import TinyFormulaError, Yardstick
-from tinyformula.formula import TinyFormula
-from tinyformula.gp import is_non_decreasing, isotonic
-from tinyformula.quality import assess, chance_margin, check_above_chance
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.formula.gp import is_non_decreasing, isotonic
+from tinyformula.formula.quality import assess, chance_margin, check_above_chance
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"resolution_base": 32, "num_classes": 10}
@@ -183,7 +183,7 @@ def test_predict_with_a_fitted_formula_stays_light(weak_file):
 # -- search settings ------------------------------------------------------------------------------
 
 def test_the_hold_out_scales_with_the_dataset():
-    from tinyformula.search_config import SearchConfig
+    from tinyformula.sweep.config import SearchConfig
 
     digits = SearchConfig(data="digits", preset="smoke").resolved(train_images=1347)
     assert (digits.val_size, digits.train_size) == (269, 1078)
@@ -197,7 +197,7 @@ def test_the_hold_out_scales_with_the_dataset():
 
 
 def test_plans_hold_distinct_networks_and_stay_prefix_stable():
-    from tinyformula.space import network_key, plan_candidates
+    from tinyformula.sweep.space import network_key, plan_candidates
 
     yardstick = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
     for sampler in ("budgeted", "random"):
@@ -219,7 +219,7 @@ def test_search_at_an_unguarded_top_level_fails_at_once(tmp_path, guarded):
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode != 0
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("tinyformula.errors.TinyFormulaError"), done.stderr
+    assert last.startswith("tinyformula.TinyFormulaError"), done.stderr
     if guarded:
         assert "is a file" in last
     else:

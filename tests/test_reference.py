@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tinyformula import Scale, Yardstick, get_base
-from tinyformula.build import fvcore_flops, param_count
+from tinyformula.nets.build import fvcore_flops, param_count
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

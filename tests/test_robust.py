@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinyformula.errors import TinyFormulaError
-from tinyformula.files import checksum as _checksum
-from tinyformula.formula import TinyFormula
+from tinyformula.core.errors import TinyFormulaError
+from tinyformula.core.files import checksum as _checksum
+from tinyformula.formula.estimator import TinyFormula
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -39,17 +39,17 @@ LONG = "x" * 300
 
 @pytest.mark.parametrize("argv, message", [
     (["flops", "--r", "1e308"], "r above 16 makes a 3584 px input"),
-    (["flops", "--w", "1e5"], "w must be a finite number in (0, 16]"),
-    (["flops", "--resolution-base", "100000000"], "resolution_base must be a whole number from 1 "
-                                                  "to 4,096"),
+    (["flops", "--w", "1e5"], "--w: must be a finite number in (0, 16]"),
+    (["flops", "--resolution-base", "100000000"],
+     "--resolution-base: must be a whole number from 1 to 4,096"),
     (["predict", "--flops", "0.25", "--resolution-base", "100000000"], "from 1 to 4,096"),
-    (["predict", "--flops", "0.25", "--num-classes", "10000000"], "num_classes"),
+    (["predict", "--flops", "0.25", "--num-classes", "10000000"], "--num-classes"),
     (["predict", "--flops", "1.0000001"], "c=1.0000001 asks"),
-    (["fit", "--seed", str(2**63 - 1)], "--seed must be a whole number from 0 to"),
-    (["fit", "--seed", "-1"], "--seed must be a whole number from 0 to"),
-    (["fit", "--seed", "1" * 400], "--seed must be"),
-    (["fit", "--trials", "1000000000"], "--trials must be a whole number from 1 to 100,000"),
-    (["fit", "--workers", "100000"], "--workers must be"),
+    (["fit", "--seed", str(2**63 - 1)], "--seed: must be a whole number from 0 to"),
+    (["fit", "--seed", "-1"], "--seed: must be a whole number from 0 to"),
+    (["fit", "--seed", "1" * 400], "--seed: must be"),
+    (["fit", "--trials", "1000000000"], "--trials: must be a whole number from 1 to 100,000"),
+    (["fit", "--workers", "100000"], "--workers: must be"),
     (["fit", "--executor", "dask", "--scheduler", "notanaddress"], "not an address like"),
     (["fit", "--executor", "dask", "--scheduler", "[::1"], "not an address like"),
     (["fit", "--executor", "dask", "--scheduler", "http://host:1"], "tcp:// or tls://"),
@@ -117,7 +117,7 @@ def test_a_closed_stdout_is_refused_not_ignored():
 
 
 def test_workers_are_capped_by_trials_cores_and_memory(monkeypatch):
-    from tinyformula import validate
+    from tinyformula.execution import resources as validate
 
     monkeypatch.setattr(validate, "usable_cores", lambda: 8)
     monkeypatch.setattr(validate, "available_memory", lambda: 3 * validate.WORKER_MEMORY_BYTES)
@@ -145,7 +145,7 @@ class _Executor:
         return False
 
     def train(self, jobs):
-        from tinyformula.trial import TrialResult, TrialState
+        from tinyformula.execution.jobs import TrialResult, TrialState
 
         for job in jobs:
             self.jobs.append(job)
@@ -155,9 +155,10 @@ class _Executor:
 
 def test_failed_trials_are_retried_on_resume_and_the_device_is_no_identity(tmp_path,
                                                                           monkeypatch):
-    from tinyformula import executors, search
-    from tinyformula.store import TrialStore
-    from tinyformula.trial import TrialResult, TrialState
+    from tinyformula import search
+    from tinyformula.execution.jobs import TrialResult, TrialState
+    from tinyformula.sweep import driver
+    from tinyformula.sweep.store import TrialStore
 
     options = dict(preset="smoke", trials=4, train_size=64, c_range=(0.03, 0.3),
                    out=tmp_path / "run", progress=False, log=lambda message: None)
@@ -172,7 +173,7 @@ def test_failed_trials_are_retried_on_resume_and_the_device_is_no_identity(tmp_p
         runs.append(Failing() if not runs else _Executor())
         return runs[-1]
 
-    monkeypatch.setattr(executors, "make_executor", executor)
+    monkeypatch.setattr(driver, "make_executor", executor)
     with pytest.raises(TinyFormulaError, match="only 0 Pareto-optimal"):
         search("efficientnet_b0", "digits", device="cpu", **options)
     result = search("efficientnet_b0", "digits", device="auto", **options)
@@ -190,10 +191,10 @@ def test_an_empty_trials_file_reads_as_an_empty_search(tmp_path, cli):
 
 
 def test_a_second_search_on_one_folder_is_refused(tmp_path):
-    from tinyformula.runlock import RunLock
+    from tinyformula.core.locks import RunLock
 
     with RunLock(tmp_path):
-        code = ("import sys; from tinyformula.runlock import RunLock\n"
+        code = ("import sys; from tinyformula.core.locks import RunLock\n"
                 "try:\n    RunLock(sys.argv[1]).__enter__()\n"
                 "except Exception as e:\n    print(e)")
         out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=ENV,
@@ -238,9 +239,10 @@ def _fill(disk: Path) -> Path:
 
 def test_a_full_disk_is_one_line_and_the_store_stays_resumable(small_disk):
     from test_plots import CONFIG, YARDSTICK, write_run
-    from tinyformula.results import finish_search
-    from tinyformula.store import TrialStore
-    from tinyformula.trial import TrialResult, TrialState
+
+    from tinyformula.execution.jobs import TrialResult, TrialState
+    from tinyformula.sweep.results import finish_search
+    from tinyformula.sweep.store import TrialStore
 
     run = write_run(small_disk / "run", pending=3, formula=False)
     filler = _fill(small_disk)
@@ -270,6 +272,7 @@ def test_a_full_disk_is_one_line_and_the_store_stays_resumable(small_disk):
 
 def test_a_finished_run_on_read_only_storage_reads_and_plots(small_disk, tmp_path, cli):
     from test_plots import write_run
+
     from tinyformula import load_run
 
     run = write_run(small_disk / "run")
@@ -409,10 +412,10 @@ REQUIRED = {"predict": ["--flops", "0.25"], "compare": ["--flops", "0.25"],
 @pytest.mark.parametrize("command", sorted(FLAGS))
 def test_random_flags_end_in_exit_0_or_2_with_a_line(command, cli, tmp_path, monkeypatch):
     import tinyformula.data
-    from tinyformula import driver, executors
+    from tinyformula.sweep import driver
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(executors, "cached_dataset", _stop)  # fit: no data, no training
+    monkeypatch.setattr(driver, "cached_dataset", _stop)  # fit: no data, no training
     monkeypatch.setattr(driver, "reach_scheduler", _stop)  # and no name look-ups
     monkeypatch.setattr(tinyformula.data, "load_dataset", _stop)  # train: likewise
 

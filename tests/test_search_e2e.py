@@ -77,7 +77,7 @@ def test_resume_after_interruption_gives_the_same_formula(smoke_run, tmp_path):
 
 
 def test_keyboard_interrupt_keeps_finished_trials(tmp_path, monkeypatch, cli):
-    import tinyformula.executors as executors
+    import tinyformula.execution.executors as executors
 
     calls = {"n": 0}
     real = executors.run_trial
@@ -117,9 +117,9 @@ def test_dask_local_cluster_runs_the_same_candidates(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--trials", "0"], "--trials must be a whole number from 1 to 100,000"),
-    (["--c-range", "0.5", "0.1"], "0 < LO < HI"),
-    (["--c-range", "0", "1"], "0 < LO < HI"),
+    (["--trials", "0"], "--trials: must be a whole number from 1 to 100,000"),
+    (["--c-range", "0.5", "0.1"], "LO < HI"),
+    (["--c-range", "0", "1"], "LO < HI"),
     (["--data", "mnist-fancy"], "unknown dataset"),
     (["--base", "vgg"], "unknown base"),
     (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),

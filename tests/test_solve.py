@@ -5,8 +5,8 @@ import math
 import pytest
 
 from tinyformula import Scale, Yardstick, get_base
-from tinyformula.formula import TinyFormula
-from tinyformula.solve import (
+from tinyformula.formula.estimator import TinyFormula
+from tinyformula.formula.solve import (
     W_MAX,
     BudgetUnreachable,
     giant_phi,

@@ -5,16 +5,16 @@ import math
 import pytest
 
 from tinyformula import Scale, TinyFormulaError, get_base, list_bases
-from tinyformula.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
-from tinyformula.bases.spec import (
+from tinyformula.nets.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
+from tinyformula.nets.bases.spec import (
     Stage,
     make_divisible,
     parse_stage,
     round_channels,
     scale_depth,
 )
-from tinyformula.cost import layer_cost
-from tinyformula.layers import BatchNorm, Conv, Linear, Residual, Sequential, SqueezeExcite
+from tinyformula.nets.count import layer_cost
+from tinyformula.nets.layers import BatchNorm, Conv, Linear, Residual, Sequential, SqueezeExcite
 
 
 @pytest.mark.parametrize("channels, w, expected", [
@@ -139,13 +139,13 @@ def test_built_module_runs_forward_at_its_resolution():
 
 def test_package_exposes_the_pipeline_lazily():
     import tinyformula
-    import tinyformula.driver
-    import tinyformula.formula
-    import tinyformula.results
+    import tinyformula.formula.estimator
+    import tinyformula.sweep.driver
+    import tinyformula.sweep.results
 
-    assert tinyformula.search is tinyformula.driver.search
-    assert tinyformula.load_run is tinyformula.results.load_run
-    assert tinyformula.SearchResult is tinyformula.results.SearchResult
-    assert tinyformula.TinyFormula is tinyformula.formula.TinyFormula
+    assert tinyformula.search is tinyformula.sweep.driver.search
+    assert tinyformula.load_run is tinyformula.sweep.results.load_run
+    assert tinyformula.SearchResult is tinyformula.sweep.results.SearchResult
+    assert tinyformula.TinyFormula is tinyformula.formula.estimator.TinyFormula
     with pytest.raises(AttributeError):
         tinyformula.no_such_thing

@@ -8,11 +8,15 @@ import pytest
 import torch
 
 from tinyformula import Scale, TinyFormulaError, get_base
-from tinyformula import train as trainer
 from tinyformula.cli import main
 from tinyformula.data import load_dataset
-from tinyformula import batches as loader
-from tinyformula.train import TrainConfig, eval_batch_size, lr_factor, param_groups, train
+from tinyformula.training import batches as loader
+from tinyformula.training import evaluate as evaluation
+from tinyformula.training import trainer
+from tinyformula.training.config import TrainConfig
+from tinyformula.training.evaluate import eval_batch_size
+from tinyformula.training.optim import lr_factor, param_groups
+from tinyformula.training.trainer import train
 
 TINY = Scale(r=0.5, d=0.25, w=0.25)  # 16 px, a few blocks: a step takes milliseconds
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -110,14 +114,14 @@ def test_a_given_model_is_trained_in_place(digits):
 def test_candidates_see_the_same_batches(digits, monkeypatch):
     """Common random numbers: data order and augmentation depend on the seed, not the model."""
     seen = []
-    real = trainer.to_input
+    real = evaluation.to_input
 
     def spy(images, resolution, *args, **kwargs):
         seen.append(images.clone())
         return real(images, resolution, *args, **kwargs)
 
     monkeypatch.setattr(loader, "to_input", spy)  # training batches
-    monkeypatch.setattr(trainer, "to_input", spy)  # scoring batches
+    monkeypatch.setattr(evaluation, "to_input", spy)  # scoring batches
     config = tiny_config(bn_recalibrate=0, val_size=1)
     train(digits, "efficientnet_b0", TINY, config)
     first, seen[:] = list(seen), []
@@ -173,7 +177,7 @@ def test_threads_setting_is_restored(digits):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not FASHION_DIR.is_dir(),
-                    reason="Fashion-MNIST absent: apt-get install dataset-fashion-mnist (CI has it)")
+                    reason="Fashion-MNIST absent: apt-get install dataset-fashion-mnist")
 def test_learns_real_fashion_mnist():
     """A small net (16 px, c ~ 0.1) on 4,096 real images scores far above chance (10%) on
     held-out images: 55% measured with one thread; with BatchNorm statistics left stale it
@@ -220,13 +224,13 @@ def test_cli_train_table(capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--data", "mnist"], "unknown dataset 'mnist'; known: fashion-mnist"),
-    (["--data", "digits", "--batch-size", "0"], "--batch-size: must be from 1 to"),
+    (["--data", "digits", "--batch-size", "0"], "--batch-size: must be a whole number from 1 to"),
     (["--data", "digits", "--train-size", "99999"], "larger than digits's"),
     (["--data", "fashion-mnist", "--data-dir", "/nonexistent/x"], "does not exist"),
     (["--data", "cifar10", "--data-dir", "/nonexistent/x"], "does not exist"),
     (["--data", "imagefolder:/nonexistent/x"], "does not exist"),
     (["--data", "digits", "--base", "resnet"], "unknown base 'resnet'"),
-    (["--data", "digits", "--r", "0"], "r must be a finite number in (0, 16]"),
+    (["--data", "digits", "--r", "0"], "--r: must be a finite number in (0, 16]"),
 ])
 def test_cli_train_bad_input_is_one_line_exit_2(args, message, capsys):
     try:

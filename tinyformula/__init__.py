@@ -1,37 +1,206 @@
 """tinyformula: find the best way to shrink a network to a compute budget (TinyNet's formula).
 
-Public API: :class:`Scale`, :class:`Yardstick` (how c is measured), :class:`Configuration`,
-:func:`get_base`, :func:`list_bases`, :class:`TinyFormula`, :class:`SearchConfig`,
-:func:`search` and :func:`load_run` (returning a :class:`SearchResult`), :func:`plot_run`,
-:func:`create_model` and :func:`load_model`. Importing the package imports neither torch nor
-scikit-learn; the heavier pieces load when first used.
+The public API is this package's top level; everything else is an implementation detail that
+may move. Names load on first use: importing the package imports neither torch nor
+scikit-learn, so ``tinyformula predict`` stays fast.
+
+Networks and costs
+    :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`BaseNetwork`, :class:`Cost`,
+    :class:`Yardstick` (how c is measured), :class:`Configuration`, :class:`LatencyModel`,
+    :class:`LatencySetting`, :func:`measure_latency`, :func:`fvcore_flops`,
+    :func:`param_count`.
+Formulas
+    :class:`TinyFormula`, :class:`Recommendation`, :func:`solve_budget`,
+    :class:`BudgetUnreachable`, :func:`fit_builtin`.
+Data, models and training
+    :func:`load_dataset`, :class:`ImageData`, :func:`create_model`, :func:`load_model`,
+    :func:`save_model`, :func:`export_model`, :class:`TrainConfig`, :func:`train`,
+    :class:`RecipeConfig`, :func:`train_final`.
+Searches
+    :func:`search`, :class:`SearchConfig`, :data:`PRESETS`, :func:`load_run`,
+    :class:`SearchResult` (``Run``), :func:`fit_formula`, :func:`plan_candidates`,
+    :class:`TrialStore`, :func:`plot_run`; and where trials run: :class:`TrialJob`,
+    :class:`DataSource`, :func:`run_trial`, :class:`LocalExecutor`, :func:`make_executor`.
+Figures
+    :func:`new_figure`, :func:`save_figure`, :func:`log_axis`.
+Errors
+    :class:`TinyFormulaError`: bad input, named with what to do about it.
+
+The package is laid out in layers, each importing only from those before it: ``core`` ->
+``nets`` -> ``cost`` -> ``formula`` -> ``data`` -> ``models`` -> ``training`` -> ``execution``
+-> ``sweep`` (the search) -> ``viz`` -> ``cli`` (docs/architecture.md).
 """
 
-from .bases import get_base, list_bases
-from .cost import Cost
-from .errors import TinyFormulaError
-from .scale import Scale
-from .yardstick import Configuration, Yardstick
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .core.lazy import lazy_exports
+from .core.version import VERSION as __version__
 
-_LAZY = {"TinyFormula": ("formula", "TinyFormula"), "search": ("driver", "search"),
-         "load_run": ("results", "load_run"), "SearchResult": ("results", "SearchResult"),
-         "Run": ("results", "SearchResult"), "SearchConfig": ("search_config", "SearchConfig"),
-         "create_model": ("models", "create_model"), "load_model": ("models", "load_model"),
-         "plot_run": ("plots", "plot_run")}
+_EXPORTS = {
+    # core
+    "TinyFormulaError": ".core.errors",
+    "new_figure": ".core.figures",
+    "save_figure": ".core.figures",
+    # nets
+    "Scale": ".nets.scale",
+    "BaseNetwork": ".nets.bases",
+    "get_base": ".nets.bases",
+    "list_bases": ".nets.bases",
+    "Cost": ".nets.count",
+    "fvcore_flops": ".nets.build",
+    "param_count": ".nets.build",
+    "init_weights": ".nets.build",
+    "network_cost": ".nets.count",
+    # cost
+    "Yardstick": ".cost.yardstick",
+    "Configuration": ".cost.yardstick",
+    "LatencyModel": ".cost.latency.model",
+    "LatencySetting": ".cost.latency.measure:Setting",
+    "measure_latency": ".cost.latency.measure:measure_network",
+    "LatencyProtocol": ".cost.latency.measure:Protocol",
+    "machine_description": ".cost.latency.measure",
+    # formula
+    "TinyFormula": ".formula.estimator",
+    "Recommendation": ".formula.recommendation",
+    "solve_budget": ".formula.solve",
+    "BudgetUnreachable": ".formula.solve",
+    "fit_builtin": ".formula.builtin",
+    # data
+    "load_dataset": ".data.loading",
+    "cached_dataset": ".data.loading",
+    "ImageData": ".data.images",
+    # models
+    "create_model": ".models.create",
+    "load_model": ".models.files",
+    "save_model": ".models.files",
+    "export_model": ".models.export",
+    "check_images": ".models.export",
+    # training
+    "TrainConfig": ".training.config",
+    "RecipeConfig": ".training.config",
+    "train": ".training.trainer",
+    "train_final": ".training.recipe",
+    # execution
+    "TrialJob": ".execution.jobs",
+    "DataSource": ".execution.jobs",
+    "run_trial": ".execution.worker",
+    "LocalExecutor": ".execution.executors",
+    "make_executor": ".execution.executors",
+    # sweep: a search
+    "search": ".sweep.driver",
+    "SearchConfig": ".sweep.config",
+    "PRESETS": ".sweep.presets",
+    "load_run": ".sweep.results",
+    "fit_formula": ".sweep.results",
+    "SearchResult": ".sweep.results",
+    "Run": ".sweep.results",
+    "plan_candidates": ".sweep.space",
+    "TrialStore": ".sweep.store",
+    "Trial": ".sweep.trials",
+    "search_candidates": ".sweep.driver",
+    "trial_jobs": ".sweep.driver",
+    "plan_gpus": ".sweep.driver",
+    # viz
+    "plot_run": ".viz.run",
+    "log_axis": ".viz.style",
+}
 
+if TYPE_CHECKING:
+    from .core.errors import TinyFormulaError
+    from .core.figures import new_figure, save_figure
+    from .cost.latency.measure import Protocol as LatencyProtocol
+    from .cost.latency.measure import Setting as LatencySetting
+    from .cost.latency.measure import machine_description
+    from .cost.latency.measure import measure_network as measure_latency
+    from .cost.latency.model import LatencyModel
+    from .cost.yardstick import Configuration, Yardstick
+    from .data.images import ImageData
+    from .data.loading import cached_dataset, load_dataset
+    from .execution.executors import LocalExecutor, make_executor
+    from .execution.jobs import DataSource, TrialJob
+    from .execution.worker import run_trial
+    from .formula.builtin import fit_builtin
+    from .formula.estimator import TinyFormula
+    from .formula.recommendation import Recommendation
+    from .formula.solve import BudgetUnreachable, solve_budget
+    from .models.create import create_model
+    from .models.export import check_images, export_model
+    from .models.files import load_model, save_model
+    from .nets.bases import BaseNetwork, get_base, list_bases
+    from .nets.build import fvcore_flops, init_weights, param_count
+    from .nets.count import Cost, network_cost
+    from .nets.scale import Scale
+    from .sweep.config import SearchConfig
+    from .sweep.driver import plan_gpus, search, search_candidates, trial_jobs
+    from .sweep.presets import PRESETS
+    from .sweep.results import Run, SearchResult, fit_formula, load_run
+    from .sweep.space import plan_candidates
+    from .sweep.store import TrialStore
+    from .sweep.trials import Trial
+    from .training.config import RecipeConfig, TrainConfig
+    from .training.recipe import train_final
+    from .training.trainer import train
+    from .viz.run import plot_run
+    from .viz.style import log_axis
 
-def __getattr__(name):
-    """Load the formula and the search on first use, so `tinyformula predict` stays fast."""
-    if name in _LAZY:
-        from importlib import import_module
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-        module, attribute = _LAZY[name]
-        return getattr(import_module(f".{module}", __name__), attribute)
-    raise AttributeError(f"module 'tinyformula' has no attribute {name!r}")
-
-
-__all__ = ["Configuration", "Cost", "Run", "Scale", "SearchConfig", "SearchResult",
-           "TinyFormula", "TinyFormulaError", "Yardstick", "create_model", "get_base",
-           "list_bases", "load_model", "load_run", "plot_run", "search", "__version__"]
+__all__ = [
+    "BaseNetwork",
+    "BudgetUnreachable",
+    "Configuration",
+    "Cost",
+    "DataSource",
+    "ImageData",
+    "LatencyModel",
+    "LatencyProtocol",
+    "LatencySetting",
+    "LocalExecutor",
+    "PRESETS",
+    "RecipeConfig",
+    "Recommendation",
+    "Run",
+    "Scale",
+    "SearchConfig",
+    "SearchResult",
+    "TinyFormula",
+    "TinyFormulaError",
+    "TrainConfig",
+    "Trial",
+    "TrialJob",
+    "TrialStore",
+    "Yardstick",
+    "cached_dataset",
+    "check_images",
+    "create_model",
+    "export_model",
+    "fit_builtin",
+    "fit_formula",
+    "fvcore_flops",
+    "get_base",
+    "init_weights",
+    "list_bases",
+    "load_dataset",
+    "load_model",
+    "load_run",
+    "log_axis",
+    "machine_description",
+    "make_executor",
+    "measure_latency",
+    "network_cost",
+    "new_figure",
+    "param_count",
+    "plan_candidates",
+    "plan_gpus",
+    "plot_run",
+    "run_trial",
+    "save_figure",
+    "save_model",
+    "search",
+    "search_candidates",
+    "solve_budget",
+    "train",
+    "train_final",
+    "trial_jobs",
+    "__version__",
+]

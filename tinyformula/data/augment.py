@@ -72,4 +72,5 @@ def to_input(images: torch.Tensor, resolution: int, mean, std, channels: int = 3
         if x.shape[1] != 1:
             raise ValueError(f"cannot turn {x.shape[1]} channels into {channels}")
         x = x.expand(-1, channels, -1, -1)
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return x.contiguous(memory_format=layout)

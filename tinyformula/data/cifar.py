@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import TinyFormulaError
-from .core import ImageData
+from ..core.errors import TinyFormulaError
 from .fashion_mnist import cache_dir
+from .images import ImageData
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
 LAYOUTS = {
@@ -75,9 +75,11 @@ def _images_labels(path: Path, label_key: bytes):
     batch = read_batch(path)
     data, labels = batch.get(b"data"), batch.get(label_key)
     if not isinstance(data, np.ndarray) or labels is None:
-        raise TinyFormulaError(f"{path} is not a valid CIFAR batch (no data or {label_key.decode()})")
+        raise TinyFormulaError(f"{path} is not a valid CIFAR batch (no data or "
+                               f"{label_key.decode()})")
     labels = np.asarray(labels, dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):
+    if (data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
+            or len(data) != len(labels)):
         raise TinyFormulaError(f"{path} is not a valid CIFAR batch (data {data.dtype} "
                                f"{data.shape}, {len(labels)} labels)")
     return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels)
@@ -93,7 +95,7 @@ def load(name: str, data_dir=None) -> ImageData:
     parts = [_images_labels(folder / f, label_key) for f in train_files]
     val_images, val_labels = _images_labels(folder / test_file, label_key)
     num_classes = 10 if name == "cifar10" else 100
-    classes = ()
+    classes: tuple[str, ...] = ()
     if (folder / meta_file).is_file():
         names = read_batch(folder / meta_file).get(names_key) or []
         classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from .core import ImageData, fixed_split
+from .holdout import fixed_split
+from .images import ImageData
 
 HELD_OUT = 0.25
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import TinyFormulaError
-from .core import ImageData
+from ..core.errors import TinyFormulaError
 from .idx import read_idx
+from .images import ImageData
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import TinyFormulaError
+from ..core.errors import TinyFormulaError
 
 # Third byte of the magic number: element type; fourth: number of dimensions.
 _TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -42,8 +42,9 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     if len(raw) < header:
         raise corrupt("header cut short")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(dtype)
+    dtype = np.dtype(dtype)  # type: ignore[call-overload]
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
         raise corrupt(f"{len(raw):,} bytes where shape {shape} needs {expected:,}")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))

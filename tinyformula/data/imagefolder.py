@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import TinyFormulaError
-from .core import ImageData, fixed_split
+from ..core.errors import TinyFormulaError
+from .holdout import fixed_split
+from .images import ImageData
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
 HELD_OUT = 0.2
@@ -85,7 +86,8 @@ def load(path: str | Path, image_size: int = 224) -> ImageData:
         if len(val) == 0:
             raise TinyFormulaError(f"{root} has too few images to hold any out; add more, or "
                                    "give train/ and val/ folders")
-        images, labels, val_images, val_labels = images[train], labels[train], images[val], labels[val]
+        images, labels, val_images, val_labels = (images[train], labels[train], images[val],
+                                                  labels[val])
         source = f"fixed-seed stratified {HELD_OUT:.0%} of each class"
     return ImageData(
         name=f"imagefolder:{root}", train_images=images, train_labels=labels,

@@ -1,0 +1,93 @@
+"""The latency table on disk: one JSON file per base and setting, in the user's cache.
+
+Keyed by machine, device, runtime, threads, batch and torch version (:func:`table_key`),
+written atomically under a lock (several processes may add to one table), with a checksum. A
+corrupt or stale file is refused with one line that names it, never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from ...core.errors import TinyFormulaError
+from ...core.files import checksum, write_atomically
+from ...core.locks import locked_file
+from .measure import Setting, machine_description
+
+FORMAT = 1
+
+
+def cache_root() -> Path:
+    """``$TINYFORMULA_CACHE`` if set, else ``$XDG_CACHE_HOME/tinyformula`` (``~/.cache``)."""
+    if os.environ.get("TINYFORMULA_CACHE"):
+        return Path(os.environ["TINYFORMULA_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinyformula"
+
+
+def table_key(base: str, setting: Setting, protocol: str = "standard") -> dict:
+    """Everything a table's timings depend on (the protocol only when not the standard one:
+    tables written before protocols had names keep their key)."""
+    import torch
+
+    key = {"format": FORMAT, "base": base, "machine": machine_description(setting.device),
+           "device": setting.device, "runtime": setting.runtime, "threads": setting.threads,
+           "batch": setting.batch, "torch": torch.__version__,
+           "onnxruntime": _onnxruntime_version() if setting.runtime == "onnxruntime" else None}
+    if protocol != "standard":
+        key["protocol"] = protocol
+    return key
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
+def table_path(key: dict, cache_dir: Path | None = None) -> Path:
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    name = (f"{key['base']}-{key['device']}-{key['runtime']}-t{key['threads']}-b{key['batch']}"
+            f"{'-' + key['protocol'] if 'protocol' in key else ''}-{digest}.json")
+    return Path(cache_dir or cache_root() / "latency") / name
+
+
+def read_table(path: Path, key: dict) -> dict:
+    """The table stored at ``path`` (``units`` and ``calibrations``), or an empty one; a file
+    that cannot be read, fails its checksum or was made for another key is refused."""
+    if not path.exists():
+        return {"key": key, "units": {}, "calibrations": {}}
+    advice = f"delete {path} to rebuild it"
+    try:
+        data = json.loads(path.read_text())
+        body, stored_checksum = data["body"], data["checksum"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise TinyFormulaError(f"latency table {path} is corrupt ({type(error).__name__}); "
+                               f"{advice}") from None
+    if not isinstance(body, dict) or checksum(body) != stored_checksum:
+        raise TinyFormulaError(f"latency table {path} is corrupt (checksum mismatch); {advice}")
+    if not (isinstance(body.get("units"), dict) and isinstance(body.get("calibrations"), dict)):
+        raise TinyFormulaError(f"latency table {path} is corrupt (no units or calibrations); "
+                               f"{advice}")
+    if body.get("key") != key:
+        stored = body.get("key") or {}
+        changed = sorted(k for k in set(key) | set(stored) if stored.get(k) != key.get(k))
+        raise TinyFormulaError(f"latency table {path} is stale: made for another "
+                               f"{', '.join(changed)}; {advice}")
+    return body
+
+
+def write_table(path: Path, body: dict) -> None:
+    """Merge ``body`` into the file under a lock (another process may have added units) and
+    replace it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with locked_file(path):
+        current = read_table(path, body["key"])
+        merged = {"key": body["key"],
+                  "units": {**current["units"], **body["units"]},
+                  "calibrations": {**current["calibrations"], **body["calibrations"]}}
+        write_atomically(path, json.dumps({"body": merged, "checksum": checksum(merged)},
+                                          indent=1, sort_keys=True))
+    body.update(merged)

@@ -1,0 +1,64 @@
+"""What an executor runs and returns: a :class:`TrialJob` (everything a worker needs to train
+one model, and nothing it must look up elsewhere) and a :class:`TrialResult`, with the
+:class:`TrialState` a training run ends in. Typed: a misspelled field fails at construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+from ..nets.scale import Scale
+from ..training.config import TrainConfig
+
+
+class TrialState(str, Enum):
+    PENDING = "pending"
+    OK = "ok"
+    DIVERGED = "diverged"   # the training loss turned nan or inf
+    OOM = "oom"             # CUDA ran out of memory
+    FAILED = "failed"       # the trial raised (a bad setting, a crash): retried on resume
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def finished(self) -> bool:
+        return self is not TrialState.PENDING
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Which data a trial trains on: a dataset name, its folder, and how many training images
+    are held out to score on."""
+
+    name: str
+    data_dir: str | None = None
+    validation: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a worker needs to train one trial, and nothing it must look up elsewhere."""
+
+    id: int
+    base: str
+    scale: Scale
+    resolution_base: int
+    data: DataSource
+    train: TrainConfig     # its seed is the trial's seed
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What a worker reports for one job."""
+
+    id: int
+    state: TrialState
+    top1: float | None = None
+    loss: float | None = None
+    seconds: float | None = None
+    images_per_s: float | None = None
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "state": self.state.value}

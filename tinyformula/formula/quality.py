@@ -1,0 +1,225 @@
+"""How far to trust a fitted formula: its quality report and verdict.
+
+A formula fitted on a frontier whose accuracies are chance or seed noise still has GP means,
+so the numbers alone cannot say whether it means anything. :func:`assess` measures what can:
+
+* how far the frontier's best top-1 stands above chance (1 / classes, for balanced classes);
+* the measured seed-to-seed noise, and the frontier's *rise* (top-1 at its largest c less
+  top-1 at its smallest) in units of that noise;
+* the GPs' leave-one-out error (each frontier point predicted by the formula refitted without
+  it, with the same settings), for r, d and top-1;
+* whether the fitted r(c) and d(c) are non-decreasing over the fitted range, and Spearman's
+  rho of the frontier's own r and d against c;
+
+and turns them into a verdict in words, with its reasons (:data:`RULES` says how).
+``noise``: the frontier cannot be told apart from noise. ``weak``: it can, but the formula
+is fragile. ``trustworthy``: none of the rules fired. The report is plain data: the formula
+file, the summary, ``predict`` and the plots all show the same dict.
+
+:func:`check_above_chance` refuses a fit whose trials are all at chance, before any GP is fitted.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..core.errors import TinyFormulaError
+from ..core.numeric import spearman
+from .estimator import MIN_POINTS
+from .gp import is_non_decreasing
+
+VERDICTS = ("trustworthy", "weak", "noise")
+# A frontier whose rise is below NOISE_RISE x the seed noise is noise, below WEAK_RISE x weak.
+NOISE_RISE = 1.0
+WEAK_RISE = 3.0
+# A leave-one-out error of r or d above this fraction of its mean value is weak.
+WEAK_LOO_RELATIVE = 0.25
+# A GP on fewer frontier points than this is mostly its prior.
+WEAK_POINTS = 5
+# "At chance": the best of n trials no higher above chance than the best of n chance-level
+# trials would be (sqrt(2 ln n) sigmas, the expected maximum of n normal draws) plus
+# CHANCE_SIGMAS more.
+CHANCE_SIGMAS = 1.0
+GRID_POINTS = 50
+
+RULES = (
+    "noise: the best top-1 is at chance (no higher than the best of as many trials at chance "
+    "would score: sqrt(2 ln n) + 1 sigmas above it, sigma being the larger of the seed noise's "
+    "and the binomial standard deviation on the held-out images), or the frontier rises by no "
+    f"more than {NOISE_RISE:g}x the seed noise from its smallest to its largest c",
+    f"weak: the rise is below {WEAK_RISE:g}x the seed noise, or the seed noise was not measured, "
+    f"or the leave-one-out error of r or d exceeds {WEAK_LOO_RELATIVE:.0%} of its mean, or r(c) "
+    f"or d(c) falls as c grows, or the frontier has fewer than {WEAK_POINTS} points",
+    "trustworthy: none of the above",
+)
+
+
+def chance_level(num_classes: int) -> float:
+    """Top-1 of guessing: 1 / classes (the datasets here have balanced classes)."""
+    return 1.0 / num_classes
+
+
+def noise_sigma(mean_abs_diff: float) -> float:
+    """One score's standard deviation from the mean absolute difference of two: for two
+    independent normal scores E|X - Y| = 2 sigma / sqrt(pi)."""
+    return mean_abs_diff * math.sqrt(math.pi) / 2
+
+
+def chance_margin(num_classes: int, val_size: int, noise: float | None, trials: int) -> float:
+    """How far above chance the best of ``trials`` top-1 scores must be to count as learned.
+
+    One trial's standard deviation is the larger of the binomial one of a chance classifier
+    scored on ``val_size`` images and the one the seed noise implies (:func:`noise_sigma`);
+    the best of n such trials lands about sqrt(2 ln n) sigmas above chance.
+    """
+    p = chance_level(num_classes)
+    sigma = max(math.sqrt(p * (1 - p) / val_size), noise_sigma(noise or 0.0))
+    return sigma * (math.sqrt(2 * math.log(max(trials, 1))) + CHANCE_SIGMAS)
+
+
+def check_above_chance(top1s: list[float], num_classes: int, val_size: int,
+                       noise: float | None) -> None:
+    """Refuse to fit a formula on trials that all scored at chance, saying what to do."""
+    if not top1s:
+        return
+    chance, best = chance_level(num_classes), max(top1s)
+    margin = chance_margin(num_classes, val_size, noise, len(top1s))
+    if best - chance < margin:
+        raise TinyFormulaError(
+            f"the trials scored at chance ({min(top1s):.1%} to {best:.1%}; chance is "
+            f"{chance:.1%} with {num_classes} classes, and the best of {len(top1s)} trials at "
+            f"chance would reach about {chance + margin:.1%} by luck): the schedule is too short "
+            f"to learn this data, so no formula was fitted. Train longer (more --train-size or "
+            f"--epochs) in another --out; check one candidate first with 'tinyformula train'")
+
+
+def leave_one_out(formula) -> dict[str, float | None]:
+    """Root-mean-square leave-one-out error of the formula's r, d and top-1 GPs on its own
+    frontier: each point predicted by the formula refitted on the others with the same
+    parameters, hyper-parameters included (the whole procedure is cross-validated: holding
+    them at the full fit's would let the left-out point choose them). None where the frontier
+    has too few points to leave one out (or no top-1)."""
+    frontier = formula.frontier_
+    n = len(frontier["c"])
+    keys = ["r", "d"] + (["top1"] if "top1" in frontier else [])
+    if n <= MIN_POINTS:
+        return {"r": None, "d": None, "top1": None}
+    squares: dict[str, float] = {key: 0.0 for key in keys}
+    params = formula.get_params()
+    for i in range(n):
+        rest = {key: values[:i] + values[i + 1:] for key, values in frontier.items()}
+        refit = type(formula)(**params).fit(rest)
+        c = frontier["c"][i]
+        r, d = (float(v[0]) for v in refit.predict(c))
+        squares["r"] += (r - frontier["r"][i]) ** 2
+        squares["d"] += (d - frontier["d"][i]) ** 2
+        if "top1" in squares:
+            squares["top1"] += (refit.expected_top1(c)[0] - frontier["top1"][i]) ** 2
+    errors: dict[str, float | None] = {key: math.sqrt(total / n) for key, total in squares.items()}
+    errors.setdefault("top1", None)
+    return errors
+
+
+def curves_monotone(formula) -> dict[str, bool]:
+    """Whether the fitted r(c) and d(c) are non-decreasing over the fitted c range."""
+    lo, hi = formula.c_range_
+    grid = [lo * (hi / lo) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]
+    r, d = formula.predict(grid)
+    return {"r": is_non_decreasing(r), "d": is_non_decreasing(d)}
+
+
+def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
+           trials: int) -> dict:
+    """The quality report of a formula fitted on a search's frontier (with top-1).
+
+    Parameters
+    ----------
+    formula : TinyFormula
+        Fitted on a frontier with columns c, r, d and top1.
+    num_classes, val_size : int
+        The task's classes and the held-out images the trials were scored on.
+    seed_noise : float or None
+        Mean absolute top-1 difference between two seeds of the same candidate (None: not
+        measured).
+    trials : int
+        How many trials finished: the best of more trials lands further above chance by luck.
+
+    Returns
+    -------
+    dict
+        Plain data: ``verdict``, ``reasons`` (words), ``rules``, and the measurements.
+    """
+    frontier = formula.frontier_
+    top1 = frontier["top1"]
+    chance = chance_level(num_classes)
+    rise = top1[-1] - top1[0]
+    loo = leave_one_out(formula)
+    relative = {key: (loo[key] / (sum(frontier[key]) / len(frontier[key]))
+                      if loo[key] is not None else None) for key in ("r", "d")}
+    monotone = curves_monotone(formula)
+    report = {
+        "points": len(top1), "chance": chance, "best_top1": max(top1),
+        "above_chance": max(top1) - chance,
+        "chance_margin": chance_margin(num_classes, val_size, seed_noise, trials),
+        "seed_noise": seed_noise, "rise": rise,
+        "rise_over_noise": rise / seed_noise if seed_noise else None,
+        "loo_rmse": loo, "loo_relative": relative, "monotone_fit": formula.monotone,
+        "monotone": monotone,
+        "spearman": {key: spearman(frontier["c"], frontier[key]) for key in ("r", "d")},
+    }
+    noise, weak = [], []
+    if report["above_chance"] < report["chance_margin"]:
+        noise.append(f"the best top-1 ({max(top1):.1%}) is at chance ({chance:.1%})")
+    if seed_noise is None:
+        weak.append("the seed noise was not measured (no re-trained candidate finished)")
+    elif rise <= NOISE_RISE * seed_noise:
+        noise.append(f"the frontier rises by {rise:.1%} from c = {frontier['c'][0]:.3g} to "
+                     f"{frontier['c'][-1]:.3g}, within the seed noise ({seed_noise:.1%})")
+    elif rise < WEAK_RISE * seed_noise:
+        weak.append(f"the frontier rises by only {rise / seed_noise:.1f}x the seed noise "
+                    f"({rise:.1%} against {seed_noise:.1%})")
+    for key in ("r", "d"):
+        if relative[key] is not None and relative[key] > WEAK_LOO_RELATIVE:
+            weak.append(f"{key}(c) misses left-out frontier points by {loo[key]:.2f} "
+                        f"({relative[key]:.0%} of its mean)")
+        if not monotone[key]:
+            weak.append(f"{key}(c) falls as c grows")
+    if len(top1) < WEAK_POINTS:
+        weak.append(f"only {len(top1)} frontier points")
+    report["verdict"] = "noise" if noise else "weak" if weak else "trustworthy"
+    report["reasons"] = noise + weak
+    report["rules"] = list(RULES)
+    return report
+
+
+def describe(report: dict | None) -> str:
+    """The verdict in one line of words."""
+    if not report:
+        return "quality: not measured (a built-in formula, or one written before 0.2)"
+    reasons = "; ".join(report.get("reasons", ()))
+    return f"quality: {report['verdict']}" + (f" ({reasons})" if reasons else "")
+
+
+def lines(report: dict | None) -> list[str]:
+    """The report for people: the verdict, then the measurements it rests on."""
+    if not report:
+        return [describe(report)]
+    out = [describe(report)]
+    noise = report.get("seed_noise")
+    out.append(f"  best top-1 {report['best_top1']:.1%}, {report['above_chance']:+.1%} above "
+               f"chance ({report['chance']:.1%}); frontier rise {report['rise']:.1%}"
+               + (f" = {report['rise_over_noise']:.1f}x the seed noise ({noise:.1%})"
+                  if noise else " (seed noise not measured)"))
+    loo, relative = report["loo_rmse"], report["loo_relative"]
+    if loo["r"] is not None:
+        top1 = f", top-1 {loo['top1']:.1%}" if loo.get("top1") is not None else ""
+        out.append(f"  leave-one-out error: r {loo['r']:.3f} ({relative['r']:.0%}), "
+                   f"d {loo['d']:.3f} ({relative['d']:.0%}){top1}")
+    else:
+        out.append("  leave-one-out error: too few frontier points")
+    fit = "monotone fit" if report["monotone_fit"] else "unconstrained fit"
+    shape = ", ".join(f"{key}(c) {'non-decreasing' if report['monotone'][key] else 'FALLS'}"
+                      for key in ("r", "d"))
+    rho = ", ".join(f"{key} {report['spearman'][key]:+.2f}" for key in ("r", "d"))
+    out.append(f"  {fit}: {shape}; Spearman rho of the frontier's r, d with c: {rho}")
+    return out

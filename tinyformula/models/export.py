@@ -1,0 +1,223 @@
+"""Export a model to ONNX or TorchScript, then check the file against the model it came from.
+
+``export_model`` writes the file atomically and checks it on a batch of real images:
+
+* the exported file's logits against torch eager's (the largest absolute difference is
+  reported; above ``TOLERANCE`` the check fails), and its top-1 on those images, which must
+  equal torch's;
+* its multiply-adds against the analytic cost model's count. For ONNX the graph itself is
+  counted (shapes from ONNX shape inference at batch 1) with the cost model's conventions
+  (``tinyformula.nets.count``): Conv and Gemm/MatMul one per multiply-add, BatchNormalization 2 per
+  element, GlobalAveragePool 1 per input element, everything else 0. BatchNorm stays a node in
+  the file (onnxruntime folds it into the convolutions when it loads the graph), so the count
+  is the model's, unaltered. For TorchScript, the re-loaded file is converted to ONNX in memory
+  and that graph is counted the same way (fvcore cannot hook a ScriptModule).
+
+Both files carry the model's configuration: ONNX in the metadata entry ``tinyformula``,
+TorchScript in the extra file ``tinyformula.json`` (``load_model`` reads it back).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..core.errors import TinyFormulaError
+from ..core.files import replace_atomically
+from .files import TORCHSCRIPT_CONFIG, load_model
+
+FORMATS = ("onnx", "torchscript")
+TOLERANCE = 1e-3        # largest absolute logit difference accepted (float32 kernels differ)
+OPSET = 17
+ONNX_METADATA_KEY = "tinyformula"
+
+
+@dataclass
+class ExportReport:
+    """What ``export_model`` wrote and measured; ``ok`` when every check passed."""
+
+    format: str
+    path: str
+    images: int
+    data: str
+    max_abs_diff: float
+    top1_torch: float
+    top1_exported: float
+    same_predictions: float      # fraction of images whose arg-max agrees
+    macs_exported: int
+    macs_cost_model: int
+    ok: bool
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _require_onnx():
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        raise TinyFormulaError("ONNX export needs onnx and onnxruntime: pip install "
+                               "'tinyformula[export]'") from None
+    return onnx, onnxruntime
+
+
+def check_images(model, data, n: int = 256):
+    """The first ``n`` held-out images of ``data`` as the model's input, with their labels.
+
+    Normalised with the statistics the model was trained with (``model.tinyformula["data"]``)
+    when it was trained, else with ``data``'s own."""
+    from ..data.augment import to_input
+
+    config = model.tinyformula
+    trained = config.get("data") or {}
+    mean, std = trained.get("mean") or data.mean, trained.get("std") or data.std
+    images = data.val_images[:n]
+    x = to_input(images, config["resolution"], mean, std, channels_last=False)
+    return x, data.val_labels[:n]
+
+
+def _to_onnx(model, example, destination) -> None:
+    """torch.onnx.export (TorchScript-based) with BatchNorm kept as nodes, batch size free."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is called "legacy"
+        torch.onnx.export(model, (example,), destination, dynamo=False, opset_version=OPSET,
+                          input_names=["images"], output_names=["logits"],
+                          dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                          training=torch.onnx.TrainingMode.PRESERVE)
+
+
+def _write_onnx(model, example, path: Path) -> None:
+    onnx, _ = _require_onnx()
+
+    def writer(tmp):
+        _to_onnx(model, example, tmp)
+        graph = onnx.load(tmp)
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(model.tinyformula)
+        onnx.save(graph, tmp)
+
+    replace_atomically(path, writer)
+
+
+def _write_torchscript(model, example, path: Path) -> None:
+    import torch
+
+    def writer(tmp):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
+            traced = torch.jit.trace(model, example)
+            torch.jit.save(traced, tmp,
+                           _extra_files={TORCHSCRIPT_CONFIG: json.dumps(model.tinyformula)})
+
+    replace_atomically(path, writer)
+
+
+def onnx_config(path) -> dict:
+    """The model configuration stored in an exported ONNX file."""
+    onnx, _ = _require_onnx()
+    graph = onnx.load(str(path), load_external_data=False)
+    for entry in graph.metadata_props:
+        if entry.key == ONNX_METADATA_KEY:
+            return json.loads(entry.value)
+    raise TinyFormulaError(f"{path} has no tinyformula metadata")
+
+
+def onnx_macs(path) -> int:
+    """Multiply-adds of an ONNX graph (a file, or bytes) at batch 1, by the cost model's
+    conventions."""
+    import numpy as np
+
+    onnx, _ = _require_onnx()
+    graph = onnx.load_from_string(path) if isinstance(path, bytes) else onnx.load(str(path))
+    for value in list(graph.graph.input) + list(graph.graph.output):
+        dim = value.type.tensor_type.shape.dim
+        if dim and not dim[0].HasField("dim_value"):
+            dim[0].ClearField("dim_param")
+            dim[0].dim_value = 1
+    inferred = onnx.shape_inference.infer_shapes(graph, strict_mode=True).graph
+    shapes = {}
+    for value in list(inferred.input) + list(inferred.value_info) + list(inferred.output):
+        shapes[value.name] = [d.dim_value for d in value.type.tensor_type.shape.dim]
+    for tensor in inferred.initializer:
+        shapes[tensor.name] = list(tensor.dims)
+
+    def shape(name):
+        try:
+            return shapes[name]
+        except KeyError:
+            raise TinyFormulaError(f"{path}: no shape for tensor {name!r}") from None
+
+    total = 0
+    for node in inferred.node:
+        if node.op_type == "Conv":
+            weight = shape(node.input[1])                      # (out, in / groups, kh, kw)
+            total += int(np.prod(shape(node.output[0]))) * int(np.prod(weight[1:]))
+        elif node.op_type in ("Gemm", "MatMul"):
+            a, out = shape(node.input[0]), shape(node.output[0])
+            trans_a = any(a_.name == "transA" and a_.i for a_ in node.attribute)
+            inner = a[-2] if trans_a else a[-1]
+            total += int(np.prod(out)) * inner
+        elif node.op_type == "BatchNormalization":
+            total += 2 * int(np.prod(shape(node.output[0])))
+        elif node.op_type == "GlobalAveragePool":
+            total += int(np.prod(shape(node.input[0])))
+    return total
+
+
+def export_model(model, fmt: str, out, data, n_images: int = 256) -> ExportReport:
+    """Write ``model`` (with ``model.tinyformula``) as ``fmt`` to ``out`` and check the file on
+    ``n_images`` held-out images of ``data`` (an :class:`ImageData`)."""
+    import torch
+
+    if fmt not in FORMATS:
+        raise TinyFormulaError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    config = getattr(model, "tinyformula", None)
+    if not isinstance(config, dict) or "resolution" not in config:
+        raise TinyFormulaError("the model has no tinyformula configuration; make it with "
+                               "create_model or load_model")
+    _require_onnx()  # both formats' multiply-adds are counted on an ONNX graph
+    out = Path(out)
+    model = model.eval().cpu()
+    x, labels = check_images(model, data, n_images)
+    with torch.no_grad():
+        reference = model(x)
+    if fmt == "onnx":
+        _write_onnx(model, x[:2], out)
+        _, ort = _require_onnx()
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        exported = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+        macs = onnx_macs(out)
+    else:
+        import io
+
+
+        _write_torchscript(model, x[:2], out)
+        loaded = load_model(out)
+        with torch.no_grad():
+            exported = loaded(x)
+        buffer = io.BytesIO()
+        _to_onnx(loaded, x[:2], buffer)
+        macs = onnx_macs(buffer.getvalue())
+    diff = float((exported - reference).abs().max())
+    top1_torch = float((reference.argmax(1) == labels).float().mean())
+    top1_exported = float((exported.argmax(1) == labels).float().mean())
+    same = float((exported.argmax(1) == reference.argmax(1)).float().mean())
+    problems = []
+    if not math.isfinite(diff) or diff > TOLERANCE:
+        problems.append(f"logits differ by {diff:.3g} (> {TOLERANCE:g})")
+    if top1_exported != top1_torch:
+        problems.append(f"top-1 {top1_exported:.4f} against torch's {top1_torch:.4f}")
+    if macs != config["flops"]:
+        problems.append(f"{macs:,} multiply-adds against the cost model's {config['flops']:,}")
+    return ExportReport(format=fmt, path=str(out), images=len(labels), data=data.name,
+                        max_abs_diff=diff, top1_torch=top1_torch, top1_exported=top1_exported,
+                        same_predictions=same, macs_exported=macs,
+                        macs_cost_model=config["flops"], ok=not problems,
+                        message="; ".join(problems))

@@ -1,0 +1,294 @@
+"""Durable storage of a search: one SQLite file, one row per trial, committed as it finishes.
+
+The plan (every trial's candidate, seed and rung) is written in one transaction before
+training starts (with successive halving, one rung's plan at a time), so a search killed at any
+moment, even by ``kill -9``, resumes exactly: finished rows are kept, pending ones are trained.
+The file also records the search's identity (base, data, seed, sampler, schedule, ...), so a
+run folder is never reused for a different search.
+
+Schema 2 keys a row by (candidate, seed, rung) and stores the images it trained on. A schema-1
+file (no rung, one row per (candidate, seed)) is read as rung 0 of a full schedule, and is
+rebuilt as schema 2 in the transaction that first writes a plan into it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.errors import TinyFormulaError
+from ..cost.yardstick import Configuration, Yardstick
+from ..execution.jobs import TrialResult, TrialState
+from .config import SearchConfig
+from .migrations import LEGACY_SCHEMAS, legacy_columns, migrate_schema1
+from .trials import COLUMNS, PlannedTrial, Trial
+
+SCHEMA_VERSION = 2
+
+_TRIALS_TABLE = """
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,          -- execution order
+    candidate INTEGER NOT NULL,      -- index into the sampler's stream
+    seed INTEGER NOT NULL,           -- training seed (the same for all: common random numbers)
+    rung INTEGER NOT NULL DEFAULT 0, -- successive halving's rung (0 for the full schedule)
+    images INTEGER,                  -- training images x epochs this row trains on
+    r REAL NOT NULL, d REAL NOT NULL, w REAL NOT NULL, c REAL NOT NULL,
+    resolution INTEGER NOT NULL, flops INTEGER NOT NULL, params INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    top1 REAL, loss REAL, seconds REAL, images_per_s REAL, message TEXT, finished_at REAL,
+    UNIQUE (candidate, seed, rung)
+)"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+{_TRIALS_TABLE};
+"""
+
+
+class TrialStore:
+    """A run folder's ``trials.sqlite``. Only the search driver writes it."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, writer: bool = True):
+        self.path = path
+        self._db = connection
+        self._writer = writer
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path, create: bool = True) -> "TrialStore":
+        """The store at ``path``; ``create=False`` only reads an existing one, and never needs
+        write access (a finished run on read-only storage reads as well as any)."""
+        path = Path(path)
+        if path.is_dir():
+            raise TinyFormulaError(f"{path} is a directory, not a trials database")
+        if not path.exists() and not create:
+            raise TinyFormulaError(f"no search here: {path} does not exist")
+        try:
+            if create:  # the driver's store: durable commits
+                db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(_SCHEMA)
+            else:
+                db = _connect_read_only(path)
+            has_trials = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                    "AND name='trials'").fetchone()[0]
+            if has_trials:
+                db.execute("SELECT count(*) FROM trials").fetchone()
+        except sqlite3.Error as error:
+            raise sqlite_error(path, error) from None
+        store = cls(path, db, writer=create)
+        if not has_trials:  # an empty file: SQLite's empty database, holding no search
+            return store
+        version = store.meta().get("schema_version")
+        if version not in (None, SCHEMA_VERSION, *LEGACY_SCHEMAS):
+            raise TinyFormulaError(f"{path} was written by another tinyformula (schema "
+                                   f"{version}); use a new --out")
+        return store
+
+    def close(self) -> None:
+        """Close; the writer first leaves WAL mode, so the file alone is the whole store and
+        reads on read-only storage (it is back in WAL mode when a search opens it again)."""
+        if self._writer:
+            try:
+                self._db.execute("PRAGMA journal_mode=DELETE")
+            except sqlite3.Error:  # another reader holds it, or the disk is full: WAL stays
+                pass
+        self._db.close()
+
+    @property
+    def legacy(self) -> bool:
+        """True for a schema-1 file: no rung or images columns yet."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}
+        return "rung" not in columns
+
+    def _full_images(self) -> int | None:
+        settings = self.meta().get("settings") or {}
+        if settings.get("train_size") and settings.get("epochs"):
+            return settings["train_size"] * settings["epochs"]
+        return None
+
+    # -- what search this is -------------------------------------------------------------------
+
+    def meta(self) -> dict:
+        if not self._has_table("meta"):
+            return {}
+        return {key: json.loads(value)
+                for key, value in self._db.execute("SELECT key, value FROM meta")}
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                     "AND name=?", (name,)).fetchone()[0])
+
+    def config(self) -> SearchConfig | None:
+        """The search this store holds (None for a new store)."""
+        settings = self.meta().get("settings")
+        return SearchConfig.from_dict(settings) if settings else None
+
+    def yardstick(self) -> Yardstick | None:
+        """How its trials' c was measured (None for a new store)."""
+        settings = self.meta().get("settings")
+        if not settings:
+            return None
+        # Stores before 0.2 kept the yardstick's keys among the settings (FLOPs only then).
+        return Yardstick.from_dict(settings.get("yardstick", settings))
+
+    def check_same_search(self, config: SearchConfig) -> None:
+        """Refuse ``config`` unless it is the search this store holds (any search fits an
+        empty store). Reads only: a reader's store can refuse before anything is written."""
+        meta = self.meta()
+        if not meta:
+            return
+        # A full-schedule FLOPs search stores neither key (as searches before both did).
+        theirs = meta.get("identity", {})
+        ours = config.identity()
+        differ = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        if differ:
+            shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
+                              for k in differ)
+            raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
+                                   f"choose another --out")
+
+    def merge_plan(self, config: SearchConfig,
+                   planned: Sequence[PlannedTrial | tuple[int, int, Configuration]]
+                   ) -> list[Trial]:
+        """The planned trials as trials: those stored (same candidate, seed and rung) keep
+        their id and result, new ones get the next ids. Refuses a store that holds another
+        search, or the same candidates planned differently."""
+        stored, meta = self.trials(), self.meta()
+        if stored or meta:
+            self.check_same_search(config)
+        by_key = {(t.candidate, t.seed, t.rung): t for t in stored}
+        next_id = max((t.id for t in stored), default=-1) + 1
+        trials = []
+        for candidate, seed, planned_config, rung, images in map(lambda p: PlannedTrial(*p),
+                                                                 planned):
+            known = by_key.get((candidate, seed, rung))
+            if known is None:
+                images = config.train_size * config.epochs if images is None else images
+                trials.append(Trial(next_id, candidate, seed, planned_config, rung=rung,
+                                    images=images))
+                next_id += 1
+            elif not math.isclose(known.config.c, planned_config.c) \
+                    or known.config.w != planned_config.w:
+                raise TinyFormulaError(f"{self.path} was planned differently (candidate "
+                                       f"{candidate}); choose another --out")
+            else:
+                trials.append(known)
+        return trials
+
+    def write_plan(self, config: SearchConfig, yardstick: Yardstick, trials: list[Trial]) -> None:
+        """Record the search and append planned trials not stored yet, in one transaction."""
+        # The yardstick under its own key: its latency "device" is not the training device.
+        settings = {**config.to_dict(), "num_classes": yardstick.num_classes,
+                    "resolution_base": yardstick.resolution_base,
+                    "yardstick": yardstick.to_dict(), "replicates": config.replicates}
+        rows = [t.to_row() for t in trials]
+        with self._transaction():
+            if self.legacy:
+                migrate_schema1(self._db, _TRIALS_TABLE, self._full_images())
+            for key, value in {"schema_version": SCHEMA_VERSION,
+                               "identity": config.identity(), "settings": settings}.items():
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 (key, json.dumps(value)))
+            self._db.executemany(
+                "INSERT OR IGNORE INTO trials (id, candidate, seed, rung, images, r, d, w, c, "
+                "resolution, flops, params) VALUES (:id, :candidate, :seed, :rung, :images, :r, "
+                ":d, :w, :c, :resolution, :flops, :params)", rows)
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def trials(self) -> list[Trial]:
+        """Every stored trial, by id; a schema-1 file's rows are rung 0 on the full budget."""
+        if not self._has_table("trials"):
+            return []
+        selected = legacy_columns(self._full_images()) if self.legacy else list(COLUMNS)
+        cursor = self._db.execute(f"SELECT {', '.join(selected)} FROM trials ORDER BY id")
+        return [Trial.from_row(dict(zip(COLUMNS, row))) for row in cursor]
+
+    def record(self, result: TrialResult) -> float:
+        """Store one finished trial, committed (and synced) before this returns; returns the
+        time it recorded as the trial's end."""
+        state = TrialState(result.state)
+        if state is TrialState.PENDING:
+            raise ValueError(f"trial {result.id}: a result cannot be pending")
+        finished_at = time.time()
+        with self._transaction():
+            self._db.execute(
+                "UPDATE trials SET status=?, top1=?, loss=?, seconds=?, images_per_s=?, "
+                "message=?, finished_at=? WHERE id=?",
+                (state.value, result.top1, result.loss, result.seconds, result.images_per_s,
+                 result.message, finished_at, result.id))
+        return finished_at
+
+    def _transaction(self):
+        return _Transaction(self._db, self.path)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on an error; SQLite's own errors (a full disk)
+    become one line, and the store keeps every transaction committed before."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self.db, self.path = db, path
+
+    def __enter__(self):
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise sqlite_error(self.path, error) from None
+
+    def __exit__(self, kind, value, traceback):
+        try:
+            self.db.execute("ROLLBACK" if kind else "COMMIT")
+        except sqlite3.Error as error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise sqlite_error(self.path, error) from None
+        if isinstance(value, sqlite3.Error):
+            raise sqlite_error(self.path, value) from None
+        return False
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A WAL database on read-only storage cannot make its shared-
+    memory file: it is then opened as immutable (nobody can be writing it there)."""
+    uri = path.absolute().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+
+
+# SQLite's result codes for "the disk", as opposed to "the file" (sqlite3.h).
+_SQLITE_DISK_FULL = {13}                   # SQLITE_FULL
+_SQLITE_NO_ACCESS = {3, 8, 14, 23}         # SQLITE_PERM, _READONLY, _CANTOPEN, _AUTH
+_SQLITE_IO = {10, 15}                      # SQLITE_IOERR, _PROTOCOL (locking)
+_SQLITE_BUSY = {5, 6}                      # SQLITE_BUSY, _LOCKED
+
+
+def sqlite_error(path: Path, error: sqlite3.Error) -> TinyFormulaError:
+    """One line for an SQLite error on the store at ``path``, saying what to do."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in _SQLITE_DISK_FULL:
+        return TinyFormulaError(f"the disk holding {path} is full; every trial finished before "
+                                f"is saved: free some space and run the same command again")
+    if code in _SQLITE_NO_ACCESS:
+        return TinyFormulaError(f"cannot write {path} ({error}): the folder is read-only or not "
+                                f"yours; choose another --out")
+    if code in _SQLITE_IO:
+        return TinyFormulaError(f"the disk failed while using {path} ({error}); check it and "
+                                f"run the same command again")
+    if code in _SQLITE_BUSY:
+        return TinyFormulaError(f"{path} is in use by another process ({error}); wait for it "
+                                f"and run the same command again")
+    return TinyFormulaError(f"{path} is not a readable trials database ({error}); move it "
+                            f"aside or choose another --out")

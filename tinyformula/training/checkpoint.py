@@ -1,0 +1,68 @@
+"""The final recipe's checkpoint: written atomically after every epoch, read back to resume.
+
+A checkpoint holds the run's key (what must match for it to be continued: the model, the
+recipe, the data, the teacher), the epoch and step reached, the weights, the optimizer's and
+the EMA's state, the history and the seconds spent. A folder holding another run's checkpoint
+is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from ..core.errors import TinyFormulaError
+from ..data.images import ImageData
+from ..models.files import save_atomically
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_FORMAT = "tinyformula-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def read_checkpoint(path: Path) -> dict:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
+            ValueError):
+        raise TinyFormulaError(f"checkpoint {path} is truncated or corrupt; it was left as it "
+                               f"is: move it away to start over, or use another --out") from None
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT \
+            or data.get("version") != CHECKPOINT_VERSION:
+        raise TinyFormulaError(f"{path} is not a tinyformula training checkpoint (version "
+                               f"{CHECKPOINT_VERSION}); use another --out")
+    return data
+
+
+def run_key(model_config: dict, recipe, data: ImageData, teacher) -> dict:
+    """What must match for a checkpoint to be continued: the model, the recipe's settings
+    (a :class:`~.recipe.RecipeConfig`; where it runs does not count), the data, the teacher."""
+    return {"model": {k: model_config[k] for k in ("base", "r", "d", "w", "num_classes",
+                                                   "resolution_base")},
+            "recipe": {k: v for k, v in recipe.flat().items() if k not in ("threads", "device")},
+            "data": data.name,
+            "teacher": None if teacher is None else
+            {k: teacher.tinyformula.get(k) for k in ("base", "r", "d", "w", "resolution")}}
+
+
+def describe_difference(saved: dict, wanted: dict) -> str:
+    for part in ("model", "recipe", "data", "teacher"):
+        a, b = saved.get(part), wanted.get(part)
+        if a != b:
+            if isinstance(a, dict) and isinstance(b, dict):
+                keys = [k for k in b if a.get(k) != b.get(k)] or list(a)
+                k = keys[0]
+                return f"{part} {k}: {a.get(k)!r} there, {b.get(k)!r} now"
+            return f"{part}: {a!r} there, {b!r} now"
+    return "unknown difference"
+
+
+def write_checkpoint(path: Path, key: dict, epoch: int, step: int, model, step_state: dict,
+                     history: list[dict], seconds: float) -> None:
+    """Replace the checkpoint at ``path`` atomically (the previous one stays until then)."""
+    save_atomically({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "key": key,
+                     "epoch": epoch, "step": step, "model": model.state_dict(), **step_state,
+                     "history": history, "seconds": seconds}, path)

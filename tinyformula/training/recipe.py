@@ -1,0 +1,211 @@
+"""The final-training recipe: train the chosen model properly, resumably, and write it out.
+
+The search ranks candidates on a short schedule (:mod:`.trainer`); once a budget's model is
+chosen, this recipe trains it for longer, through the same training step (:mod:`.steps`: eager
+on CPU, bf16 under a CUDA graph on a GPU). What it does, following GhostNetV3 (Liu et al.,
+2024), which found knowledge distillation and an EMA of the weights among the largest gains for
+compact models, and Mixup / CutMix harmful for them (so there are none here):
+
+* SGD with Nesterov momentum, a linear warm-up then cosine decay to 0 over all steps, no weight
+  decay on BatchNorm and biases (:mod:`.optim`); label smoothing; random crops and flips (where
+  a flip keeps the label);
+* an EMA of the weights, scored beside the raw weights after every epoch; the saved model is
+  the EMA one when the EMA is on, decided before training, never picked by score;
+* optional knowledge distillation from a teacher model file (:class:`.losses.Distillation`):
+  ``(1 - kd_weight) * CE_smoothed(student, label) + kd_weight * T^2 * KL(teacher_T ||
+  student_T)``; the teacher sees the same augmented images at its own resolution;
+* before scoring, BatchNorm statistics are recomputed on training images in a *copy* of the
+  weights (:func:`.evaluate.score_copy`), so scoring never changes what training continues from.
+
+The model is scored on the dataset's held-out split: for Fashion-MNIST and CIFAR that is the
+official test set. That is what a final model is for, and the card says so; nothing (the
+architecture, the schedule, raw or EMA weights) is chosen on it here.
+
+Batches come from :class:`~.batches.TrainBatches`: every draw is made up front from the seed, so
+a resumed run reads its remaining batches by step.
+
+Durable: after every epoch ``checkpoint.pt`` (weights, optimizer, EMA, step, history;
+:mod:`.checkpoint`) is replaced atomically, then ``model.pt``, ``card.json`` and ``curve.png``
+(:mod:`.card`). After ``kill -9`` the same call resumes from the last finished epoch and ends
+with the same weights as an uninterrupted run (on CPU, for the same thread count). A folder
+holding a different run is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.devices import resolve_device
+from ..core.errors import TinyFormulaError
+from ..core.threads import torch_threads
+from ..data.images import ImageData
+from ..models.files import MODEL_FILE, model_state, save_atomically
+from .batches import TrainBatches
+from .card import CURVE_FILE, data_entry, make_card, plot_curve, write_card
+from .checkpoint import (
+    CHECKPOINT_FILE,
+    describe_difference,
+    read_checkpoint,
+    run_key,
+    write_checkpoint,
+)
+from .config import RecipeConfig
+from .evaluate import score_copy
+from .loop import run_steps
+from .losses import Distillation
+from .steps import make_step
+from .trainer import training_images
+
+# -- the output folder ---------------------------------------------------------------------------
+
+def prepare_folder(out) -> Path:
+    """Create ``out`` if needed and check it takes files; an unwritable one raises
+    TinyFormulaError before anything is trained."""
+    import tempfile
+
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise TinyFormulaError(f"cannot write to output folder {out}: "
+                               f"{error.strerror or error}") from None
+    return out
+
+
+def epoch_bounds(steps: int, epochs: int) -> list[int]:
+    """The first step of each epoch, and the run's end: the run's batches are one stream
+    (``TrainBatches``) cut into ``epochs`` nearly equal parts."""
+    return [round(e * steps / epochs) for e in range(epochs + 1)]
+
+
+# -- training ------------------------------------------------------------------------------------
+
+def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | None = None, *,
+                teacher: nn.Module | None = None, teacher_path: str | None = None,
+                command: str | None = None, progress: bool = False,
+                stop_after: int | None = None) -> dict:
+    """Train ``model`` (from ``create_model`` / ``load_model``) on ``data`` with the final
+    recipe, writing ``out``/checkpoint.pt, model.pt, card.json and curve.png after every
+    epoch; returns the card. A checkpoint already in ``out`` for the same run is continued.
+
+    ``teacher``: a trained model (``load_model``) with the dataset's classes, for distillation.
+    ``stop_after``: return after that many epochs in total, as if killed (for tests).
+    """
+    recipe = recipe or RecipeConfig()
+    config = recipe.train
+    model_config = dict(getattr(model, "tinyformula", None) or {})
+    if "resolution" not in model_config:
+        raise TinyFormulaError("the model has no tinyformula configuration; make it with "
+                               "create_model or load_model")
+    if model_config["num_classes"] != data.num_classes:
+        raise TinyFormulaError(f"the model has {model_config['num_classes']} classes, "
+                               f"{data.name} has {data.num_classes}")
+    extra: tuple[int, ...] = ()
+    if teacher is not None:
+        classes = (getattr(teacher, "tinyformula", None) or {}).get("num_classes")
+        if classes != data.num_classes:
+            raise TinyFormulaError(f"the teacher has {classes} classes, {data.name} has "
+                                   f"{data.num_classes}: distillation needs the same classes")
+        extra = (int(teacher.tinyformula["resolution"]),)  # type: ignore[index]
+    device = resolve_device(config.device)
+    # Every draw of the run (subset, orders, crops, flips) is made here, from the seed alone:
+    # a resumed run reads its remaining batches by step number, exactly as if never stopped.
+    batches = TrainBatches(data, train_size=training_images(data, config),
+                           batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
+                           resolution=model_config["resolution"], device=device,
+                           extra_resolutions=extra)
+    out = prepare_folder(out)
+    key = run_key(model_config, recipe, data, teacher)
+    checkpoint_path = out / CHECKPOINT_FILE
+    saved = read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+    if saved is not None and saved["key"] != key:
+        raise TinyFormulaError(f"{out} holds a different training run "
+                               f"({describe_difference(saved['key'], key)}); use another "
+                               f"--out, or the same options to continue it")
+    with torch_threads(config.threads):
+        return _train(data, model, model_config, out, recipe, key, saved, batches, device,
+                      teacher, teacher_path, command, progress, stop_after)
+
+
+def _train(data, model, model_config, out, recipe, key, saved, batches, device, teacher,
+           teacher_path, command, progress, stop_after) -> dict:
+    config = recipe.train
+    epochs = config.epochs
+    model = model.to(device, memory_format=torch.channels_last)
+    history, epoch0, step0, seconds = [], 0, 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        history, epoch0, step0 = saved["history"], saved["epoch"], saved["step"]
+        seconds = saved["seconds"]
+    loss = None
+    if teacher is not None:
+        teacher = teacher.to(device, memory_format=torch.channels_last)
+        loss = Distillation(teacher, recipe.kd_temperature, recipe.kd_weight,
+                            config.label_smoothing)
+    step = make_step(model, config, len(batches), device, loss=loss, start=step0)
+    if saved is not None:
+        step.load_state(saved)
+    bounds = epoch_bounds(len(batches), epochs)
+    card = make_card(model_config, data, recipe, teacher, teacher_path, command, history,
+                     seconds, "running" if epoch0 < epochs else "done")
+
+    bar = None
+    if progress and epoch0 < epochs:
+        from tqdm import tqdm
+
+        bar = tqdm(total=batches.total_images, initial=bounds[epoch0] * batches.batch_size,
+                   unit="img", desc=f"final {batches.resolution}px", dynamic_ncols=True)
+        if history:
+            bar.set_postfix_str(_postfix(history[-1], epochs))
+    try:
+        for epoch in range(epoch0, epochs):
+            tic = time.perf_counter()
+            model.train()
+            run = run_steps(step, batches, range(bounds[epoch], bounds[epoch + 1]), device, bar)
+            if run.status != "ok":
+                card.update(status="diverged", message=run.message)
+                write_card(out, card)
+                return card
+            top1, final = score_copy(model, data, batches, device, config)
+            record = {"epoch": epoch + 1, "loss": run.mean_loss, "top1": top1,
+                      "top1_ema": None, "lr": float(step.optimizer.param_groups[0]["lr"])}
+            if step.ema is not None:
+                record["top1_ema"], final = score_copy(step.ema.model, data, batches, device,
+                                                       config)
+            seconds += time.perf_counter() - tic
+            record["seconds"] = seconds
+            history.append(record)
+            write_checkpoint(out / CHECKPOINT_FILE, key, epoch + 1, bounds[epoch + 1], model,
+                             step.state(), history, seconds)
+            final = final.cpu()
+            trained = {"recipe": "final", "epochs": epoch + 1,
+                       "weights": "ema" if step.ema is not None else "raw",
+                       "top1": record["top1_ema"] if step.ema is not None else top1}
+            final.tinyformula = {**model_config, "data": data_entry(data),  # type: ignore
+                                 "trained": trained}
+            save_atomically(model_state(final), out / MODEL_FILE)
+            card = make_card(model_config, data, recipe, teacher, teacher_path, command,
+                             history, seconds, "done" if epoch + 1 == epochs else "running")
+            write_card(out, card)
+            plot_curve(history, out / CURVE_FILE, epochs)
+            if bar is not None:
+                bar.set_postfix_str(_postfix(record, epochs))
+            if stop_after is not None and epoch + 1 >= stop_after:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    return card
+
+
+def _postfix(record: dict, epochs: int) -> str:
+    text = f"epoch {record['epoch']}/{epochs} loss {record['loss']:.3f} top-1 {record['top1']:.1%}"
+    if record.get("top1_ema") is not None:
+        text += f" (EMA {record['top1_ema']:.1%})"
+    return text

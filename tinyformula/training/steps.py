@@ -1,0 +1,210 @@
+"""One training step - forward, loss, backward, optimizer step, schedule, EMA - eager or as a
+replayed CUDA graph. Every model the toolkit trains, a search's trial or a final model, trains
+through it.
+
+:class:`EagerStep` is the step as PyTorch runs it op by op (always on CPU). On a GPU a small
+candidate's step is launch-bound: hundreds of tiny kernels, each waiting on Python. There,
+:class:`GraphedStep` runs the first few steps eagerly on a side stream (the warm-up the CUDA
+graph documentation asks for; they are real training steps, not extra ones), captures the
+whole step once in a ``torch.cuda.CUDAGraph`` and replays it for every later batch, after
+copying the batch into the graph's static input tensors. Everything that changes from step to
+step lives on the device: the learning rate (a 0-dim tensor, set from a precomputed table
+before each step; SGD is the fused implementation and AdamW the capturable one, the two that
+read a tensor learning rate inside a graph) and the EMA weight. If capture fails, the step
+stays eager for the rest of the run and says why in ``note``.
+
+The loss is a hook (:mod:`.losses`): a step is called as ``step(x, labels, *extra)`` and
+minimises ``loss(model(x), labels, *extra)``, so distillation runs inside the same step (and
+the same graph) as plain cross-entropy. A step may start part-way through a schedule
+(``start``, for a resumed run) and hand its optimizer and EMA state to a checkpoint
+(:meth:`state` / :meth:`load_state`).
+
+Both return the loss as a tensor; reading it is the caller's choice (a read waits for the GPU).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .losses import LabelSmoothing
+from .optim import WeightEma, autocast, lr_factor, make_optimizer
+
+WARMUP_STEPS = 3  # eager steps on a side stream before capture (the PyTorch docs use 3)
+
+
+class EagerStep:
+    """The step run op by op, the learning rate a Python float set before each step.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in place (on ``device`` already).
+    config : TrainConfig
+        Optimizer, schedule, label smoothing and EMA.
+    total_steps : int
+        The schedule's length: the learning rate follows it whatever ``start`` is.
+    device : torch.device
+    loss : callable, optional
+        ``loss(logits, labels, *extra)``; default label-smoothed cross-entropy.
+    start : int
+        The step the run is at (a resumed run starts part-way through its schedule).
+    """
+
+    graphed = False
+
+    def __init__(self, model: nn.Module, config: TrainConfig, total_steps: int,
+                 device: torch.device, loss=None, start: int = 0):
+        self.model, self.config, self.total_steps, self.device = model, config, total_steps, device
+        self.optimizer = make_optimizer(model, config)
+        self.ema = WeightEma(model, config.ema) if config.ema else None
+        self.loss = loss if loss is not None else LabelSmoothing(config.label_smoothing)
+        self.done = start
+        self.note = ""
+
+    @property
+    def scored(self) -> nn.Module:
+        """The weights to score: the EMA's when on, else the model's."""
+        return self.ema.model if self.ema is not None else self.model
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> torch.Tensor:
+        lr = self.config.peak_lr * lr_factor(self.done, self.total_steps, self.config.warmup)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            loss = self.loss(self.model(x).float(), labels, *extra)
+        loss.backward()
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.done += 1
+        return loss
+
+    # -- checkpoints
+
+    def state(self) -> dict:
+        """The optimizer's and the EMA's state, for a checkpoint."""
+        return {"optimizer": self.optimizer.state_dict(),
+                "ema": self.ema.model.state_dict() if self.ema is not None else None,
+                "ema_updates": self.ema.updates if self.ema is not None else 0}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from a checkpoint's :meth:`state`."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.ema is not None:
+            self.ema.model.load_state_dict(state["ema"])
+            self.ema.updates = state["ema_updates"]
+
+
+class GraphedStep(EagerStep):
+    """The step captured once in a CUDA graph and replayed (CUDA only; see the module doc).
+
+    The first ``WARMUP_STEPS`` steps run eagerly on a side stream; the next is captured and
+    replayed, and so is every later one. On a failed capture the run continues eagerly with
+    the same optimizer and schedule, ``graphed`` stays False and ``note`` says why.
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig, total_steps: int,
+                 device: torch.device, loss=None, start: int = 0):
+        if device.type != "cuda":
+            raise ValueError("GraphedStep needs a CUDA device")
+        self.model, self.config, self.total_steps, self.device = model, config, total_steps, device
+        factors = [config.peak_lr * lr_factor(k, total_steps, config.warmup)
+                   for k in range(total_steps)]
+        self.lr_table = torch.tensor(factors, dtype=torch.float32, device=device)
+        self.lr = self.lr_table[min(start, total_steps - 1)].clone()
+        self.optimizer = make_optimizer(model, config, lr=self.lr)
+        self._check_lr_shared()
+        self.ema = WeightEma(model, config.ema) if config.ema else None
+        if self.ema is not None:
+            weights = [self.ema.weight(k + 1) for k in range(total_steps)]
+            self.ema_table = torch.tensor(weights, dtype=torch.float32, device=device)
+            self.ema_weight = self.ema_table[min(start, total_steps - 1)].clone()
+        self.loss = loss if loss is not None else LabelSmoothing(config.label_smoothing)
+        self.done = start
+        self.eager_done = 0   # eager warm-up steps taken by this object
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.failed = False
+        self.note = ""
+        self._side = torch.cuda.Stream(device)
+
+    def _check_lr_shared(self) -> None:
+        if any(group["lr"] is not self.lr for group in self.optimizer.param_groups):
+            raise RuntimeError("the optimizer copied its learning-rate tensor; the schedule "
+                               "would not reach it")
+
+    @property
+    def graphed(self) -> bool:  # type: ignore[override]
+        return self.graph is not None
+
+    def _compute(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> torch.Tensor:
+        """Forward, loss, backward, optimizer step, EMA: the captured region."""
+        with autocast(self.device, cache=False):
+            loss = self.loss(self.model(x).float(), labels, *extra)
+        loss.backward()
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_with(self.model, self.ema_weight)
+        return loss
+
+    def _eager(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        return self._compute(x, labels, *extra)
+
+    def _capture(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> None:
+        self._inputs = [t.clone() for t in (x, labels, *extra)]
+        self.optimizer.zero_grad(set_to_none=True)  # backward allocates grads in the graph's pool
+        graph = torch.cuda.CUDAGraph()
+        # thread_local: trials in other threads of this process (Dask) cannot break the capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            self._loss = self._compute(*self._inputs)
+        self.graph = graph
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> torch.Tensor:
+        self.lr.copy_(self.lr_table[self.done])
+        if self.ema is not None:
+            self.ema_weight.copy_(self.ema_table[self.done])
+        if self.graph is None and not self.failed and self.eager_done == WARMUP_STEPS:
+            try:
+                self._capture(x, labels, *extra)
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except Exception as error:  # any capture failure: train on, eagerly
+                self.graph, self.failed = None, True
+                self.note = ("CUDA graph capture failed, trained eagerly: "
+                             f"{type(error).__name__}: {error}").splitlines()[0][:300]
+                torch.cuda.synchronize(self.device)
+        if self.graph is not None:
+            for static, value in zip(self._inputs, (x, labels, *extra)):
+                static.copy_(value)
+            self.graph.replay()
+            loss = self._loss
+        elif self.eager_done < WARMUP_STEPS and not self.failed:
+            self._side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self._side):
+                loss = self._eager(x, labels, *extra)
+            torch.cuda.current_stream(self.device).wait_stream(self._side)
+            self.eager_done += 1
+        else:
+            loss = self._eager(x, labels, *extra)
+        self.done += 1
+        return loss
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        # Loading replaces each group's learning rate with the saved value: point them back
+        # at the device tensor the schedule writes.
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        self._check_lr_shared()
+
+
+def make_step(model: nn.Module, config: TrainConfig, total_steps: int,
+              device: torch.device, loss=None, start: int = 0) -> EagerStep:
+    """A graphed step on CUDA when ``config.cuda_graph`` and more than the warm-up remains;
+    otherwise eager. ``loss`` and ``start`` as in :class:`EagerStep`."""
+    if device.type == "cuda" and config.cuda_graph and total_steps - start > WARMUP_STEPS:
+        return GraphedStep(model, config, total_steps, device, loss, start)
+    return EagerStep(model, config, total_steps, device, loss, start)

@@ -1,0 +1,55 @@
+"""Drawing a run folder's figures into PNGs: :func:`plot_run` (``tinyformula plot``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..core.errors import TinyFormulaError
+from ..core.figures import save_figure
+from ..core.paths import check_output_path
+from .budget import figure_budget
+from .data import DEFAULT_BUDGET, WINDOW, missing_formula_note, plottable_run, trials_near
+from .formula import figure_formula
+from .frontier import figure_frontier
+from .latency import figure_flops_vs_latency
+from .rungs import figure_rungs
+from .style import budget_file_name
+
+
+def plot_run(path, budget: float = DEFAULT_BUDGET, window: float = WINDOW, out=None,
+             log=None) -> list[Path]:
+    """Write the figures of a run into ``out`` (default ``RUN_DIR/plots``) and return their
+    paths: the trials against c, the formula (when there is one), the trials near one budget,
+    and ``flops_vs_latency.png`` for a latency search, ``rungs.png`` for a halving one. Every
+    input is checked and every figure drawn before a file is written.
+
+    A run without a formula (unfinished, or its fit refused) gets the figures of its trials;
+    ``log`` (default: print to stderr) is told that formula_vs_c.png was skipped and why.
+    """
+    run = plottable_run(path)
+    trials_near(run, budget, window)  # fail before drawing anything
+    out = Path(out) if out is not None else run.path / "plots"
+    if out.exists() and not out.is_dir():
+        raise TinyFormulaError(f"{out} is a file; plots need a folder there")
+    try:
+        check_output_path("the plots folder", out)
+    except TinyFormulaError as error:
+        raise TinyFormulaError(f"{error} (give --out DIR for the figures)") from None
+    figures = {"top1_vs_flops.png": figure_frontier(run)}
+    if run.formula is not None:
+        figures["formula_vs_c.png"] = figure_formula(run)
+    else:
+        (log or (lambda message: print(f"tinyformula: note: {message}", file=sys.stderr)))(
+            missing_formula_note(run))
+    figures[budget_file_name(budget)] = figure_budget(run, budget, window)
+    if run.yardstick.meter.machine_bound:
+        figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
+    if run.config.schedule == "halving" and run.fidelity.get("transitions"):
+        figures["rungs.png"] = figure_rungs(run)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TinyFormulaError(f"cannot create {out}: {error.strerror}; give --out DIR for the "
+                               f"figures") from None
+    return [save_figure(figure, out / name) for name, figure in figures.items()]
