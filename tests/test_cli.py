@@ -88,7 +88,7 @@ def test_installed_command_exits_2_without_traceback():
     assert result.stderr.count("\n") == 1
 
 
-PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
+PREDICT_KEYS = ["formula", "cost", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
                 "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "quality"]
 
 

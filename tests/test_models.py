@@ -16,7 +16,7 @@ from tinyformula.training.config import RecipeConfig
 from tinyformula.training.recipe import train_final
 
 CONFIG_KEYS = ["base", "r", "d", "w", "resolution", "resolution_base", "num_classes", "flops",
-               "params", "c", "budget", "formula"]
+               "params", "c", "cost", "budget", "formula"]
 TINY = dict(r=0.5, d=0.25, w=0.25)   # 16 px at a 32 px base: a step takes milliseconds
 
 

@@ -57,7 +57,7 @@ def run(args) -> int:
 def _print_comparison(formula, c: float, tiny, giant) -> None:
     t, g = tiny.config, giant.config
     print(f"Tiny Formula against EfficientNet's inverted giant formula, {formula.base} "
-          f"at c = {c:g}\n")
+          f"at c = {c:g} ({formula.yardstick.describe_cost()})\n")
     rows = [("", "tiny", "giant"),
             ("r", f"{t.r:.4f}", f"{g.r:.4f}"),
             ("d", f"{t.d:.4f}", f"{g.d:.4f}"),

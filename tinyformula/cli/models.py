@@ -42,13 +42,11 @@ def choose_model(args, num_classes: int | None, resolution_base: int | None,
         return model
     if args.flops is not None:
         formula = args.formula
-        base = args.base
-        if formula and formula != "giant" and base is None:
-            from ..formula.estimator import TinyFormula
+        if formula and formula != "giant":  # loaded for use, with every check
+            from ..formula.loading import load_formula
 
-            formula = TinyFormula.load(formula)
-            base = formula.base
-        return create_model(base or "efficientnet_b0", args.flops, formula, num_classes,
+            formula = load_formula(formula, base=args.base, cost=getattr(args, "cost", None))
+        return create_model(args.base, args.flops, formula, num_classes,
                             resolution_base=resolution_base, seed=seed)
     r, d, w = explicit
     return create_model(args.base or "efficientnet_b0", num_classes=num_classes, r=r, d=d, w=w,
@@ -62,7 +60,14 @@ def config_rows(config: dict) -> list[tuple[str, str]]:
             ("classes", str(config["num_classes"])),
             ("FLOPs", millions(config["flops"])),
             ("params", millions(config["params"])),
-            ("c", f"{config['c']:.4f}" + (f"  (budget {config['budget']:g})"
-                                          if config.get("budget") is not None else "")),
+            ("c", f"{config['c']:.4f} {cost_name(config)}"
+                  + (f"  (budget {config['budget']:g})" if config.get("budget") is not None
+                     else "")),
             ("formula", config["formula"])]
     return rows
+
+
+def cost_name(config: dict) -> str:
+    """The cost a model configuration's c counts, as ``--cost`` names it (flops for
+    configurations written before costs were recorded in them)."""
+    return str(config.get("cost") or "flops")

@@ -55,7 +55,8 @@ def run(args) -> int:
 
 def _print_recommendation(formula, args, c: float, rec) -> None:
     config = rec.config
-    print(f"Tiny Formula for {formula.base} at c = {c:g}\n")
+    print(f"Tiny Formula for {formula.base} at c = {c:g} "
+          f"({formula.yardstick.describe_cost()})\n")
     rows = [
         ("r", f"{config.r:.4f}  (GP std {rec.r_std:.3f})"),
         ("d", f"{config.d:.4f}  (GP std {rec.d_std:.3f})"),

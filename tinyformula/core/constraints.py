@@ -30,10 +30,12 @@ numbers (``True`` is no trial count).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import TinyFormulaError
 
@@ -284,6 +286,39 @@ def check_fields(obj, constraints: Mapping[str, Constraint] | None = None,
                              words=name.replace("_", " "))
         value = check(shown, getattr(obj, name), constraint)
         object.__setattr__(obj, name, value)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def declared(constraints: Mapping[str, Constraint]) -> Callable[[F], F]:
+    """A function's arguments checked by declared constraints, as scikit-learn's
+    ``validate_params`` decorator does::
+
+        @declared({"num_classes": OrNone(NUM_CLASSES), "seed": OrNone(SEED)})
+        def create_model(base=None, num_classes=None, seed=None): ...
+
+    Each named argument that is passed (defaults are trusted) is checked and converted before
+    the function runs; the function keeps its declarations in ``.constraints`` (the tests
+    feed every public function each value its constraints refuse)."""
+    def decorate(function: F) -> F:
+        signature = inspect.signature(function)
+        unknown = set(constraints) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{function.__name__} has no parameter(s) {sorted(unknown)}")
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            for name, constraint in constraints.items():
+                if name in bound.arguments:
+                    bound.arguments[name] = check(name, bound.arguments[name], constraint)
+            return function(*bound.args, **bound.kwargs)
+
+        checked.constraints = dict(constraints)  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 def parser_for(constraint: Constraint, flag: str):

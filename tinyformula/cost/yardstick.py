@@ -93,8 +93,8 @@ class Yardstick:
     def __post_init__(self):
         network = get_base(self.base)
         object.__setattr__(self, "resolution_base",
-                           check("resolution_base",
-                                 self.resolution_base or network.default_resolution,
+                           check("resolution_base", network.default_resolution
+                                 if self.resolution_base is None else self.resolution_base,
                                  RESOLUTION_BASE))
         check_fields(self)
         self.meter.check(self)

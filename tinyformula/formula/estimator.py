@@ -319,7 +319,7 @@ class TinyFormula:
         top1, top1_std = self.expected_top1(c) or (None, None)
         return Recommendation(budget=c, config=config, formula="tiny", r_std=r_std, d_std=d_std,
                               extrapolated=self.is_extrapolation(c), top1=top1,
-                              top1_std=top1_std)
+                              top1_std=top1_std, cost=self.cost)
 
     def giant(self, c: float, num_classes: int | None = None,
               resolution_base: int | None = None) -> Recommendation:
@@ -355,8 +355,9 @@ class TinyFormula:
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "formula") -> "TinyFormula":
-        verify(data, origin)
-        # A checksum proves nothing against an edit that recomputes it: check every value.
+        # A checksum proves nothing against an edit that recomputes it: every key is checked
+        # against the file's schema (verify), then what relates keys to each other here.
+        data = verify(data, origin)
         try:
             formula = cls(base=data["base"], resolution_base=data["resolution_base"],
                           num_classes=data["num_classes"], source=str(data.get("source", "")),
@@ -372,10 +373,7 @@ class TinyFormula:
             top1 = data["gp"].get("top1")
             formula.posterior_top1_ = GPPosterior.from_dict(top1) if top1 is not None else None
             formula.monotone = formula.posterior_r_.monotone
-            quality = data.get("quality")
-            if quality is not None and not isinstance(quality, dict):
-                raise TypeError("quality is not an object")
-            formula.quality_ = quality
+            formula.quality_ = data.get("quality")
         except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:

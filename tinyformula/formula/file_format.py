@@ -2,10 +2,12 @@
 
 A formula file holds a fitted :class:`~tinyformula.formula.estimator.TinyFormula`'s
 parameters, its GP posteriors and frontier, and a SHA-256 of the rest. Reading one checks its
-size, that it is JSON, its format and version, and its checksum (:func:`read_formula_file`,
-:func:`verify`); the estimator then checks every value (a checksum proves nothing against an
-edit that recomputes it): :func:`check_c_range`, :func:`check_frontier`, and the posteriors'
-own checks (:meth:`~tinyformula.formula.gp.GPPosterior.from_dict`).
+size, that it is JSON, its format and version, its checksum, and every key against the
+declared schema :data:`FORMULA_FILE`, nested ones included (the GP posteriors, the frontier,
+the quality report), each number for its range (:func:`read_formula_file`, :func:`verify`): a
+checksum proves nothing against an edit that recomputes it. The estimator then checks what
+relates keys to each other: :func:`check_c_range`, :func:`check_frontier`, and the posteriors'
+shapes (:meth:`~tinyformula.formula.gp.GPPosterior.from_dict`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core.constraints import Real, check
+from ..core.constraints import Boolean, Integer, Options, OrNone, Real, check
 from ..core.errors import TinyFormulaError
 from ..core.files import checksum
+from ..core.schema import ListOf, Number, Record, Text, validate
+from ..cost.latency.measure import DEVICES, RUNTIMES
+from ..cost.yardstick import COST_NAMES
+from ..nets.bases.spec import NUM_CLASSES, RESOLUTION_BASE
+from .gp import MAX_TRAINING_POINTS, POSTERIOR_VALUES
 
 FORMAT = "tinyformula-formula"
 VERSION = 1
@@ -23,6 +30,47 @@ MAX_FILE_BYTES = 16 * 2**20  # a formula of 10,000 frontier points is ~2 MB
 C_VALUE = Real(0, 1e6, closed="right", why="a relative cost")
 FRONTIER_VALUE = Real(0, 1e6, closed="right")
 FRONTIER_COLUMNS = ("c", "r", "d", "w", "top1")
+MAX_FRONTIER = 100_000
+
+# -- the schema: every key of a formula file, nested ones included, with its range ----------
+
+_N = MAX_TRAINING_POINTS
+POSTERIOR = Record(
+    {"x_train": ListOf(POSTERIOR_VALUES["x_train"], 1, _N),
+     "alpha": ListOf(POSTERIOR_VALUES["alpha"], 1, _N),
+     "cholesky": ListOf(ListOf(POSTERIOR_VALUES["cholesky"], 1, _N), 1, _N),
+     **{key: POSTERIOR_VALUES[key] for key in ("y_mean", "y_std", "constant", "length_scale",
+                                                "sigma_0", "noise")}},
+    optional={"monotone": Boolean()})
+_COLUMN = ListOf(FRONTIER_VALUE, 1, MAX_FRONTIER)
+FRONTIER = Record({"c": _COLUMN, "r": _COLUMN, "d": _COLUMN},
+                  optional={"w": _COLUMN, "top1": ListOf(Real(-1e6, 1e6), 1, MAX_FRONTIER)})
+_SHARE = Real(-1, 1)                                  # a difference of two top-1 scores
+_MAYBE = OrNone(Number(), "not measured")             # a statistic: nan where undefined
+_RD = Record({"r": _MAYBE, "d": _MAYBE})
+QUALITY = Record(
+    {"verdict": Options(("trustworthy", "weak", "noise")),
+     "reasons": ListOf(Text(max_length=2000), 0, 100),
+     "best_top1": Real(0, 1), "chance": Real(0, 1), "above_chance": _SHARE, "rise": _SHARE,
+     "seed_noise": OrNone(Real(0, 1), "not measured"),
+     "rise_over_noise": _MAYBE,
+     "loo_rmse": Record({"r": _MAYBE, "d": _MAYBE}, optional={"top1": _MAYBE}),
+     "loo_relative": _RD,
+     "monotone_fit": Boolean(),
+     "monotone": Record({"r": Boolean(), "d": Boolean()}),
+     "spearman": _RD},
+    optional={"points": Integer(0, MAX_FRONTIER), "chance_margin": _MAYBE,
+              "rules": ListOf(Text(max_length=2000), 0, 100)})
+FORMULA_FILE = Record(
+    {"format": Options((FORMAT,)), "version": Integer(VERSION, VERSION),
+     "base": Text(max_length=200, empty=False), "resolution_base": RESOLUTION_BASE,
+     "num_classes": NUM_CLASSES, "c_range": ListOf(C_VALUE, 2, 2), "frontier": FRONTIER,
+     "gp": Record({"r": POSTERIOR, "d": POSTERIOR}, optional={"top1": OrNone(POSTERIOR)}),
+     "checksum": Text(max_length=64)},
+    optional={"source": Text(), "cost": Options(COST_NAMES), "device": Options(DEVICES),
+              "threads": Integer(1, 1024), "runtime": Options(RUNTIMES),
+              "machine": OrNone(Text(max_length=1000)), "quality": OrNone(QUALITY)})
+"""What a formula file holds (files written before a key existed lack the optional ones)."""
 
 
 def sealed(body: dict) -> dict:
@@ -54,8 +102,9 @@ def read_formula_file(path) -> dict:
                                f"fit a new formula") from None
 
 
-def verify(data, origin: str) -> None:
-    """Refuse data that is not a formula of this version or fails its checksum."""
+def verify(data, origin: str) -> dict:
+    """Refuse data that is not a formula of this version, fails its checksum or does not fit
+    :data:`FORMULA_FILE`; return it checked."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise TinyFormulaError(f"{origin} is not a tinyformula formula file")
     if data.get("version") != VERSION:
@@ -64,6 +113,7 @@ def verify(data, origin: str) -> None:
     if data.get("checksum") != checksum({k: v for k, v in data.items() if k != "checksum"}):
         raise TinyFormulaError(f"{origin} was changed after it was written (checksum "
                                f"mismatch); restore it or fit a new one")
+    return validate(data, FORMULA_FILE, origin, "fit a new one")
 
 
 def check_c_range(values) -> tuple[float, float]:

@@ -1,5 +1,12 @@
 """One way to load a formula for use: the built-in one, a formula file or a fitted object,
-checked against what the caller will use it for (its base, its cost, this machine)."""
+checked against what the caller will use it for (its base, its cost, this machine).
+
+Every command and API path that answers a budget from a formula (``predict``, ``compare``,
+``build``, ``train --flops``, ``create_model``) loads it here, so a formula gets the same
+checks wherever it is used: every value of its file against the file's schema
+(:mod:`.file_format`), its base, its cost, and for a cost that belongs to a machine (latency)
+the machine.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,13 @@ from ..core.errors import TinyFormulaError
 from .estimator import TinyFormula
 
 DEFAULT_BASE = "efficientnet_b0"
+
+
+def resolve(source) -> tuple[TinyFormula, str]:
+    """A formula named by the user, and how to name it in messages: a path to a formula
+    file (every value checked). The one place a new kind of name (a formula zoo's
+    ``zoo:NAME``) would be told apart from a path."""
+    return TinyFormula.load(source), str(source)
 
 
 def load_formula(formula=None, *, base: str | None = None,
@@ -17,11 +31,12 @@ def load_formula(formula=None, *, base: str | None = None,
     ----------
     formula : None, str, path or TinyFormula
         None: the built-in formula of ``base``; a path: a formula file (every value
-        checked); a fitted :class:`TinyFormula` as it is.
+        checked); a fitted :class:`TinyFormula` (its parameters checked).
     base : str, optional
         The base the caller builds; a formula fitted on another base is refused.
     cost : str, optional
         The cost the caller's budgets are in; a formula fitted for another cost is refused.
+        None: the formula's own cost (the caller then names it in what it prints).
 
     A formula fitted on a cost that belongs to a machine (latency) is refused on another one.
     """
@@ -30,9 +45,13 @@ def load_formula(formula=None, *, base: str | None = None,
         origin = "the built-in formula"
     elif isinstance(formula, TinyFormula):
         formula._check_fitted()
+        formula.yardstick  # its base, classes, resolution and cost, checked
         loaded, origin = formula, "the formula"
+    elif isinstance(formula, str) or hasattr(formula, "__fspath__"):
+        loaded, origin = resolve(formula)
     else:
-        loaded, origin = TinyFormula.load(formula), str(formula)
+        raise TinyFormulaError(f"formula must be a path to a formula file or a fitted "
+                               f"TinyFormula, got {type(formula).__name__}")
     if base is not None and base != loaded.base:
         raise TinyFormulaError(f"{origin} was fitted on {loaded.base}, not {base}; drop --base "
                                f"or pass a formula for {base}")
@@ -41,9 +60,12 @@ def load_formula(formula=None, *, base: str | None = None,
             f"{origin} was fitted with c in {loaded.yardstick.describe_cost()}, not {cost}: a "
             f"formula answers budgets in its own cost only; fit one with "
             f"'tinyformula fit --cost {cost}'")
-    if loaded.yardstick.meter.machine_bound and loaded.machine_:
+    if loaded.yardstick.meter.machine_bound:
         from ..cost.latency.measure import machine_description
 
+        if not getattr(loaded, "machine_", None):
+            raise TinyFormulaError(f"{origin} is a {loaded.cost} formula that names no machine; "
+                                   f"fit a {loaded.cost} formula on this machine")
         here = machine_description(loaded.device)
         if loaded.machine_ != here:
             raise TinyFormulaError(f"{origin} was fitted for {loaded.cost} on {loaded.machine_}; "

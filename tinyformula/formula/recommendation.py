@@ -31,6 +31,7 @@ class Recommendation:
     phi: float | None = None
     top1: float | None = None
     top1_std: float | None = None
+    cost: str = "flops"
 
     def __getattr__(self, name):
         # r, d, w, resolution, flops, params and c read through to the configuration.
@@ -39,10 +40,12 @@ class Recommendation:
         raise AttributeError(name)
 
     def to_dict(self) -> dict:
-        """Flat, for JSON: formula, budget, the configuration's fields (c achieved), the GP
+        """Flat, for JSON: formula, the cost c is in, budget, the configuration's fields (c
+        achieved), the GP
         standard deviations, whether c was extrapolated, phi for the giant formula, and the
         expected top-1 with its standard deviation."""
-        return {"formula": self.formula, "budget": self.budget, **self.config.to_dict(),
+        return {"formula": self.formula, "cost": self.cost, "budget": self.budget,
+                **self.config.to_dict(),
                 "r_std": self.r_std, "d_std": self.d_std, "extrapolated": self.extrapolated,
                 "phi": self.phi, "top1": self.top1, "top1_std": self.top1_std}
 
@@ -52,4 +55,5 @@ def giant_recommendation(yardstick: Yardstick, c: float) -> Recommendation:
     needed): see :meth:`TinyFormula.giant`."""
     c = check_budget(c)
     phi, config = solve_giant(yardstick, c)
-    return Recommendation(budget=c, config=config, formula="giant", phi=phi)
+    return Recommendation(budget=c, config=config, formula="giant", phi=phi,
+                          cost=yardstick.cost)

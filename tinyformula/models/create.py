@@ -4,18 +4,23 @@
 Tiny Formula, a fitted ``formula.json``, or EfficientNet's inverted giant formula), or the one
 given by explicit r, d, w. Its configuration rides along as the plain dict ``model.tinyformula``
 (like timm's ``pretrained_cfg``): ``base, r, d, w, resolution, resolution_base, num_classes,
-flops, params, c`` (FLOPs relative to the base at r = d = w = 1, same classes and resolution
-base), ``budget`` (the c asked for, or None) and ``formula`` (where r, d and w came from).
+flops, params, c`` (relative to the base at r = d = w = 1, same classes and resolution base,
+in the cost ``cost``: FLOPs unless a formula of another cost chose the model), ``budget``
+(the c asked for, or None) and ``formula`` (where r, d and w came from).
 Model files are :mod:`.files`' concern.
 """
 
 from __future__ import annotations
 
+from ..core.constraints import SEED, OrNone, declared
 from ..core.errors import TinyFormulaError
+from ..core.schema import Text
+from ..cost.budgets import BUDGET
 from ..cost.yardstick import Yardstick
 from ..formula import giant_recommendation, load_formula
 from ..nets.bases import get_base
-from ..nets.scale import Scale
+from ..nets.bases.spec import NUM_CLASSES, RESOLUTION_BASE
+from ..nets.scale import MULTIPLIERS, Scale
 
 GIANT = "giant"                  # ``formula="giant"``: EfficientNet's compound formula inverted
 
@@ -30,13 +35,14 @@ def _recommend(formula, base: str, c: float, num_classes: int | None,
     ``formula.json``, a :class:`TinyFormula`, or ``"giant"``.
     """
     if isinstance(formula, str) and formula == GIANT:
-        yardstick = Yardstick(base, num_classes or 1000, resolution_base)
+        yardstick = Yardstick(base or "efficientnet_b0",
+                              1000 if num_classes is None else num_classes, resolution_base)
         if isinstance(c, bool) or not (isinstance(c, (int, float)) and 0 < c <= 1):
             raise TinyFormulaError(f"c={c!r}: the giant formula is inverted here to shrink "
                                    f"networks; give a budget in (0, 1]")
         rec = giant_recommendation(yardstick, c)
         return rec.config.scale, yardstick, "EfficientNet's compound (giant) formula, inverted"
-    formula = load_formula(formula, base=base)
+    formula = load_formula(formula, base=base)  # every check, as predict makes them
     c = formula.check_budget(c)
     rec = formula.recommend(c, num_classes=num_classes, resolution_base=resolution_base)
     yardstick = formula.yardstick_for(num_classes, resolution_base)
@@ -51,10 +57,17 @@ def model_config(yardstick: Yardstick, scale: Scale, budget: float | None = None
     return {"base": yardstick.base, "r": scale.r, "d": scale.d, "w": scale.w,
             "resolution": config.resolution, "resolution_base": yardstick.resolution_base,
             "num_classes": yardstick.num_classes, "flops": config.flops,
-            "params": config.params, "c": config.c, "budget": budget, "formula": formula}
+            "params": config.params, "c": config.c, "cost": yardstick.cost, "budget": budget,
+            "formula": formula}
 
 
-def create_model(base: str = "efficientnet_b0", flops: float | None = None, formula=None,
+@declared({"base": OrNone(Text(max_length=200, empty=False), "the formula's"),
+           "flops": OrNone(BUDGET, "no budget"),
+           "num_classes": OrNone(NUM_CLASSES, "the formula's, 1000 without one"),
+           **{name: OrNone(MULTIPLIERS[name], "1") for name in ("r", "d", "w")},
+           "resolution_base": OrNone(RESOLUTION_BASE, "the formula's, the base's without one"),
+           "seed": OrNone(SEED, "torch's global generator")})
+def create_model(base: str | None = None, flops: float | None = None, formula=None,
                  num_classes: int | None = None, *, r: float | None = None,
                  d: float | None = None, w: float | None = None,
                  resolution_base: int | None = None, seed: int | None = None):
@@ -64,6 +77,7 @@ def create_model(base: str = "efficientnet_b0", flops: float | None = None, form
     ``formula`` (None: the built-in formula of ``base``; a path to a fitted ``formula.json``;
     a ``TinyFormula``; or ``"giant"``) and w is solved to land within 2% below c. Or give
     ``r``, ``d``, ``w`` explicitly (a missing one is 1); with neither, the base itself.
+    ``base``: the base network (default: the formula's; efficientnet_b0 without one).
     ``num_classes`` / ``resolution_base`` default to the formula's (1000 and the base's own
     224 without a formula). ``seed`` fixes the initial weights (None: torch's global RNG).
     Feed the model ``model.tinyformula["resolution"]``-pixel RGB images.
@@ -73,14 +87,17 @@ def create_model(base: str = "efficientnet_b0", flops: float | None = None, form
         raise TinyFormulaError("give a budget (flops=) or explicit r, d, w, not both")
     if formula is not None and flops is None:
         raise TinyFormulaError("a formula needs a budget: pass flops=C")
-    get_base(base)
+    if base is not None:
+        get_base(base)
     if flops is not None:
         scale, yardstick, source = _recommend(formula, base, flops, num_classes,
                                               resolution_base)
         config = model_config(yardstick, scale, budget=float(flops), formula=source)
     else:
         scale = Scale(1.0 if r is None else r, 1.0 if d is None else d, 1.0 if w is None else w)
-        config = model_config(Yardstick(base, num_classes or 1000, resolution_base), scale,
+        yardstick = Yardstick(base or "efficientnet_b0",
+                              1000 if num_classes is None else num_classes, resolution_base)
+        config = model_config(yardstick, scale,
                               formula="explicit r, d, w" if explicit else "the base itself")
     return build_configured(config, seed)
 

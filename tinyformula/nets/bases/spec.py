@@ -127,7 +127,8 @@ class BaseNetwork(ABC):
                 resolution_base: int | None = None) -> Network:
         scale = _check_scale(scale)
         num_classes = check("num_classes", num_classes, NUM_CLASSES)
-        resolution_base = check("resolution_base", resolution_base or self.default_resolution,
+        resolution_base = check("resolution_base", self.default_resolution
+                                if resolution_base is None else resolution_base,
                                 RESOLUTION_BASE)
         resolution = scale.resolution(resolution_base)
         if resolution < 1:
