@@ -19,6 +19,7 @@ Python (no torch call, no module built): about 0.3 ms.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from ...nets.layers import Network
 from ...nets.scale import Scale
 from .calibration import Calibration, calibration_scales
 from .measure import Protocol, Setting, measure_network, time_module
-from .table import read_table, table_key, table_path, write_table
+from .table import check_writable, read_table, table_key, table_path, write_table
 from .units import unit_copies, unit_key, units
 
 # The statistic the table keeps and predicts: each block's (and each calibration network's) 10th
@@ -97,6 +98,7 @@ class LatencyModel:
         stored = self._table["calibrations"].get(ident)
         if stored is not None:
             return Calibration.from_dict(stored)
+        check_writable(self.path)  # before timing anything that could not be kept
         if scales is None:
             scales = calibration_scales(self.base, num_classes, resolution_base,
                                         self.protocol.calibration_networks)
@@ -134,6 +136,7 @@ class LatencyModel:
     def _profile(self, pending: list[tuple[object, tuple]]) -> None:
         if not pending:
             return
+        check_writable(self.path)
         started = time.perf_counter()
         for unit, shape in pending:
             copies = unit_copies(unit, shape, self.setting, self.protocol.max_copies)
@@ -203,7 +206,7 @@ class LatencyModel:
                 total += max(0.0, line[0] + line[1] * layer_cost(unit, shape).flops)
         if missing:
             return self.predict_ms(scale, num_classes, resolution_base)
-        return calibration.offset_ms + calibration.factor * total
+        return self._checked(calibration.offset_ms + calibration.factor * total)
 
     def _line(self, kind: str) -> tuple[float, float] | None:
         """Least-squares (intercept, ms per FLOP) over the table's blocks of one kind, refitted
@@ -229,7 +232,15 @@ class LatencyModel:
         table (else they are timed first, if ``lazy``)."""
         network = self.base.network(scale, num_classes, resolution_base)
         calibration = self.calibration(num_classes, resolution_base)
-        return calibration.offset_ms + calibration.factor * self._unit_sum(network)
+        return self._checked(calibration.offset_ms + calibration.factor * self._unit_sum(network))
+
+    def _checked(self, ms: float) -> float:
+        """A prediction, refused when it is no number (each entry of the table is checked in
+        range when it is read; this guards their sum)."""
+        if not math.isfinite(ms):
+            raise TinyFormulaError(f"the latency table {self.path} predicts {ms:.3g} ms for this "
+                                   f"network, which is no latency; delete it to rebuild it")
+        return ms
 
     def __repr__(self) -> str:
         return (f"<LatencyModel {self.base.name} {self.setting.device} {self.setting.runtime} "

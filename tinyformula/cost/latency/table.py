@@ -12,12 +12,31 @@ import json
 import os
 from pathlib import Path
 
+from ...core.constraints import Integer, OrNone, Real
 from ...core.errors import TinyFormulaError
 from ...core.files import checksum, write_atomically
 from ...core.locks import locked_file
+from ...core.schema import ListOf, MapOf, Record, Text, validate
 from .measure import Setting, machine_description
 
 FORMAT = 1
+MAX_TABLE_BYTES = 256 * 2**20
+
+# -- the schema: every entry of a table, with its range ----------------------------------------
+
+_MS = Real(0, 1e7, why="milliseconds")
+UNIT_ENTRY = Record({"p10_ms": _MS},
+                    optional={"median_ms": _MS, "iqr_ms": _MS, "reps": Integer(1),
+                              "load": Real(0, 1e6), "shape": ListOf(Integer(0), 0, 8),
+                              "unit": Text(max_length=200),
+                              "flops": OrNone(Integer(0), "not counted")})
+CALIBRATION_ENTRY = Record(
+    {"offset_ms": Real(-1e6, 1e6, why="milliseconds"),
+     "factor": Real(0, 1e6, closed="neither", why="measured / summed block latency"),
+     "points": ListOf(ListOf(_MS, 2, 2), 0, 10_000)})
+TABLE_BODY = Record({"key": Record({}), "units": MapOf(UNIT_ENTRY),
+                     "calibrations": MapOf(CALIBRATION_ENTRY)})
+"""What a latency table's body holds (inside ``{"body": ..., "checksum": ...}``)."""
 
 
 def cache_root() -> Path:
@@ -61,22 +80,39 @@ def read_table(path: Path, key: dict) -> dict:
         return {"key": key, "units": {}, "calibrations": {}}
     advice = f"delete {path} to rebuild it"
     try:
-        data = json.loads(path.read_text())
+        if path.stat().st_size > MAX_TABLE_BYTES:
+            raise ValueError("larger than any latency table")
+        data = json.loads(path.read_bytes().decode("utf-8"))
         body, stored_checksum = data["body"], data["checksum"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
         raise TinyFormulaError(f"latency table {path} is corrupt ({type(error).__name__}); "
                                f"{advice}") from None
     if not isinstance(body, dict) or checksum(body) != stored_checksum:
         raise TinyFormulaError(f"latency table {path} is corrupt (checksum mismatch); {advice}")
-    if not (isinstance(body.get("units"), dict) and isinstance(body.get("calibrations"), dict)):
-        raise TinyFormulaError(f"latency table {path} is corrupt (no units or calibrations); "
-                               f"{advice}")
+    # A checksum proves nothing against an edit that recomputes it: every entry is checked.
+    body = validate(body, TABLE_BODY, f"latency table {path}", advice)
     if body.get("key") != key:
         stored = body.get("key") or {}
         changed = sorted(k for k in set(key) | set(stored) if stored.get(k) != key.get(k))
         raise TinyFormulaError(f"latency table {path} is stale: made for another "
                                f"{', '.join(changed)}; {advice}")
     return body
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before anything is timed, a table that could not be saved (a read-only or
+    missing cache): timings that cannot be kept would be lost."""
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as error:
+        raise TinyFormulaError(f"cannot write the latency table {path} "
+                               f"({error.strerror or error}); nothing was timed: make "
+                               f"{path.parent} writable or set TINYFORMULA_CACHE to a "
+                               f"writable folder") from None
 
 
 def write_table(path: Path, body: dict) -> None:
