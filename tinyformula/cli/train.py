@@ -175,8 +175,9 @@ def check_recipe_options(args) -> None:
 def run_final(args) -> int:
     from ..data import load_dataset
     from ..models.files import load_model
-    from ..training.recipe import train_final
+    from ..training.recipe import check_output_folder, train_final
 
+    check_output_folder(args.out)  # a folder holding a search or foreign files: refused first
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
                     optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device,
                     val_size=args.val_size)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
+from ..core.folders import check_folder, mark_folder, unmark_folder
 from ..core.locks import RunLock
 from ..core.paths import check_output_path
 from ..cost.yardstick import Configuration, Yardstick
@@ -126,6 +127,9 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     out = check_output_path("--out", config.out)
     if out.exists() and not out.is_dir():
         raise TinyFormulaError(f"--out {out} is a file; give a folder for the run")
+    # Only a new or empty folder, or one holding this toolkit's search, takes a search; a
+    # foreign one (another program's files, a final training) is refused before any write.
+    check_folder(out, RUN_KIND, RUN_MADE_BY, legacy=holds_search)
     if config.scheduler:
         reach_scheduler(config.scheduler)
     images = len(cached_dataset(config.data, config.data_dir).train_images)
@@ -135,10 +139,8 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     candidates = search_candidates(config, yardstick)
     fresh = not (out / "trials.sqlite").exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
+    marked = check_folder(out, RUN_KIND, RUN_MADE_BY, legacy=holds_search)
+    mark_folder(out, RUN_KIND, RUN_MADE_BY)
     with RunLock(out) as lock:
         store = None
         planned_written = False
@@ -169,7 +171,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                 store.close()
             if fresh and not planned_written:
                 lock.release(remove=True)
-                _remove_store(out)
+                _remove_store(out, unmark=not marked)
         return finish_search(out, config, yardstick, trials)
 
 
@@ -251,14 +253,27 @@ def check_main_guard() -> None:
         f"anew. Put the call under 'if __name__ == \"__main__\":' (or pass workers=1)")
 
 
-def _remove_store(out: Path) -> None:
-    """Undo a store this call created but never used (bad input found late: no half-files)."""
+def _remove_store(out: Path, unmark: bool) -> None:
+    """Undo a store this call created but never used (bad input found late: no half-files),
+    and the folder's marker if this call made it."""
     for suffix in ("", "-wal", "-shm"):
         (out / f"trials.sqlite{suffix}").unlink(missing_ok=True)
-    try:
-        out.rmdir()  # only if empty
-    except OSError:
-        pass
+    if unmark:
+        unmark_folder(out)  # and the folder, if nothing else is in it
+
+
+RUN_KIND = "search"
+RUN_MADE_BY = "tinyformula fit"
+
+
+def holds_search(folder: Path) -> bool:
+    """Whether an unmarked folder (written before folders were marked) holds a search: a
+    trials store this toolkit wrote (another program's SQLite file is refused here)."""
+    path = folder / "trials.sqlite"
+    if not path.is_file():
+        return False
+    TrialStore.open(path, create=False).close()
+    return True
 
 
 def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[TrialJob],

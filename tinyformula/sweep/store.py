@@ -20,14 +20,23 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.constraints import Integer
 from ..core.errors import TinyFormulaError
+from ..core.schema import Record, validate
 from ..cost.yardstick import Configuration, Yardstick
 from ..execution.jobs import TrialResult, TrialState
 from .config import SearchConfig
 from .migrations import LEGACY_SCHEMAS, legacy_columns, migrate_schema1
-from .trials import COLUMNS, PlannedTrial, Trial
+from .trials import COLUMNS, TRIAL_ROW, PlannedTrial, Trial
 
 SCHEMA_VERSION = 2
+# SQLite's application id (a 32-bit number in the file's header, "PRAGMA application_id"):
+# how a trials store is told from another program's SQLite file before anything is written.
+APPLICATION_ID = 0x74466D6C   # "tFml"
+OWN_TABLES = {"meta", "trials"}
+META = Record({}, optional={"schema_version": Integer(1, 10_000), "identity": Record({}),
+                            "settings": Record({})})
+"""What the ``meta`` table holds (its values are JSON)."""
 
 _TRIALS_TABLE = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -67,12 +76,22 @@ class TrialStore:
             raise TinyFormulaError(f"{path} is a directory, not a trials database")
         if not path.exists() and not create:
             raise TinyFormulaError(f"no search here: {path} does not exist")
+        if path.exists():  # recognised as a trials store (read only) before anything is written
+            try:
+                reader = _connect_read_only(path)
+                try:
+                    check_identity(reader, path)
+                finally:
+                    reader.close()
+            except sqlite3.Error as error:
+                raise sqlite_error(path, error) from None
         try:
             if create:  # the driver's store: durable commits
                 db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             else:
                 db = _connect_read_only(path)
             has_trials = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
@@ -115,10 +134,19 @@ class TrialStore:
     # -- what search this is -------------------------------------------------------------------
 
     def meta(self) -> dict:
+        """The search's identity and settings, each checked (a store is read as untrusted
+        input: its checks are what a file's schema is to the other files)."""
         if not self._has_table("meta"):
             return {}
-        return {key: json.loads(value)
-                for key, value in self._db.execute("SELECT key, value FROM meta")}
+        try:
+            meta = {key: json.loads(value)
+                    for key, value in self._db.execute("SELECT key, value FROM meta")}
+        except (ValueError, TypeError, RecursionError, sqlite3.Error) as error:
+            raise self.damaged(f"its meta table is not JSON: {type(error).__name__}") from None
+        return validate(meta, META, str(self.path), ADVICE)
+
+    def damaged(self, why: str) -> TinyFormulaError:
+        return TinyFormulaError(f"{self.path} is damaged ({why}); {ADVICE}")
 
     def _has_table(self, name: str) -> bool:
         return bool(self._db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
@@ -127,7 +155,14 @@ class TrialStore:
     def config(self) -> SearchConfig | None:
         """The search this store holds (None for a new store)."""
         settings = self.meta().get("settings")
-        return SearchConfig.from_dict(settings) if settings else None
+        if not settings:
+            return None
+        try:
+            return SearchConfig.from_dict(settings)
+        except TinyFormulaError as error:
+            raise self.damaged(f"settings: {error}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise self.damaged(f"settings: {type(error).__name__}: {error}") from None
 
     def yardstick(self) -> Yardstick | None:
         """How its trials' c was measured (None for a new store)."""
@@ -135,7 +170,15 @@ class TrialStore:
         if not settings:
             return None
         # Stores before 0.2 kept the yardstick's keys among the settings (FLOPs only then).
-        return Yardstick.from_dict(settings.get("yardstick", settings))
+        stored = settings.get("yardstick", settings)
+        try:
+            if not isinstance(stored, dict):
+                raise TinyFormulaError("the yardstick is not an object")
+            return Yardstick.from_dict(stored)
+        except TinyFormulaError as error:
+            raise self.damaged(f"yardstick: {error}") from None
+        except (TypeError, ValueError, AttributeError) as error:
+            raise self.damaged(f"yardstick: {type(error).__name__}: {error}") from None
 
     def check_same_search(self, config: SearchConfig) -> None:
         """Refuse ``config`` unless it is the search this store holds (any search fits an
@@ -207,8 +250,17 @@ class TrialStore:
         if not self._has_table("trials"):
             return []
         selected = legacy_columns(self._full_images()) if self.legacy else list(COLUMNS)
-        cursor = self._db.execute(f"SELECT {', '.join(selected)} FROM trials ORDER BY id")
-        return [Trial.from_row(dict(zip(COLUMNS, row))) for row in cursor]
+        try:
+            rows = self._db.execute(f"SELECT {', '.join(selected)} FROM trials ORDER BY id"
+                                    ).fetchall()
+        except sqlite3.Error as error:
+            raise sqlite_error(self.path, error) from None
+        trials = []
+        for row in rows:  # every value in its range before anything uses it
+            checked = validate(dict(zip(COLUMNS, row)), TRIAL_ROW,
+                               f"{self.path} (trial {row[0]!r})", ADVICE)
+            trials.append(Trial.from_row(checked))
+        return trials
 
     def record(self, result: TrialResult) -> float:
         """Store one finished trial, committed (and synced) before this returns; returns the
@@ -252,6 +304,40 @@ class _Transaction:
         if isinstance(value, sqlite3.Error):
             raise sqlite_error(self.path, value) from None
         return False
+
+
+ADVICE = "move it aside or choose another --out"
+
+
+def check_identity(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a SQLite file that is not a trials store: another program's (another
+    application id, or tables of its own) or one whose tables have another shape. An empty
+    database is a store with no search yet; a store written before application ids is
+    recognised by its tables and their columns."""
+    application = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = {name for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+    if application not in (0, APPLICATION_ID):
+        raise TinyFormulaError(f"{path} is another program's SQLite file (application id "
+                               f"{application:#x}), not a trials store; tinyformula leaves it "
+                               f"alone: choose another --out")
+    if application == 0 and tables - OWN_TABLES:
+        shown = ", ".join(sorted(tables - OWN_TABLES)[:3])
+        raise TinyFormulaError(f"{path} is another program's SQLite file (tables {shown}), not "
+                               f"a trials store; tinyformula leaves it alone: choose another "
+                               f"--out")
+    if "trials" in tables:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+        if not set(legacy_columns(None)) & set(COLUMNS) <= columns:
+            missing = sorted(set(legacy_columns(None)) & set(COLUMNS) - columns)
+            raise TinyFormulaError(f"{path} has a trials table of another shape (no "
+                                   f"{', '.join(missing[:3])}): it is not a tinyformula trials "
+                                   f"store, or a damaged one; {ADVICE}")
+    if "meta" in tables:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(meta)")}
+        if not {"key", "value"} <= columns:
+            raise TinyFormulaError(f"{path} has a meta table of another shape: it is not a "
+                                   f"tinyformula trials store, or a damaged one; {ADVICE}")
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

@@ -15,9 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import NamedTuple
 
+from ..core.constraints import Integer, Options, OrNone, Real
+from ..core.schema import Number, Record, Text
 from ..cost.yardstick import Configuration
 from ..execution.jobs import TrialResult, TrialState
-from ..nets.scale import Scale
+from ..nets.scale import MULTIPLIERS, Scale
 
 
 @dataclass(frozen=True)
@@ -90,3 +92,17 @@ def trials_dataframe(trials: list[Trial]):
     import pandas as pd
 
     return pd.DataFrame([t.to_row() for t in trials], columns=list(COLUMNS))
+
+
+_COUNT = Integer(0, 2**63 - 1)
+TRIAL_ROW = Record({
+    "id": _COUNT, "candidate": _COUNT, "seed": _COUNT, "rung": Integer(0, 1000),
+    "images": OrNone(_COUNT, "the search's full budget"),
+    **MULTIPLIERS, "c": Real(0, 1e6, closed="right"), "resolution": Integer(1, 1 << 20),
+    "flops": _COUNT, "params": _COUNT, "status": Options(tuple(s.value for s in TrialState)),
+    "top1": OrNone(Real(0, 1), "no score"), "loss": OrNone(Number(), "no score"),
+    "seconds": OrNone(Real(0, 1e10), "not finished"),
+    "images_per_s": OrNone(Real(0, 1e12), "not finished"),
+    "message": OrNone(Text(max_length=100_000), "no message"),
+    "finished_at": OrNone(Real(0, 1e11), "not finished")})
+"""One row of the ``trials`` table (and of ``trials.csv``), every value in its range."""

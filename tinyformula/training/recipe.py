@@ -41,6 +41,8 @@ from torch import nn
 
 from ..core.devices import resolve_device
 from ..core.errors import TinyFormulaError
+from ..core.folders import check_folder, mark_folder
+from ..core.paths import check_output_path
 from ..core.threads import torch_threads
 from ..data.images import ImageData
 from ..models.files import MODEL_FILE, model_state, save_atomically
@@ -62,14 +64,37 @@ from .trainer import training_images
 
 # -- the output folder ---------------------------------------------------------------------------
 
+OUT_KIND = "final training"
+OUT_MADE_BY = "tinyformula train --recipe final"
+
+
+def check_output_folder(out) -> Path:
+    """Refuse (reading only) an ``out`` that cannot take a final training's files: a folder
+    holding a search, another program's files, or anything but this toolkit's final
+    training (see :mod:`tinyformula.core.folders`)."""
+    out = check_output_path("--out", out)
+    check_folder(out, OUT_KIND, OUT_MADE_BY, legacy=holds_training)
+    return out
+
+
+def holds_training(folder: Path) -> bool:
+    """Whether an unmarked folder (written before folders were marked) holds a final
+    training: its checkpoint reads as one."""
+    path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        return False
+    read_checkpoint(path)
+    return True
+
+
 def prepare_folder(out) -> Path:
-    """Create ``out`` if needed and check it takes files; an unwritable one raises
-    TinyFormulaError before anything is trained."""
+    """Check ``out`` (:func:`check_output_folder`), create and mark it, and check it takes
+    files; an unwritable one raises TinyFormulaError before anything is trained."""
     import tempfile
 
-    out = Path(out)
+    out = check_output_folder(out)
+    mark_folder(out, OUT_KIND, OUT_MADE_BY)
     try:
-        out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as error:
@@ -99,6 +124,7 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
     """
     recipe = recipe or RecipeConfig()
     config = recipe.train
+    check_output_folder(out)  # before anything is drawn or trained
     model_config = dict(getattr(model, "tinyformula", None) or {})
     if "resolution" not in model_config:
         raise TinyFormulaError("the model has no tinyformula configuration; make it with "
