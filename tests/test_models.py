@@ -243,7 +243,7 @@ def _bad_files(tmp_path):
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--flops", "0.2",
       "--r", "0.5"], "not --flops and --r/--d/--w"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/a_file/o", "--r",
-      "0.5"], "cannot write to output folder"),
+      "0.5"], "a_file is a file, not a folder"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--ema", "1.5"],
      "in [0, 1)"),
     (["build", "--flops", "0.25", "--out", "{tmp}/nofolder/m.pt"], "does not exist"),

@@ -30,9 +30,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..models.files import save_model
+    from ..models.files import MODEL_KIND, save_model
 
-    out = check_output_file(args.out)
+    out = check_output_file(args.out, MODEL_KIND)
     model = choose_model(args, args.num_classes, args.resolution_base, args.seed)
     save_model(model, out)
     if args.json:

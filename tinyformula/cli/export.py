@@ -34,10 +34,10 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..data import load_dataset
-    from ..models.export import export_model
+    from ..models.export import EXPORT_KINDS, export_model
     from ..models.files import load_model
 
-    out = check_output_file(args.out)
+    out = check_output_file(args.out, EXPORT_KINDS[args.format])
     model = load_model(args.model)
     name = args.data or (model.tinyformula.get("data") or {}).get("name") or "fashion-mnist"
     data = load_dataset(name, args.data_dir)

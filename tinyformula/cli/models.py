@@ -9,13 +9,16 @@ from ..core.errors import TinyFormulaError
 from .output import millions
 
 
-def check_output_file(path) -> Path:
-    path = Path(path)
+def check_output_file(path, kind=None) -> Path:
+    """``--out FILE`` checked before any work: a file name in an existing folder, and (with
+    ``kind``, a :class:`~tinyformula.core.files.FileKind`) no foreign file there."""
+    from ..core.files import check_replaceable
+    from ..core.paths import check_output_path
+
+    path = check_output_path("--out", path)
     if path.is_dir():
         raise TinyFormulaError(f"--out {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise TinyFormulaError(f"cannot write {path}: folder {path.parent} does not exist")
-    return path
+    return check_replaceable(path, kind)
 
 
 def choose_model(args, num_classes: int | None, resolution_base: int | None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import write_atomically
+from .files import PNG, write_atomically
 
 DPI = 130
 
@@ -26,5 +26,6 @@ def new_figure(width: float, height: float, dpi: int = DPI):
 
 
 def save_figure(figure, path) -> Path:
-    """Write a PNG atomically: a reader never sees half of one."""
-    return write_atomically(path, lambda handle: figure.savefig(handle, format="png"))
+    """Write a PNG atomically: a reader never sees half of one, and an existing file that
+    is not a PNG is left alone."""
+    return write_atomically(path, lambda handle: figure.savefig(handle, format="png"), PNG)

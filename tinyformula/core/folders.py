@@ -16,12 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import TinyFormulaError
-from .files import write_atomically
+from .files import FileKind, write_atomically
 
 MARKER = ".tinyformula"
 FORMAT = "tinyformula-folder"
 VERSION = 1
 MAX_MARKER_BYTES = 64 * 1024
+
+
+MARKER_KIND = FileKind("tinyformula folder marker",
+                       lambda path: read_marker(path.parent) is not None)
 
 
 def read_marker(folder: Path) -> dict | None:
@@ -86,7 +90,8 @@ def mark_folder(folder, kind: str, made_by: str) -> Path:
         raise TinyFormulaError(f"cannot create {folder}: {error.strerror or error}") from None
     if read_marker(folder) is None:
         write_atomically(folder / MARKER, json.dumps(
-            {"format": FORMAT, "version": VERSION, "kind": kind, "made_by": made_by}) + "\n")
+            {"format": FORMAT, "version": VERSION, "kind": kind, "made_by": made_by}) + "\n",
+            MARKER_KIND)
     return folder
 
 

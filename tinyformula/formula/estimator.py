@@ -27,6 +27,7 @@ from ..cost.yardstick import Yardstick
 from ..nets.bases import get_base
 from .file_format import (
     FORMAT,
+    FORMULA_KIND,
     VERSION,
     check_c_range,
     check_frontier,
@@ -350,8 +351,10 @@ class TinyFormula:
         return sealed(body)
 
     def save(self, path) -> Path:
-        """Write the formula as versioned JSON, atomically: a reader never sees half a file."""
-        return write_atomically(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        """Write the formula as versioned JSON, atomically: a reader never sees half a file.
+        An existing file at ``path`` is replaced only if it is a formula file."""
+        return write_atomically(path, json.dumps(self.to_dict(), indent=1) + "\n",
+                                FORMULA_KIND)
 
     @classmethod
     def from_dict(cls, data: dict, origin: str = "formula") -> "TinyFormula":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.constraints import Boolean, Integer, Options, OrNone, Real, check
 from ..core.errors import TinyFormulaError
-from ..core.files import checksum
+from ..core.files import checksum, json_kind
 from ..core.schema import ListOf, Number, Record, Text, validate
 from ..cost.latency.measure import DEVICES, RUNTIMES
 from ..cost.yardstick import COST_NAMES
@@ -71,6 +71,10 @@ FORMULA_FILE = Record(
               "threads": Integer(1, 1024), "runtime": Options(RUNTIMES),
               "machine": OrNone(Text(max_length=1000)), "quality": OrNone(QUALITY)})
 """What a formula file holds (files written before a key existed lack the optional ones)."""
+
+
+FORMULA_KIND = json_kind("tinyformula formula file",
+                         lambda data: isinstance(data, dict) and data.get("format") == FORMAT)
 
 
 def sealed(body: dict) -> dict:

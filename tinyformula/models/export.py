@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
-from ..core.files import replace_atomically
+from ..core.files import FileKind, check_replaceable, write_atomically
 from .files import TORCHSCRIPT_CONFIG, load_model
 
 FORMATS = ("onnx", "torchscript")
@@ -94,29 +94,47 @@ def _to_onnx(model, example, destination) -> None:
 
 
 def _write_onnx(model, example, path: Path) -> None:
+    """The ONNX file, made in memory and written atomically (a full disk is one line)."""
+    import io
+
     onnx, _ = _require_onnx()
-
-    def writer(tmp):
-        _to_onnx(model, example, tmp)
-        graph = onnx.load(tmp)
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(model.tinyformula)
-        onnx.save(graph, tmp)
-
-    replace_atomically(path, writer)
+    buffer = io.BytesIO()
+    _to_onnx(model, example, buffer)
+    graph = onnx.load_from_string(buffer.getvalue())
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(model.tinyformula)
+    write_atomically(path, graph.SerializeToString(), ONNX_KIND)
 
 
 def _write_torchscript(model, example, path: Path) -> None:
+    """The TorchScript file, made in memory (torch's own file writer aborts the interpreter
+    on a full disk) and written atomically."""
     import torch
 
-    def writer(tmp):
+    def writer(handle):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
             traced = torch.jit.trace(model, example)
-            torch.jit.save(traced, tmp,
+            torch.jit.save(traced, handle,
                            _extra_files={TORCHSCRIPT_CONFIG: json.dumps(model.tinyformula)})
 
-    replace_atomically(path, writer)
+    write_atomically(path, writer, TORCHSCRIPT_KIND)
+
+
+def _is_our_onnx(path: Path) -> bool:
+    return isinstance(onnx_config(path), dict)
+
+
+def _is_our_torchscript(path: Path) -> bool:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith(f"extra/{TORCHSCRIPT_CONFIG}") for name in archive.namelist())
+
+
+ONNX_KIND = FileKind("ONNX file exported by tinyformula", _is_our_onnx)
+TORCHSCRIPT_KIND = FileKind("TorchScript file exported by tinyformula", _is_our_torchscript)
+EXPORT_KINDS = {"onnx": ONNX_KIND, "torchscript": TORCHSCRIPT_KIND}
 
 
 def onnx_config(path) -> dict:
@@ -183,7 +201,7 @@ def export_model(model, fmt: str, out, data, n_images: int = 256) -> ExportRepor
         raise TinyFormulaError("the model has no tinyformula configuration; make it with "
                                "create_model or load_model")
     _require_onnx()  # both formats' multiply-adds are counted on an ONNX graph
-    out = Path(out)
+    out = check_replaceable(out, EXPORT_KINDS[fmt])  # before any work
     model = model.eval().cpu()
     x, labels = check_images(model, data, n_images)
     with torch.no_grad():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import TinyFormulaError
-from ..core.files import write_atomically
+from ..core.files import FileKind, write_atomically
 from ..cost.budgets import SUMMARY_BUDGETS
 from ..cost.yardstick import Yardstick
 from ..execution.jobs import TrialState
@@ -78,6 +78,10 @@ def search_frontier(config: SearchConfig, trials: list[Trial]) -> list[Trial]:
     return pareto_frontier([t for t in trials if t.rung == config.top_rung], seed=config.seed)
 
 
+CSV_KIND = FileKind("tinyformula trials CSV file", lambda path: path.open(
+    encoding="utf-8").readline().rstrip("\r\n") == ",".join(COLUMNS))
+
+
 def _csv(trials: list[Trial]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
@@ -122,8 +126,8 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
                   trials: list[Trial]) -> SearchResult:
     """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
     out = Path(out)
-    write_atomically(out / "trials.csv", _csv(trials))
-    write_atomically(out / "frontier.csv", _csv(search_frontier(config, trials)))
+    write_atomically(out / "trials.csv", _csv(trials), CSV_KIND)
+    write_atomically(out / "frontier.csv", _csv(search_frontier(config, trials)), CSV_KIND)
     formula = fit_formula(config, yardstick, trials)
     formula.save(out / "formula.json")
     return SearchResult.from_trials(out, config, yardstick, trials, formula)

@@ -9,13 +9,16 @@ from pathlib import Path
 import torch
 
 from ..core.figures import new_figure, save_figure
-from ..core.files import write_atomically
+from ..core.files import json_kind, write_atomically
 from ..data.images import ImageData
 from ..models.files import MODEL_FILE
 from .trainer import training_images
 
 CARD_FILE = "card.json"
+CARD_FORMAT = "tinyformula-card"
 CURVE_FILE = "curve.png"
+CARD_KIND = json_kind("tinyformula model card", lambda data: isinstance(data, dict) and (
+    data.get("format") == CARD_FORMAT or {"status", "model", "recipe", "epochs"} <= set(data)))
 TEST_SPLIT_NOTE = ("top-1 is measured on the dataset's held-out split ({source}): for a final "
                    "model that is the point, and nothing in this run was chosen on it")
 
@@ -34,6 +37,7 @@ def make_card(model_config, data, recipe, teacher, teacher_path, command, histor
                                                                       len(data.val_images))
     last = history[-1] if history else {}
     return {
+        "format": CARD_FORMAT,
         "status": status,
         "model": model_config,
         "flops": model_config["flops"], "params": model_config["params"],
@@ -58,7 +62,7 @@ def make_card(model_config, data, recipe, teacher, teacher_path, command, histor
 
 
 def write_card(out: Path, card: dict) -> None:
-    write_atomically(out / CARD_FILE, json.dumps(card, indent=1) + "\n")
+    write_atomically(out / CARD_FILE, json.dumps(card, indent=1) + "\n", CARD_KIND)
 
 
 def plot_curve(history: list[dict], path: Path, epochs: int) -> None:

@@ -14,13 +14,31 @@ from pathlib import Path
 
 import torch
 
+from ..core.constraints import Integer, Options, OrNone, Real
 from ..core.errors import TinyFormulaError
+from ..core.files import FileKind
+from ..core.schema import Anything, ListOf, Number, Record, Text, validate
 from ..data.images import ImageData
-from ..models.files import save_atomically
+from ..models.files import Weights, save_atomically
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_FORMAT = "tinyformula-checkpoint"
 CHECKPOINT_VERSION = 1
+
+_SCORE = OrNone(Real(0, 1), "not scored")
+EPOCH_RECORD = Record({"epoch": Integer(1, 1_000_000), "loss": Number(), "top1": Real(0, 1)},
+                      optional={"top1_ema": _SCORE, "lr": Number(),
+                                "seconds": Real(0, 1e10)})
+CHECKPOINT = Record({
+    "format": Options((CHECKPOINT_FORMAT,)),
+    "version": Integer(CHECKPOINT_VERSION, CHECKPOINT_VERSION),
+    "key": Record({"model": Record({}), "recipe": Record({}), "data": Text(max_length=10_000),
+                   "teacher": OrNone(Record({}), "no teacher")}),
+    "epoch": Integer(0, 1_000_000), "step": Integer(0, 2**62),
+    "model": Weights(), "optimizer": Record({}), "ema": OrNone(Weights(), "no EMA"),
+    "ema_updates": Integer(0, 2**62), "history": ListOf(EPOCH_RECORD, 0, 1_000_000),
+    "seconds": Real(0, 1e10)}, optional={"extra": Anything()})
+"""What a final recipe's checkpoint holds, every value checked before training continues."""
 
 
 def read_checkpoint(path: Path) -> dict:
@@ -34,7 +52,17 @@ def read_checkpoint(path: Path) -> dict:
             or data.get("version") != CHECKPOINT_VERSION:
         raise TinyFormulaError(f"{path} is not a tinyformula training checkpoint (version "
                                f"{CHECKPOINT_VERSION}); use another --out")
+    data = validate(data, CHECKPOINT, f"checkpoint {path}",
+                    "it was left as it is: move it away to start over, or use another --out")
+    if data["epoch"] != len(data["history"]):
+        raise TinyFormulaError(f"checkpoint {path} is damaged (epoch {data['epoch']} but "
+                               f"{len(data['history'])} epochs of history); it was left as it "
+                               f"is: move it away to start over, or use another --out")
     return data
+
+
+CHECKPOINT_KIND = FileKind("tinyformula training checkpoint",
+                           lambda path: bool(read_checkpoint(path)))
 
 
 def run_key(model_config: dict, recipe, data: ImageData, teacher) -> dict:
@@ -65,4 +93,4 @@ def write_checkpoint(path: Path, key: dict, epoch: int, step: int, model, step_s
     """Replace the checkpoint at ``path`` atomically (the previous one stays until then)."""
     save_atomically({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "key": key,
                      "epoch": epoch, "step": step, "model": model.state_dict(), **step_state,
-                     "history": history, "seconds": seconds}, path)
+                     "history": history, "seconds": seconds}, path, CHECKPOINT_KIND)

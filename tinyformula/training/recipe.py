@@ -45,7 +45,7 @@ from ..core.folders import check_folder, mark_folder
 from ..core.paths import check_output_path
 from ..core.threads import torch_threads
 from ..data.images import ImageData
-from ..models.files import MODEL_FILE, model_state, save_atomically
+from ..models.files import MODEL_FILE, MODEL_KIND, model_state, save_atomically
 from .batches import TrainBatches
 from .card import CURVE_FILE, data_entry, make_card, plot_curve, write_card
 from .checkpoint import (
@@ -166,7 +166,7 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
     model = model.to(device, memory_format=torch.channels_last)
     history, epoch0, step0, seconds = [], 0, 0, 0.0
     if saved is not None:
-        model.load_state_dict(saved["model"])
+        _load(out, lambda: model.load_state_dict(saved["model"]))
         history, epoch0, step0 = saved["history"], saved["epoch"], saved["step"]
         seconds = saved["seconds"]
     loss = None
@@ -176,7 +176,7 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                             config.label_smoothing)
     step = make_step(model, config, len(batches), device, loss=loss, start=step0)
     if saved is not None:
-        step.load_state(saved)
+        _load(out, lambda: step.load_state(saved))
     bounds = epoch_bounds(len(batches), epochs)
     card = make_card(model_config, data, recipe, teacher, teacher_path, command, history,
                      seconds, "running" if epoch0 < epochs else "done")
@@ -215,7 +215,7 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                        "top1": record["top1_ema"] if step.ema is not None else top1}
             final.tinyformula = {**model_config, "data": data_entry(data),  # type: ignore
                                  "trained": trained}
-            save_atomically(model_state(final), out / MODEL_FILE)
+            save_atomically(model_state(final), out / MODEL_FILE, MODEL_KIND)
             card = make_card(model_config, data, recipe, teacher, teacher_path, command,
                              history, seconds, "done" if epoch + 1 == epochs else "running")
             write_card(out, card)
@@ -228,6 +228,18 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
         if bar is not None:
             bar.close()
     return card
+
+
+def _load(out: Path, load) -> None:
+    """Continue from the checkpoint's state; one that does not fit the run (edited, or from
+    another version) is refused and left as it is."""
+    try:
+        load()
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise TinyFormulaError(f"checkpoint {out / CHECKPOINT_FILE} does not fit this run "
+                               f"({first}); it was left as it is: move it away to start over, "
+                               f"or use another --out") from None
 
 
 def _postfix(record: dict, epochs: int) -> str:

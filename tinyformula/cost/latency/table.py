@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...core.constraints import Integer, OrNone, Real
 from ...core.errors import TinyFormulaError
-from ...core.files import checksum, write_atomically
+from ...core.files import checksum, json_kind, write_atomically
 from ...core.locks import locked_file
 from ...core.schema import ListOf, MapOf, Record, Text, validate
 from .measure import Setting, machine_description
@@ -37,6 +37,8 @@ CALIBRATION_ENTRY = Record(
 TABLE_BODY = Record({"key": Record({}), "units": MapOf(UNIT_ENTRY),
                      "calibrations": MapOf(CALIBRATION_ENTRY)})
 """What a latency table's body holds (inside ``{"body": ..., "checksum": ...}``)."""
+TABLE_KIND = json_kind("tinyformula latency table",
+                       lambda data: isinstance(data, dict) and set(data) == {"body", "checksum"})
 
 
 def cache_root() -> Path:
@@ -125,5 +127,5 @@ def write_table(path: Path, body: dict) -> None:
                   "units": {**current["units"], **body["units"]},
                   "calibrations": {**current["calibrations"], **body["calibrations"]}}
         write_atomically(path, json.dumps({"body": merged, "checksum": checksum(merged)},
-                                          indent=1, sort_keys=True))
+                                          indent=1, sort_keys=True), TABLE_KIND)
     body.update(merged)
