@@ -17,7 +17,7 @@ import sys
 from importlib import import_module
 
 from ..core.errors import TinyFormulaError
-from ..core.signals import EXIT_TERMINATED, Terminated, sigterm_as_interrupt
+from ..core.signals import exit_status, stop_signals
 from ..core.version import VERSION as __version__
 from .arguments import EXIT_BAD_INPUT, Parser
 
@@ -37,7 +37,9 @@ def build_parser() -> Parser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, exiting: bool = False) -> int:
+    """Run one command; its exit status. ``exiting``: this process ends right after (the
+    console entry point), so a stop signal's ignoring lasts to the end."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in model cards
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        with sigterm_as_interrupt():
+        with stop_signals(restore=not exiting):
             return args.run(args)
     except TinyFormulaError as error:
         print(f"{command}: error: {error}", file=sys.stderr)
@@ -63,10 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{command}: error: {_describe(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, Terminated)
-        print(f"{command}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return EXIT_TERMINATED if terminated else 130
+    except KeyboardInterrupt as stop:
+        # One policy for every command: 143 for SIGTERM, 130 for Ctrl-C, one line with what
+        # the command noted (where its finished work is kept).
+        status, word = exit_status(stop)
+        note = getattr(stop, "note", "")
+        print(f"{command}: {word}" + (f"; {note}" if note else ""), file=sys.stderr)
+        return status
+    except (MemoryError, RuntimeError) as error:
+        if not _out_of_memory(error):
+            raise
+        print(f"{command}: error: out of memory ({_describe(error)[:160]}); use smaller sizes "
+              f"(--batch-size, --batch, --images, r, d, w)", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _describe(error: BaseException) -> str:
@@ -82,6 +93,14 @@ def _describe(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _out_of_memory(error: BaseException) -> bool:
+    """An allocator's failure (what the size checks bound from below cannot always foresee):
+    Python's MemoryError, torch's CPU allocator or CUDA out of memory."""
+    text = str(error)
+    return isinstance(error, MemoryError) or "can't allocate memory" in text \
+        or "out of memory" in text.lower()
+
+
 def _silence_stdout() -> None:
     """After a broken pipe, send what is left to /dev/null: no second error at exit."""
     try:
@@ -92,7 +111,7 @@ def _silence_stdout() -> None:
 
 
 def _entry() -> None:
-    sys.exit(main())
+    sys.exit(main(exiting=True))
 
 
 if __name__ == "__main__":

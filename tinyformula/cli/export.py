@@ -3,7 +3,7 @@ cost model."""
 
 from __future__ import annotations
 
-from ..core.constraints import Integer
+from ..models.export import EXPORT_IMAGES
 from .arguments import checked
 from .models import check_output_file
 from .output import print_json, print_rows
@@ -25,9 +25,8 @@ def register(sub) -> None:
                    help="images to check on (default: the model's training data, else "
                         "fashion-mnist)")
     p.add_argument("--data-dir", metavar="PATH", help="folder holding the dataset's files")
-    checked(p, "--images", Integer(1, 10_000, why="each image runs through torch and the export"),
-            default=256, metavar="N",
-            help="held-out images to check on (default 256)")
+    checked(p, "--images", EXPORT_IMAGES, default=None, metavar="N",
+            help="held-out images to check on (default 256, or all the data has if fewer)")
     p.add_argument("--json", action="store_true", help="print the check as one JSON object")
     p.set_defaults(run=run)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from ..core.signals import on_stop
 from ..cost.yardstick import COST_NAMES
 from ..sweep.config import SearchConfig
 from ..sweep.presets import PRESETS
@@ -104,16 +104,9 @@ def run(args) -> int:
     # The parser leaves unset flags None: the defaults live in SearchConfig alone.
     options = {f.name: getattr(args, f.name, None) for f in fields(SearchConfig)}
     config = SearchConfig.from_options(**options)
-    try:
+    with on_stop(f"every finished trial is saved in {config.out}. Run the same command "
+                 f"again to continue."):
         result = search(progress=not args.json, **options)
-    except KeyboardInterrupt as interrupt:
-        from ..core.signals import EXIT_TERMINATED, Terminated
-
-        terminated = isinstance(interrupt, Terminated)
-        print(f"tinyformula fit: {'terminated' if terminated else 'interrupted'}; every "
-              f"finished trial is saved in {config.out}. Run the same command again to "
-              f"continue.", file=sys.stderr)
-        return EXIT_TERMINATED if terminated else 130
     from ..sweep.results import run_summary
 
     summary = run_summary(result)

@@ -8,6 +8,7 @@ import sys
 
 from ..core.constraints import SEED, Real
 from ..core.errors import TinyFormulaError
+from ..core.signals import on_stop
 from ..sweep.presets import PRESETS
 from ..training.config import RecipeConfig, TrainConfig
 from .arguments import add_model_choice, add_scale_arguments, checked
@@ -195,14 +196,11 @@ def run_final(args) -> int:
     model = choose_model(args, data.num_classes, args.resolution_base or data.resolution_base,
                          args.seed)
     command = shlex.join(["tinyformula"] + list(getattr(args, "argv", sys.argv[1:])))
-    try:
+    with on_stop(f"every finished epoch is saved in {args.out}. Run the same command again "
+                 f"to continue."):
         card = train_final(data, model, args.out, recipe, teacher=teacher,
                            teacher_path=args.teacher, command=command,
                            progress=not (args.quiet or args.json))
-    except KeyboardInterrupt:
-        print(f"tinyformula train: interrupted; every finished epoch is saved in {args.out}. "
-              f"Run the same command again to continue.", file=sys.stderr)
-        return 130
     if args.json:
         print_json({"out": str(args.out), **{k: card[k] for k in (
             "status", "top1", "top1_raw", "top1_ema", "flops", "params", "seconds")},

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import os
 
+from ..core.memory import available_memory
+
 # How much memory one local worker process needs at most: torch, a dataset copy and a small
 # candidate in training (measured: ~600 MB per worker on Fashion-MNIST's default preset).
 WORKER_MEMORY_BYTES = 1 << 30
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes (Linux's MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+__all__ = ["WORKER_MEMORY_BYTES", "available_memory", "cap_workers", "usable_cores"]
 
 
 def usable_cores() -> int:

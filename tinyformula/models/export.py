@@ -25,11 +25,13 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..core.constraints import Integer
 from ..core.errors import TinyFormulaError
 from ..core.files import FileKind, check_replaceable, write_atomically
 from .files import TORCHSCRIPT_CONFIG, load_model
 
 FORMATS = ("onnx", "torchscript")
+EXPORT_IMAGES = Integer(1, 10_000, why="each image runs through torch and the export")
 TOLERANCE = 1e-3        # largest absolute logit difference accepted (float32 kernels differ)
 OPSET = 17
 ONNX_METADATA_KEY = "tinyformula"
@@ -189,9 +191,34 @@ def onnx_macs(path) -> int:
     return total
 
 
-def export_model(model, fmt: str, out, data, n_images: int = 256) -> ExportReport:
+DEFAULT_IMAGES = 256
+
+
+def check_image_count(n_images: int | None, data, resolution: int) -> int:
+    """How many held-out images to check on: ``n_images`` (None: 256, or all the data has
+    when it has fewer), refused in one line beyond what ``data`` holds or memory takes."""
+    from ..core.constraints import OrNone, check
+    from ..core.memory import check_fits, largest
+
+    have = len(data.val_images)
+    n_images = check("--images", n_images, OrNone(EXPORT_IMAGES, "256"))
+    if n_images is None:
+        n_images = min(DEFAULT_IMAGES, have)
+    elif n_images > have:
+        raise TinyFormulaError(f"--images {n_images:,} asks for more held-out images than "
+                               f"{data.name} has ({have:,}); give at most --images {have:,}")
+    # The images as float32 inputs, and torch's and the export's logits beside them: at least
+    # twice the inputs.
+    per_image = 2 * 4 * 3 * resolution * resolution
+    check_fits(n_images * per_image, f"checking on --images {n_images:,} at {resolution} px",
+               "cpu", lambda free: f"at most --images {largest(per_image, free):,} here")
+    return n_images
+
+
+def export_model(model, fmt: str, out, data, n_images: int | None = None) -> ExportReport:
     """Write ``model`` (with ``model.tinyformula``) as ``fmt`` to ``out`` and check the file on
-    ``n_images`` held-out images of ``data`` (an :class:`ImageData`)."""
+    ``n_images`` held-out images of ``data`` (an :class:`ImageData`; None: 256, or every
+    held-out image when there are fewer)."""
     import torch
 
     if fmt not in FORMATS:
@@ -202,6 +229,7 @@ def export_model(model, fmt: str, out, data, n_images: int = 256) -> ExportRepor
                                "create_model or load_model")
     _require_onnx()  # both formats' multiply-adds are counted on an ONNX graph
     out = check_replaceable(out, EXPORT_KINDS[fmt])  # before any work
+    n_images = check_image_count(n_images, data, config["resolution"])
     model = model.eval().cpu()
     x, labels = check_images(model, data, n_images)
     with torch.no_grad():

@@ -59,6 +59,7 @@ from .config import RecipeConfig
 from .evaluate import score_copy
 from .loop import run_steps
 from .losses import Distillation
+from .sizes import check_training_size
 from .steps import make_step
 from .trainer import training_images
 
@@ -103,6 +104,20 @@ def prepare_folder(out) -> Path:
     return out
 
 
+def _activations(model_config: dict) -> int:
+    """The analytic count of a model's activations per image (0 when its base is unknown
+    here: the size check then rests on the schedule alone)."""
+    from ..nets.bases import get_base
+    from ..nets.scale import Scale
+
+    try:
+        return get_base(model_config["base"]).cost(
+            Scale(model_config["r"], model_config["d"], model_config["w"]),
+            model_config["num_classes"], model_config["resolution_base"]).activations
+    except (TinyFormulaError, KeyError, TypeError, ValueError):
+        return 0
+
+
 def epoch_bounds(steps: int, epochs: int) -> list[int]:
     """The first step of each epoch, and the run's end: the run's batches are one stream
     (``TrainBatches``) cut into ``epochs`` nearly equal parts."""
@@ -140,6 +155,11 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
                                    f"{data.num_classes}: distillation needs the same classes")
         extra = (int(teacher.tinyformula["resolution"]),)  # type: ignore[index]
     device = resolve_device(config.device)
+    n_train = training_images(data, config)
+    check_training_size(flops=model_config["flops"], activations=_activations(model_config),
+                        batch_size=min(config.batch_size, n_train),
+                        images=n_train * config.epochs, device=str(device),
+                        what="the final recipe")
     # Every draw of the run (subset, orders, crops, flips) is made here, from the seed alone:
     # a resumed run reads its remaining batches by step number, exactly as if never stopped.
     batches = TrainBatches(data, train_size=training_images(data, config),

@@ -53,6 +53,7 @@ from .config import TrainConfig
 from .evaluate import eval_batch_size, evaluate, recalibrate_batchnorm
 from .loop import run_steps
 from .optim import autocast
+from .sizes import check_training_size
 from .steps import make_step
 
 
@@ -114,10 +115,13 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
     config = config or TrainConfig()
     base = get_base(base) if isinstance(base, str) else base
     scale = scale or Scale()
-    resolution_base = resolution_base or data.resolution_base
+    resolution_base = data.resolution_base if resolution_base is None else resolution_base
     cost = base.cost(scale, data.num_classes, resolution_base)
     n_train = training_images(data, config)
     device = resolve_device(config.device)
+    check_training_size(flops=cost.flops, activations=cost.activations,
+                        batch_size=min(config.batch_size, n_train),
+                        images=n_train * config.epochs, device=str(device))
     fields: dict = dict(flops=cost.flops, params=cost.params, resolution=cost.resolution,
                   device=str(device))
     outcome, out_of_memory = None, None

@@ -31,6 +31,7 @@ from typing import Callable, ClassVar
 
 from ...core.constraints import Integer, Options, check_fields
 from ...core.errors import TinyFormulaError
+from ...core.memory import check_fits, largest
 from ...core.threads import torch_threads
 from ...nets.layers import Network
 
@@ -238,6 +239,11 @@ def time_module(modules, input_shape: tuple, setting: Setting,
     network, not from a cache the previous call just filled.
     """
     copies = list(modules) if isinstance(modules, (list, tuple)) else [modules]
+    # Each copy's input alone (float32) must fit: a lower bound of what timing allocates.
+    per_image = 4 * math.prod(input_shape) * len(copies)
+    check_fits(setting.batch * per_image,
+               f"timing at --batch {setting.batch:,} ({'x'.join(map(str, input_shape))} inputs)",
+               setting.device, lambda free: f"at most --batch {largest(per_image, free):,} here")
     with torch_threads(setting.threads):
         shape = (setting.batch, *input_shape)
         make = _onnxruntime_call if setting.runtime == "onnxruntime" else _torch_call
