@@ -86,7 +86,7 @@ def _formula_file(tmp_path: Path, edit) -> Path:
     (lambda b: b["gp"]["r"].update(length_scale=1e-300), "length_scale"),
     (lambda b: b["gp"]["r"].update(alpha=[1.0]), "must match"),
     (lambda b: b.update(c_range=[0.1, 1e300]), "c_range"),
-    (lambda b: b["frontier"].update(c=[-1.0] * len(b["frontier"]["c"])), "frontier c"),
+    (lambda b: b["frontier"].update(c=[-1.0] * len(b["frontier"]["c"])), "frontier.c"),
     (lambda b: b.update(base=["efficientnet_b0"]), "damaged"),
 ])
 def test_a_formula_file_is_validated_not_only_checksummed(edit, message, tmp_path, cli):

@@ -38,6 +38,11 @@ def choose_model(args, num_classes: int | None, resolution_base: int | None,
     if args.formula and args.flops is None:
         raise TinyFormulaError("--formula needs a budget: add --flops C")
     if getattr(args, "model", None):
+        for flag, value in (("--base", args.base), ("--resolution-base",
+                                                    getattr(args, "resolution_base", None))):
+            if value is not None:
+                raise TinyFormulaError(f"{flag} does not apply with --model (the model file "
+                                       f"holds its base and resolution); drop it")
         model = load_model(args.model)
         if num_classes is not None and model.tinyformula.get("num_classes") != num_classes:
             raise TinyFormulaError(f"{args.model} has {model.tinyformula.get('num_classes')} "

@@ -21,8 +21,9 @@ def register(sub) -> None:
                     "budget against their r, d and w).",
         epilog="example: tinyformula plot runs/search --budget 0.25")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder from 'tinyformula fit'")
-    checked(p, "--budget", BUDGET, default=0.5, metavar="C",
-            help="the budget of the third figure (default 0.5)")
+    checked(p, "--budget", BUDGET, default=None, metavar="C",
+            help="the budget of the third figure (default 0.5; a run with no trial near 0.5 "
+                 "yet draws the other figures and says so)")
     checked(p, "--window", Real(1, None, closed="neither", why="1.25 means c/1.25 to c*1.25"),
             default=1.25, metavar="F",
             help="trials with c from C/F to C*F count as near the budget (default 1.25)")

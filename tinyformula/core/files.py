@@ -101,7 +101,10 @@ def write_atomically(path, content: str | bytes | Callable[[IO[bytes]], None],
     check_replaceable(path, kind)
     if callable(content):
         buffer = io.BytesIO()
-        content(buffer)
+        try:
+            content(buffer)
+        except OSError as error:  # a serialiser that reports its own I/O failure
+            raise cannot_write(Path(path), error) from None
         data = buffer.getvalue()
     else:
         data = content.encode() if isinstance(content, str) else bytes(content)

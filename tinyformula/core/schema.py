@@ -277,7 +277,9 @@ def mutations(schema: Constraint, value, path: str = "") -> Iterator[tuple[str, 
     """Malformed versions of the valid ``value``: at every field of ``schema``, the field left
     out (where required) and each value its constraint refuses. For the tests."""
     if isinstance(schema, OrNone) and isinstance(schema.inner, Compound) and value is not None:
-        yield from schema.inner.mutate(value, path)
+        for where, bad in schema.inner.mutate(value, path):
+            if not (bad is None and where == (path or "(whole)")):  # None is allowed here
+                yield where, bad
         return
     if isinstance(schema, Compound):
         yield from schema.mutate(value, path)

@@ -201,7 +201,7 @@ def check_image_count(n_images: int | None, data, resolution: int) -> int:
     from ..core.memory import check_fits, largest
 
     have = len(data.val_images)
-    n_images = check("--images", n_images, OrNone(EXPORT_IMAGES, "256"))
+    n_images = check("n_images", n_images, OrNone(EXPORT_IMAGES, "256"))
     if n_images is None:
         n_images = min(DEFAULT_IMAGES, have)
     elif n_images > have:

@@ -171,7 +171,7 @@ def load_model(path, what: str = "model"):
     try:
         model = build_configured(data["config"])
         model.load_state_dict(data["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as error:
+    except (KeyError, TypeError, RuntimeError, TinyFormulaError) as error:
         first = (str(error).splitlines() or [type(error).__name__])[0][:120]
         raise TinyFormulaError(f"{what} {path} does not match its configuration ({first})"
                                ) from None

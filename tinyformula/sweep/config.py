@@ -119,15 +119,51 @@ class SearchConfig:
     def __post_init__(self):
         check_fields(self, label="{flag}")
 
+    # Settings that apply only under another one: given (or away from their default) without
+    # it, they would be silently ignored, so they are refused.
+    ONLY_WITH: ClassVar[dict] = {
+        "latency_device": "--cost latency (a cost measured on a machine)",
+        "latency_threads": "--cost latency (a cost measured on a machine)",
+        "eta": "--schedule halving", "min_images": "--schedule halving",
+        "min_rung": "--schedule halving",
+        "trials_per_gpu": "a GPU (--device auto, cuda or cuda:N)",
+        "cuda_graph": "a GPU (--device auto, cuda or cuda:N)",
+        "workers": "workers of this search's own (not with --scheduler, whose cluster has its "
+                   "workers)",
+    }
+
+    def check_applies(self, given: frozenset | set = frozenset()) -> None:
+        """Refuse a setting that does not apply to this search (see :attr:`ONLY_WITH`): set
+        away from its default, or named in ``given`` (the settings a user passed)."""
+        defaults = {f.name: f.default for f in fields(self)}
+        schedule = self.schedule or PRESETS[self.preset].schedule \
+            if self.preset in PRESETS else self.schedule
+        applies = {
+            "latency_device": get_meter(self.cost).machine_bound,
+            "latency_threads": get_meter(self.cost).machine_bound,
+            "eta": schedule == "halving", "min_images": schedule == "halving",
+            "min_rung": schedule == "halving",
+            "trials_per_gpu": self.device != "cpu", "cuda_graph": self.device != "cpu",
+            "workers": self.scheduler is None,
+        }
+        for name, needs in self.ONLY_WITH.items():
+            if not applies[name] and (name in given or getattr(self, name) != defaults[name]):
+                flag = "--no-cuda-graph" if name == "cuda_graph" else \
+                    "--" + name.replace("_", "-")
+                raise TinyFormulaError(f"{flag} applies only with {needs}; drop it (it would "
+                                       f"be ignored)")
+
     @classmethod
     def from_options(cls, **options) -> "SearchConfig":
         """A config from keyword options, where None means "the default" (as the CLI passes
-        unset flags). Unknown names are refused."""
+        unset flags). Unknown names are refused, and so are settings that do not apply."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
             raise TinyFormulaError(f"unknown search setting(s): {', '.join(unknown)}")
-        return cls(**{k: v for k, v in options.items() if v is not None})
+        config = cls(**{k: v for k, v in options.items() if v is not None})
+        config.check_applies({k for k, v in options.items() if v is not None})
+        return config
 
     def resolved(self, train_images: int | None = None) -> "SearchConfig":
         """Sizes filled in from the preset and checked together (each value was checked on
@@ -160,6 +196,7 @@ class SearchConfig:
             eta, min_images = check_halving(config.train_size, config.epochs, config.eta,
                                             config.min_images, config.min_rung)
             config = replace(config, eta=eta, min_images=min_images)
+        config.check_applies()
         check_visible(config.device)
         if config.scheduler is not None:
             if config.executor != "dask":

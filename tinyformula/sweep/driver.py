@@ -216,6 +216,7 @@ def _check_folder(out: Path, config: SearchConfig, requested: SearchConfig) -> S
     try:
         config = config.continuing(store.config(), requested)
         store.check_same_search(config)
+        store.yardstick(), store.trials()  # every stored value checked before any write
     finally:
         store.close()
     return config

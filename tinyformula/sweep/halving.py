@@ -122,20 +122,22 @@ def check_halving(train_size: int, epochs: int, eta, min_images, min_rung) -> tu
         raise TinyFormulaError(f"--eta {eta:g} leaves no room for two rungs in the full budget "
                                f"({train_size:,} images x {epochs} epoch(s) = {full:,}); use an "
                                f"eta below {math.sqrt(full):.3g} or --schedule full")
+    # Name what the user gave: a derived smallest rung is eta's doing, not a --min-images.
+    named = "--min-images" if min_images is not None else f"--eta {eta:g} (its smallest rung)"
     min_images = math.floor(full / eta ** 2) if min_images is None else min_images
-    min_images = check("--min-images", min_images, POSITIVE_INT)
+    min_images = check(named, min_images, POSITIVE_INT)
     if min_images > full:
         raise TinyFormulaError(f"--min-images {min_images:,} is above the full budget "
                                f"({train_size:,} images x {epochs} epoch(s) = "
                                f"{full:,}): no rung may train longer than the full schedule")
     sizes = rung_train_sizes(train_size, epochs, eta, min_images)
     if len(sizes) < 2:
-        raise TinyFormulaError(f"--min-images {min_images:,} leaves a single rung (the full "
-                               f"budget {full:,} / eta {eta:g} is below it): lower --min-images "
-                               f"or use --schedule full")
+        raise TinyFormulaError(f"{named} ({min_images:,} images) leaves a single rung (the "
+                               f"full budget {full:,} / eta {eta:g} is below it): lower "
+                               f"--min-images or use --schedule full")
     if sizes[0] < 2:
-        raise TinyFormulaError(f"--min-images {min_images:,} makes the smallest rung train on "
-                               f"{sizes[0]} image(s) per epoch; a batch needs 2")
+        raise TinyFormulaError(f"{named} ({min_images:,} images) makes the smallest rung train "
+                               f"on {sizes[0]} image(s) per epoch; a batch needs 2")
     return eta, min_images
 
 
