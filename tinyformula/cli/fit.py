@@ -127,7 +127,7 @@ def _print_summary(summary: dict) -> None:
               f"(at most {spread['max_abs_diff']:.1%}) over {spread['pairs']} re-trained "
               f"candidates; read frontier gaps smaller than that as ties.")
     _print_fidelity(summary["fidelity"])
-    print(f"\nPareto frontier ({len(summary['frontier'])} points):")
+    print(f"\nPareto frontier ({len(summary['frontier'])} points; c in {summary['cost']}):")
     print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
     for p in summary["frontier"]:
         print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
