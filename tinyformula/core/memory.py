@@ -31,13 +31,15 @@ def available_memory() -> int | None:
 
 def available_bytes(device: str = "cpu") -> int | None:
     """Memory available on ``device`` ("cpu", "cuda", "cuda:N"): the machine's, or the GPU's
-    free memory (asks torch only for a CUDA device). None when unknown."""
+    free memory plus what this process's caching allocator holds unused (asks torch only for
+    a CUDA device). None when unknown."""
     if str(device).startswith("cuda"):
         try:
             import torch
 
             index = int(str(device).split(":", 1)[1]) if ":" in str(device) else None
-            return int(torch.cuda.mem_get_info(index)[0])
+            cached = torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
+            return int(torch.cuda.mem_get_info(index)[0]) + max(0, int(cached))
         except (RuntimeError, ValueError, AssertionError, ImportError):
             return None
     return available_memory()

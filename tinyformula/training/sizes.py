@@ -4,9 +4,11 @@ The user sizes a run (images, epochs, batch size, the model through r, d and w);
 checks refuse in one line, before any work, a run that cannot fit in this machine's (or
 GPU's) memory or could not finish in a lifetime, saying what was asked and what is possible:
 
-* the activations one training step keeps for its backward pass: at least
-  ``batch x activations x bytes`` (the outputs of every convolution and linear layer, the
-  analytic count's ``activations``, and their gradients);
+* on a CPU, the activations one training step keeps for its backward pass: at least
+  ``batch x activations x 8 bytes`` (the outputs of every convolution and linear layer, the
+  analytic count's ``activations``, and their gradients, in float32); on a GPU, running out
+  of memory is already a trial's ``oom`` status, and GPU trials share a card as the GPU plan
+  measured, so it is not second-guessed here;
 * the batches' draws, all made up front (:class:`~.batches.TrainBatches`): about
   ``DRAW_BYTES`` per training image of the whole schedule;
 * the time: ``3 x FLOPs`` per training image (forward and backward) at a rate no machine here
@@ -18,9 +20,9 @@ from __future__ import annotations
 from ..core.errors import TinyFormulaError
 from ..core.memory import check_fits, largest
 
-# Bytes per activation a training step keeps at the least: the output and its gradient, in
-# float32 on a CPU and bf16 under autocast on a GPU.
-ACTIVATION_BYTES = {"cpu": 8, "cuda": 4}
+# Bytes per activation a training step keeps on a CPU at the least: the output and its
+# gradient, in float32.
+ACTIVATION_BYTES = 8
 # What TrainBatches draws per training image of the schedule: an index (8 bytes), a crop
 # offset pair (16) and a flip (1).
 DRAW_BYTES = 25
@@ -34,10 +36,11 @@ def check_training_size(*, flops: int, activations: int, batch_size: int, images
     """Refuse a run that cannot fit or finish: ``images`` is the whole schedule's training
     images (train size x epochs), ``device`` a torch device type or name."""
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
-    per_image = activations * ACTIVATION_BYTES[kind]
-    check_fits(batch_size * per_image, f"{what} at --batch-size {batch_size:,} (a model of "
-                                       f"{activations:,} activations per image)", str(device),
-               lambda free: f"at most --batch-size {largest(per_image, free):,} here")
+    if kind == "cpu":
+        per_image = activations * ACTIVATION_BYTES
+        check_fits(batch_size * per_image, f"{what} at --batch-size {batch_size:,} (a model of "
+                                           f"{activations:,} activations per image)", "cpu",
+                   lambda free: f"at most --batch-size {largest(per_image, free):,} here")
     check_fits(images * DRAW_BYTES, f"drawing every batch of {images:,} training images "
                                     f"(images x epochs) up front", "cpu",
                lambda free: f"at most {largest(DRAW_BYTES, free):,} training images in all: "
