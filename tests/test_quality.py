@@ -151,8 +151,9 @@ def test_predict_several_budgets_and_units(cli):
 
 
 @pytest.mark.parametrize("budget, message", [
-    ("2.5e8", "add a unit: --flops 250M"),
-    ("12x", "not a number"),
+    ("2.5e8", "add its unit: --budget 250M"),
+    ("12x", "unknown unit 'x'"),
+    ("abc", "not a number"),
     ("0M", "above 0"),
 ])
 def test_predict_budget_errors_are_one_line(cli, budget, message):

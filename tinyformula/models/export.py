@@ -33,6 +33,7 @@ FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-3        # largest absolute logit difference accepted (float32 kernels differ)
 OPSET = 17
 ONNX_METADATA_KEY = "tinyformula"
+PREPROCESSING_KEY = "preprocessing"
 
 
 @dataclass
@@ -93,14 +94,34 @@ def _to_onnx(model, example, destination) -> None:
                           training=torch.onnx.TrainingMode.PRESERVE)
 
 
+def exported_config(model) -> dict:
+    """The configuration an exported file carries: ``model.tinyformula`` with its
+    ``preprocessing`` (how to feed it: resize, 0..255 scale, mean and std, channels; filled
+    in from its training data for models trained before it was recorded)."""
+    from ..data.preprocessing import preprocessing
+
+    config = dict(model.tinyformula)
+    if not config.get("preprocessing"):
+        data = config.get("data") or {}
+        config["preprocessing"] = preprocessing(config["resolution"], data.get("mean"),
+                                                data.get("std"), data.get("channels"))
+    return config
+
+
 def _write_onnx(model, example, path: Path) -> None:
     onnx, _ = _require_onnx()
 
     def writer(tmp):
         _to_onnx(model, example, tmp)
         graph = onnx.load(tmp)
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(model.tinyformula)
+        config = exported_config(model)
+        # The whole configuration under "tinyformula"; how to feed the model also on its own
+        # (read with onnxruntime: session.get_modelmeta().custom_metadata_map).
+        for key, value in ((ONNX_METADATA_KEY, config),
+                           (PREPROCESSING_KEY, config["preprocessing"])):
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = key, json.dumps(value)
+        graph.doc_string = "; ".join(config["preprocessing"]["steps"])
         onnx.save(graph, tmp)
 
     replace_atomically(path, writer)
@@ -114,7 +135,7 @@ def _write_torchscript(model, example, path: Path) -> None:
             warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, tmp,
-                           _extra_files={TORCHSCRIPT_CONFIG: json.dumps(model.tinyformula)})
+                           _extra_files={TORCHSCRIPT_CONFIG: json.dumps(exported_config(model))})
 
     replace_atomically(path, writer)
 

@@ -45,7 +45,14 @@ from ..core.threads import torch_threads
 from ..data.images import ImageData
 from ..models.files import MODEL_FILE, model_state, save_atomically
 from .batches import TrainBatches
-from .card import CURVE_FILE, data_entry, make_card, plot_curve, write_card
+from .card import (
+    CURVE_FILE,
+    data_entry,
+    make_card,
+    model_preprocessing,
+    plot_curve,
+    write_card,
+)
 from .checkpoint import (
     CHECKPOINT_FILE,
     describe_difference,
@@ -188,6 +195,7 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                        "weights": "ema" if step.ema is not None else "raw",
                        "top1": record["top1_ema"] if step.ema is not None else top1}
             final.tinyformula = {**model_config, "data": data_entry(data),  # type: ignore
+                                 "preprocessing": model_preprocessing(model_config, data),
                                  "trained": trained}
             save_atomically(model_state(final), out / MODEL_FILE)
             card = make_card(model_config, data, recipe, teacher, teacher_path, command,
