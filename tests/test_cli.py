@@ -182,7 +182,7 @@ def _damaged_formulas(tmp_path):
     (["--flops", "0.2", "--formula", "{tmp}/truncated.json"], "not valid JSON"),
     (["--flops", "0.2", "--formula", "{tmp}/edited.json"], "changed after it was written"),
     (["--flops", "0.2", "--formula", "{tmp}/old.json"], "format version 0"),
-    ([], "required: --flops"),
+    ([], "required: --budget"),
 ])
 def test_predict_and_compare_bad_input(cli, tmp_path, command, extra, message):
     folder = _damaged_formulas(tmp_path)

@@ -137,8 +137,8 @@ def _print_summary(summary: dict) -> None:
     print(f"\nPareto frontier ({len(summary['frontier'])} points):")
     print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
     for p in summary["frontier"]:
-        print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
-              f"{p['top1']:9.1%}")
+        print(f"{p['c']:8.3f}{multiplier(p['r']):>8}{multiplier(p['d']):>8}"
+              f"{multiplier(p['w']):>8}{p['resolution']:6d}{p['top1']:9.1%}")
     from ..cost.meters import get_meter
 
     meter = get_meter(summary["yardstick"]["cost"])

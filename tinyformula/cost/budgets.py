@@ -100,7 +100,7 @@ def parse_budget(text, meter: Meter | None = None) -> Budget:
     meters = ([meter] if meter is not None else []) + [m for m in METERS.values()
                                                         if m is not meter]
     for candidate in meters:
-        factor = candidate.parse(unit)
+        factor = candidate.parse(unit, own=candidate is meter)
         if factor is not None:
             amount = value * factor
             if not math.isfinite(amount):

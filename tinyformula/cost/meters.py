@@ -82,10 +82,11 @@ class Meter:
         """How much of this cost the base of ``yardstick`` scaled by ``scale`` has."""
         raise NotImplementedError
 
-    def parse(self, unit: str) -> float | None:
+    def parse(self, unit: str, own: bool = False) -> float | None:
         """The factor that turns a number written with ``unit`` (what follows it, spaces
         removed: ``"M"``, ``"MFLOPs"``, ``"ms"``) into this cost's unit; None when ``unit``
-        is not one of this cost's."""
+        is not one of this cost's. ``own``: the budget is for a formula of this cost, so a
+        bare SI prefix (``"M"``) is read as this cost where it is a count."""
         raise NotImplementedError
 
     def format(self, amount: float) -> str:
@@ -121,15 +122,17 @@ class CountMeter(Meter):
     def amount(self, yardstick: Yardstick, scale: Scale, exact: bool = True) -> float:
         return self.read(yardstick.cost_of(scale))
 
-    def parse(self, unit: str) -> float | None:
-        """An SI prefix (K, M, G, T; any case) and/or one of :attr:`words`: ``"M"`` (only
-        for the meter that takes bare prefixes), ``"MFLOPs"``, ``"GMACs"``, ``"Mparams"``."""
+    def parse(self, unit: str, own: bool = False) -> float | None:
+        """An SI prefix (K, M, G, T; any case) and/or one of :attr:`words`: ``"MFLOPs"``,
+        ``"GMACs"``, ``"Mparams"``; ``"M"`` alone for the formula's own count (``own``) or
+        for FLOPs (:attr:`bare_prefix`), the reading of versions up to 0.2."""
         text = unit.lower()
+        bare = own or self.bare_prefix
         for word in sorted(self.words, key=len, reverse=True) + [""]:
             if not text.endswith(word):
                 continue
             prefix = text[:len(text) - len(word)].upper()
-            if (word or (prefix and self.bare_prefix)) and (not prefix or prefix in PREFIXES):
+            if (word or (prefix and bare)) and (not prefix or prefix in PREFIXES):
                 return PREFIXES.get(prefix, 1.0)
         return None
 
@@ -141,7 +144,7 @@ class CountMeter(Meter):
 class LatencyMeter(Meter):
     """Inference latency at batch 1 on this machine, predicted by its latency table."""
 
-    def parse(self, unit: str) -> float | None:
+    def parse(self, unit: str, own: bool = False) -> float | None:
         """Milliseconds (``ms``), seconds (``s``) or microseconds (``us``), in ms."""
         return {"ms": 1.0, "s": 1000.0, "us": 1e-3, "\u00b5s": 1e-3}.get(unit.lower())
 

@@ -323,9 +323,7 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
                 notes.append(f"about {duration(pace * left_work)} left")
             bar.set_postfix_str(", ".join(notes))
             bar.write(f"trial {result.id + 1}/{len(trials)}  rung={trial.rung}  "
-                      f"r={trial.config.r:.3f} "
-                      f"d={trial.config.d:.3f} w={trial.config.w:.3f} seed={trial.seed}  "
-                      f"{outcome}", file=sys.stderr)
+                      f"{trial.config.scale} seed={trial.seed}  {outcome}", file=sys.stderr)
     finally:
         bar.close()
     return [by_id[t.id] for t in trials]
