@@ -13,8 +13,11 @@
   is the model's, unaltered. For TorchScript, the re-loaded file is converted to ONNX in memory
   and that graph is counted the same way (fvcore cannot hook a ScriptModule).
 
-Both files carry the model's configuration: ONNX in the metadata entry ``tinyformula``,
-TorchScript in the extra file ``tinyformula.json`` (``load_model`` reads it back).
+Both files carry the model's configuration with how to feed it (``preprocessing``: resize,
+0..255 scale, mean and std, channels; see :mod:`tinyformula.data.preprocessing`): ONNX in the
+metadata entries ``tinyformula`` and ``preprocessing`` (and the steps in words as the graph's
+``doc_string``), TorchScript in the extra file ``tinyformula.json`` (``load_model`` reads it
+back).
 """
 
 from __future__ import annotations
