@@ -48,7 +48,9 @@ def register(sub) -> None:
     checked(p, "--batch-size", FIT['batch_size'],
             help=f"training batch size (default {Defaults.batch_size})")
     p.add_argument("--cost", choices=list(COST_NAMES),
-                   help="what c is relative to: flops (fvcore's count), params, activations "
+                   help="what c is relative to: flops (fvcore's count: one multiply-add = one "
+                        "FLOP, so FLOPs here = MACs; papers counting 2 FLOPs per multiply-add "
+                        "give twice the number), params, activations "
                         "(exact, analytic) or latency (predicted from a table of this "
                         f"machine's measured block latencies) (default: {Defaults.cost})")
     p.add_argument("--latency-device", choices=["cpu", "cuda"],

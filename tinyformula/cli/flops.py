@@ -12,7 +12,9 @@ from .output import millions, print_json, print_rows
 def register(sub) -> None:
     p = sub.add_parser(
         "flops", help="FLOPs and parameters of a scaled base",
-        description="Resolution, FLOPs (fvcore's convention), parameters, activations (output "
+        description="Resolution, FLOPs (fvcore's count: one multiply-add = one FLOP, so FLOPs "
+                    "here = MACs; sources counting 2 FLOPs per multiply-add give twice the "
+                    "number), parameters, activations (output "
                     "elements of every conv and linear layer) and c (FLOPs relative to the base "
                     "at r = d = w = 1) of a base scaled by (r, d, w), from the analytic cost "
                     "model: no module is built unless --verify.",
