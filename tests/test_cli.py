@@ -89,7 +89,8 @@ def test_installed_command_exits_2_without_traceback():
 
 
 PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
-                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "quality"]
+                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "budget_as_typed",
+                "cost", "unit", "reference", "resolution_base", "num_classes", "quality"]
 
 
 def test_predict_json(cli):
@@ -105,7 +106,7 @@ def test_predict_json(cli):
 def test_predict_text_says_the_builtin_formula_is_imagenets(cli):
     code, out, _ = cli("predict", "--flops", "0.13")
     assert code == 0
-    assert "c achieved" in out and "ImageNet" in out and "tinyformula fit" in out
+    assert "achieved    c = " in out and "ImageNet" in out and "tinyformula fit" in out
 
 
 def test_predict_warns_when_extrapolating(cli):

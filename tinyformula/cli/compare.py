@@ -46,12 +46,7 @@ def run(args) -> int:
                 answers.append(solve(c, **budget_options(args)))
             except TinyFormulaError as error:
                 answers.append(error)
-        warn_if_extrapolated(formula, c)
-        for label, answer in zip(("tiny: ", "giant: "), answers):
-            if not isinstance(answer, TinyFormulaError):
-                warn_if_short(c, answer.c, label)
         pairs.append((budget, c, *answers))
-    warn_if_untrusted(formula)
     failed = [(budget, a) for budget, _, *answers in pairs for a in answers
               if isinstance(a, TinyFormulaError)]
     if len(failed) == 2 * len(pairs):
@@ -59,6 +54,12 @@ def run(args) -> int:
         raise TinyFormulaError(f"neither formula reaches {first_budget.describe()}"
                                + (" (nor any other budget given)" if len(pairs) > 1 else "")
                                + f": {first_error}")
+    for _, c, *answers in pairs:
+        warn_if_extrapolated(formula, c)
+        for label, answer in zip(("tiny: ", "giant: "), answers):
+            if not isinstance(answer, TinyFormulaError):
+                warn_if_short(c, answer.c, label)
+    warn_if_untrusted(formula)
     if args.json:
         print_json(one_or_list([[_record(yardstick, budget, c, side, answer)
                                  for side, answer in zip(("tiny", "giant"), answers)]

@@ -10,6 +10,7 @@ from ..core.errors import TinyFormulaError
 from ..cost.latency.measure import QUICK, Protocol, Setting
 from ..nets.bases.spec import NUM_CLASSES
 from .arguments import add_model_choice, add_scale_arguments, checked
+from .models import config_rows
 from .output import multiplier
 
 
@@ -69,7 +70,7 @@ def run(args) -> int:
     if args.no_measure and args.no_predict:
         raise TinyFormulaError("--no-measure and --no-predict together leave nothing to do")
     setting = Setting(args.device, args.threads, args.batch, args.runtime).check()
-    base, scale, num_classes, resolution_base, source = _chosen(args)
+    base, scale, num_classes, resolution_base, source, config = _chosen(args)
     network = base.network(scale, num_classes, resolution_base)
     record = {"base": base.name, "r": scale.r, "d": scale.d, "w": scale.w,
               "resolution": network.resolution, "num_classes": num_classes,
@@ -96,6 +97,8 @@ def run(args) -> int:
                      f"w={multiplier(scale.w)}"),
             ("input", f"{network.resolution} px (int({resolution_base} x r)), "
                       f"{num_classes} classes, batch {setting.batch}"),
+            *([] if config is None else [row for row in config_rows(config)
+                                         if row[0] in ("FLOPs", "c", "reference")]),
             ("runs on", f"{setting.device}, {setting.runtime}, {setting.threads} thread(s)")]
     if record["measured_ms"] is not None:
         rows += [("measured", f"{record['measured_ms']:.3f} ms  (median of {record['reps']}; "
@@ -118,7 +121,8 @@ def run(args) -> int:
 
 
 def _chosen(args):
-    """(base, scale, classes, base resolution, what it is in words) of the model the flags
+    """(base, scale, classes, base resolution, what it is in words, its configuration or
+    None) of the model the flags
     name: a model file's, a formula's for a budget (its classes and input size unless given),
     or the base scaled by --r/--d/--w (1000 classes at the base's resolution unless given)."""
     from ..nets.bases import get_base
@@ -133,7 +137,8 @@ def _chosen(args):
         defaults = ("" if args.num_classes and args.resolution_base else
                     "; classes and input size: pass --model or --num-classes / "
                     "--resolution-base for your model's")
-        return base, scale, classes, resolution_base, f"{base.name} scaled by r, d, w{defaults}"
+        return (base, scale, classes, resolution_base,
+                f"{base.name} scaled by r, d, w{defaults}", None)
     if args.model is not None and (args.num_classes or args.resolution_base):
         raise TinyFormulaError("--model gives the classes and input size; drop --num-classes "
                                "and --resolution-base")
@@ -141,4 +146,4 @@ def _chosen(args):
     source = (f"{args.model}" if args.model else
               f"{config['formula']} at {config.get('budget_as_typed') or config['budget']}")
     return (get_base(config["base"]), Scale(config["r"], config["d"], config["w"]),
-            config["num_classes"], config["resolution_base"], source)
+            config["num_classes"], config["resolution_base"], source, config)

@@ -179,6 +179,9 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                 card.update(status="diverged", message=run.message)
                 write_card(out, card)
                 return card
+            if bar is not None:  # scoring (BatchNorm recalibration, raw and EMA) takes a while
+                bar.set_postfix_str(f"epoch {epoch + 1}: recalibrating BatchNorm and scoring "
+                                    f"{'raw and EMA weights' if step.ema else 'the weights'}")
             top1, final = score_copy(model, data, batches, device, config)
             record = {"epoch": epoch + 1, "loss": run.mean_loss, "top1": top1,
                       "top1_ema": None, "lr": float(step.optimizer.param_groups[0]["lr"])}
