@@ -135,8 +135,8 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     if not yardstick.meter.exact:  # a predicted cost (latency) may time blocks while planning
         log(f"Planning {config.trials} candidates by {yardstick.describe_cost()}, predicted "
-            f"from this machine's latency table: blocks it lacks are timed once and kept "
-            f"(progress bars below; a second search on this machine starts at once).")
+            f"from this machine's latency table: the blocks it lacks are timed now (progress "
+            f"bars below) and kept for every later search and prediction on this machine.")
     candidates = search_candidates(config, yardstick)
     fresh = not (out / "trials.sqlite").exists()
     try:
