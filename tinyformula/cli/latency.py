@@ -119,12 +119,11 @@ def run(args) -> int:
     return 0
 
 
-
 def _chosen(args):
     """(base, scale, classes, base resolution, what it is in words, its configuration or
-    None) of the model the flags
-    name: a model file's, a formula's for a budget (its classes and input size unless given),
-    or the base scaled by --r/--d/--w (1000 classes at the base's resolution unless given)."""
+    None) of the model the flags name: a model file's, a formula's for a budget (its classes
+    and input size unless given), or the base scaled by --r/--d/--w (1000 classes at the
+    base's resolution unless given)."""
     from ..nets.bases import get_base
     from ..nets.scale import Scale
     from .models import choose_model
