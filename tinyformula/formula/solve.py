@@ -55,12 +55,16 @@ def solve_width(yardstick: Yardstick, c: float, r: float, d: float,
     """
     limit = yardstick.budget(c)
     estimate = amount_of or (lambda scale: yardstick.amount(scale, exact=False))
+    estimated = amount_of is None and not yardstick.meter.exact
     w = _widest_fitting(lambda w: estimate(Scale(r, d, w)) <= limit, W_MIN, W_MAX)
     if w is None:
-        return None
+        # An estimate that puts even the narrowest network over the budget is checked before
+        # the budget is called unreachable: the answer must not hang on an estimate.
+        if not (exact and estimated and yardstick.amount(Scale(r, d, W_MIN)) <= limit):
+            return None
+        w = _widest_fitting(lambda w: yardstick.amount(Scale(r, d, w)) <= limit, W_MIN, W_MAX)
     w = _shortest_equivalent_width(yardstick, r, d, w)
     config = yardstick.measure(Scale(r, d, w), exact)
-    estimated = amount_of is None and not yardstick.meter.exact
     if exact and estimated and yardstick.amount(config.scale) > limit:
         w = _widest_fitting(lambda w: yardstick.amount(Scale(r, d, w)) <= limit, W_MIN, w)
         if w is None:

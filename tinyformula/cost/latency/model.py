@@ -259,11 +259,13 @@ class LatencyModel:
 
     def _line(self, kind: str) -> tuple[float, float] | None:
         """Least-squares (intercept, ms per FLOP) over the table's blocks of one kind, refitted
-        as the table grows by a tenth; None with too few blocks of that kind."""
+        whenever the table holds another number of them (so an estimate depends on the table
+        alone, not on what this process asked before); None with too few blocks of that
+        kind."""
         entries = [(v["flops"], v[STATISTIC]) for v in self._table["units"].values()
                    if v.get("unit") == kind and v.get("flops") is not None]
         cached = self._lines.get(kind)
-        if cached is not None and len(entries) <= 1.1 * cached[0]:
+        if cached is not None and len(entries) == cached[0]:
             return cached[1]
         if len(entries) < self.min_fit_units:
             return None
