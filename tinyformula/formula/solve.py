@@ -175,13 +175,20 @@ def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
     where = f"{yardstick.base} at r={r:.3g}, d={d:.3g} (resolutions within 8%)"
     if not tried:
         smallest = yardstick.c(Scale(r, d, W_MIN))
-        raise BudgetUnreachable(f"c={c:g} is below the smallest {where}: c={smallest:.4g} "
-                                f"at the narrowest width; ask for a larger budget")
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is below the smallest {where}: "
+                                f"c={smallest:.4g}{_amount(yardstick, smallest)} at the narrowest "
+                                f"width; ask for a larger budget")
     best = max(tried, key=lambda config: config.c)
     if best.w >= W_MAX:
-        raise BudgetUnreachable(f"c={c:g} is beyond what {where} reaches with w <= {W_MAX:g} "
-                                f"(at most c={best.c:.4g}); ask for a smaller budget")
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is beyond what {where} reaches "
+                                f"with w <= {W_MAX:g} (at most c={best.c:.4g}"
+                                f"{_amount(yardstick, best.c)}); ask for a smaller budget")
     return canonical(yardstick, best)
+
+
+def _amount(yardstick: Yardstick, c: float) -> str:
+    """`` (3.2 ms)``: c in the yardstick's own unit, for messages about budgets."""
+    return f" ({yardstick.meter.format(c * yardstick.reference)})"
 
 
 def giant_scale(phi: float) -> Scale:
@@ -204,8 +211,8 @@ def giant_phi(yardstick: Yardstick, c: float) -> float:
     lo = math.log(1.0 / yardstick.resolution_base) / math.log(GIANT_GAMMA) + 1e-6
     hi = PHI_MAX
     if not fits(lo):
-        raise BudgetUnreachable(f"c={c:g} is below anything the giant formula builds "
-                                f"from {yardstick.base}")
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is below anything the giant "
+                                f"formula builds from {yardstick.base}")
     if fits(hi):
         raise BudgetUnreachable(f"c={c:g} is beyond the giant formula's range "
                                 f"(phi <= {PHI_MAX:g})")
