@@ -88,8 +88,9 @@ def test_installed_command_exits_2_without_traceback():
     assert result.stderr.count("\n") == 1
 
 
-PREDICT_KEYS = ["formula", "cost", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
-                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "quality"]
+PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
+                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "budget_as_typed",
+                "cost", "unit", "reference", "resolution_base", "num_classes", "quality"]
 
 
 def test_predict_json(cli):
@@ -105,7 +106,7 @@ def test_predict_json(cli):
 def test_predict_text_says_the_builtin_formula_is_imagenets(cli):
     code, out, _ = cli("predict", "--flops", "0.13")
     assert code == 0
-    assert "c achieved" in out and "ImageNet" in out and "tinyformula fit" in out
+    assert "achieved    c = " in out and "ImageNet" in out and "tinyformula fit" in out
 
 
 def test_predict_warns_when_extrapolating(cli):
@@ -182,7 +183,7 @@ def _damaged_formulas(tmp_path):
     (["--flops", "0.2", "--formula", "{tmp}/truncated.json"], "not valid JSON"),
     (["--flops", "0.2", "--formula", "{tmp}/edited.json"], "changed after it was written"),
     (["--flops", "0.2", "--formula", "{tmp}/old.json"], "format version 0"),
-    ([], "required: --flops"),
+    ([], "required: --budget"),
 ])
 def test_predict_and_compare_bad_input(cli, tmp_path, command, extra, message):
     folder = _damaged_formulas(tmp_path)

@@ -9,7 +9,13 @@ import torch
 
 from tinyformula import TinyFormulaError, create_model, list_bases, load_model
 from tinyformula.data import load_dataset
-from tinyformula.models.export import check_images, export_model, onnx_config, onnx_macs
+from tinyformula.models.export import (
+    check_images,
+    export_model,
+    exported_config,
+    onnx_config,
+    onnx_macs,
+)
 from tinyformula.models.files import save_model
 
 SMALL = dict(r=0.5, d=0.5, w=0.5)
@@ -32,7 +38,8 @@ def test_onnx_export_matches_torch_and_the_cost_model(model, digits, tmp_path, o
     assert report.images == 64 and report.max_abs_diff <= 1e-3
     assert report.top1_exported == report.top1_torch and report.same_predictions == 1.0
     assert report.macs_exported == report.macs_cost_model == model.tinyformula["flops"]
-    assert onnx_config(path) == model.tinyformula
+    assert onnx_config(path) == exported_config(model)  # with how to feed it
+    assert onnx_config(path)["preprocessing"]["resolution"] == model.tinyformula["resolution"]
     # The file runs at any batch size and gives what torch gives.
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x, _ = check_images(model, digits, 3)
@@ -48,7 +55,7 @@ def test_torchscript_export_round_trips_through_load_model(model, digits, tmp_pa
     assert report.ok, report.message
     assert report.max_abs_diff == 0.0 and report.macs_exported == model.tinyformula["flops"]
     loaded = load_model(path)
-    assert loaded.tinyformula == model.tinyformula
+    assert loaded.tinyformula == exported_config(model)
 
 
 @pytest.mark.parametrize("base", list_bases())

@@ -228,3 +228,27 @@ def test_setting_refuses_cuda_without_a_gpu():
         pytest.skip("a GPU is present")
     with pytest.raises(TinyFormulaError, match="CUDA"):
         Setting(device="cuda").check()
+
+
+def test_nothing_is_timed_inside_no_timing(cache, monkeypatch):
+    """What a plot reads a latency run with: a missing calibration is refused in one line, a
+    missing block is estimated from the table's blocks of its kind, and nothing is timed."""
+    base = get_base("efficientnet_b0")
+    with latency.no_timing():
+        with pytest.raises(TinyFormulaError, match="no calibration"):
+            LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    model.min_fit_units = 2
+    model.prebuild([Scale(0.5, 0.5, 0.4), Scale(0.6, 0.5, 0.6), Scale(0.7, 0.6, 0.8)], **TINY)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("timed a module inside no_timing")
+
+    monkeypatch.setattr(latency, "time_module", refuse)
+    monkeypatch.setattr(latency, "measure_network", refuse)
+    new = Scale(0.55, 0.5, 0.7)
+    assert model.missing(base.network(new, **TINY))
+    with latency.no_timing():
+        assert model.predict_ms(new, **TINY) > 0
+        with pytest.raises(TinyFormulaError, match="nothing is timed"):
+            model._profile(model.missing(base.network(new, **TINY)))

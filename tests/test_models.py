@@ -16,7 +16,8 @@ from tinyformula.training.config import RecipeConfig
 from tinyformula.training.recipe import train_final
 
 CONFIG_KEYS = ["base", "r", "d", "w", "resolution", "resolution_base", "num_classes", "flops",
-               "params", "c", "cost", "budget", "formula"]
+               "params", "c", "budget", "budget_as_typed", "cost", "unit", "reference",
+               "formula"]
 TINY = dict(r=0.5, d=0.25, w=0.25)   # 16 px at a 32 px base: a step takes milliseconds
 
 
@@ -241,7 +242,7 @@ def _bad_files(tmp_path):
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--flops", "7"],
      "shrinks networks"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--flops", "0.2",
-      "--r", "0.5"], "not --flops and --r/--d/--w"),
+      "--r", "0.5"], "not --budget and --r/--d/--w"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/a_file/o", "--r",
       "0.5"], "a_file is a file, not a folder"),
     (["train", "--recipe", "final", "--data", "digits", "--out", "{tmp}/o", "--ema", "1.5"],

@@ -151,8 +151,9 @@ def test_predict_several_budgets_and_units(cli):
 
 
 @pytest.mark.parametrize("budget, message", [
-    ("2.5e8", "add a unit: --flops 250M"),
-    ("12x", "not a number"),
+    ("2.5e8", "add its unit: --budget 250M"),
+    ("12x", "unknown unit 'x'"),
+    ("abc", "not a number"),
     ("0M", "above 0"),
 ])
 def test_predict_budget_errors_are_one_line(cli, budget, message):
@@ -229,24 +230,25 @@ def test_search_at_an_unguarded_top_level_fails_at_once(tmp_path, guarded):
 # -- the README says what the tool does ----------------------------------------------------------
 
 def test_every_flag_of_every_command_is_in_its_readme_synopsis():
+    """The synopses live in docs/commands.md (the README links to it)."""
     import argparse
 
     from tinyformula.cli import build_parser
 
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "commands.md").read_text()
     commands = next(a for a in build_parser()._actions
                     if isinstance(a, argparse._SubParsersAction)).choices
     missing = {}
     for name, parser in commands.items():
         blocks = re.findall(rf"```\n(tinyformula {name}\b.*?)```", readme, re.S)
-        assert blocks, f"README has no synopsis block starting 'tinyformula {name}'"
+        assert blocks, f"docs/commands.md has no synopsis block starting 'tinyformula {name}'"
         synopsis = " ".join(blocks)
         flags = [option for action in parser._actions for option in action.option_strings
                  if option.startswith("--") and option != "--help"]
         absent = [flag for flag in flags if not re.search(rf"{re.escape(flag)}\b", synopsis)]
         if absent:
             missing[name] = absent
-    assert not missing, f"flags missing from the README's synopses: {missing}"
+    assert not missing, f"flags missing from the synopses of docs/commands.md: {missing}"
 
 
 def test_train_can_score_on_a_hold_out_and_says_what_it_scored_on(cli):

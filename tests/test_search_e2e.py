@@ -53,14 +53,36 @@ def test_fit_json_summary_and_predict_with_the_fitted_formula(smoke_run, cli):
     assert code == 0
     record = json.loads(out)
     assert record["resolution"] == int(32 * record["r"] + 1e-9)
+    # The summary answers in the search's unit too: what c = 1 is, and each budget on its own.
+    assert summary["unit"] == "FLOPs" and summary["reference"] > 0
+    code, out, _ = cli("fit", "--preset", "smoke", "--out", str(smoke_run))
+    assert "c = 1 is" in out and "FLOPs" in out
 
 
-def test_rerun_trains_nothing_twice(smoke_run):
+def test_rerun_trains_nothing_twice_and_reuses_the_formula(smoke_run, monkeypatch):
+    from tinyformula import TinyFormula
+
     before = load_run(smoke_run).trials
+    stored = (smoke_run / "formula.json").read_bytes()
+
+    def refit(*args, **kwargs):
+        raise AssertionError("a finished search refitted its formula")
+
+    monkeypatch.setattr(TinyFormula, "fit", refit)
+    said = []
     search("efficientnet_b0", "fashion-mnist", out=smoke_run, preset="smoke", progress=False,
-           log=lambda message: None)
+           log=said.append)
     after = load_run(smoke_run).trials
     assert after["finished_at"].tolist() == before["finished_at"].tolist()
+    assert (smoke_run / "formula.json").read_bytes() == stored
+    assert any("reusing it" in message for message in said)
+    monkeypatch.undo()
+    # Another fit setting (unconstrained GPs) refits.
+    other = search("efficientnet_b0", "fashion-mnist", out=smoke_run, preset="smoke",
+                   progress=False, monotone=False, log=lambda message: None)
+    assert other.formula.monotone is False
+    search("efficientnet_b0", "fashion-mnist", out=smoke_run, preset="smoke", progress=False,
+           log=lambda message: None)  # back to the default, as the other tests expect
 
 
 def test_resume_after_interruption_gives_the_same_formula(smoke_run, tmp_path):

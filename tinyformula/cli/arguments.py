@@ -4,11 +4,13 @@ constraints of the settings they fill, and the arguments several commands take."
 from __future__ import annotations
 
 import argparse
+import re
 
-from ..core.constraints import Constraint, Integer, Real, parser_for
+from ..core.constraints import Constraint, Integer, parser_for
 from ..nets.scale import MULTIPLIERS
 
 EXIT_BAD_INPUT = 2
+NEGATIVE_VALUE = re.compile(r"^-\.?\d")
 
 
 class Parser(argparse.ArgumentParser):
@@ -21,6 +23,13 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _parse_optional(self, arg_string):
+        # "-5M" or "-.5" is a (bad) value, not an option: let the flag's check refuse it in
+        # its own words instead of argparse's "expected one argument".
+        if NEGATIVE_VALUE.match(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
 
 
 def checked(parser: argparse.ArgumentParser, flag: str, constraint: Constraint, **options):
@@ -56,11 +65,13 @@ def add_scale_arguments(p, default: float | None = 1.0) -> None:
 
 def add_model_choice(p, resolution_default: str) -> None:
     """The model as explicit --r/--d/--w (above), or a budget and a formula."""
-    checked(p, "--flops", Real(0, None, closed="right"), metavar="C",
-            help="relative budget c (FLOPs / the base's at r = d = w = 1): build what the "
-                 "formula recommends")
+    from ..cost.budgets import BUDGET_HELP
+
+    p.add_argument("--budget", "--flops", dest="budget", metavar="BUDGET",
+                   help="build what the formula recommends for this budget: " + BUDGET_HELP)
     p.add_argument("--formula", metavar="PATH",
-                   help="with --flops: a fitted formula.json, or 'giant' for EfficientNet's "
+                   help="with --budget: a fitted formula.json, or 'giant' for EfficientNet's "
                         "inverted compound formula (default: the base's built-in formula)")
     checked(p, "--resolution-base", Integer(1, 4096), default=None, metavar="N",
-            help=f"input size at r = 1 (default: {resolution_default})")
+            help=f"input size at r = 1 (default: {resolution_default}); budgets are counted "
+                 f"at it")

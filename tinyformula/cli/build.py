@@ -12,12 +12,14 @@ from .output import print_json, print_rows
 def register(sub) -> None:
     p = sub.add_parser(
         "build", help="write the untrained model for a budget (weights and configuration)",
-        description="Build the model a formula recommends for budget --flops (or explicit "
-                    "--r/--d/--w) and write its freshly initialised weights and configuration "
-                    "(base, r, d, w, resolution, FLOPs, params, c, formula) to one file, for "
+        description="Build the model a formula recommends for --budget (c, 100M FLOPs, "
+                    "3ms; or explicit --r/--d/--w) and write its freshly initialised weights "
+                    "and configuration (base, r, d, w, resolution, FLOPs, params, c and what "
+                    "c = 1 is, formula) to one file, for "
                     "'tinyformula train --recipe final --model', 'tinyformula export' or "
                     "tinyformula.load_model.",
-        epilog="example: tinyformula build --flops 0.25 --num-classes 10 --resolution-base 32 "
+        epilog="examples: tinyformula build --budget 0.25 --out model.pt; tinyformula "
+               "build --formula runs/smoke/formula.json --budget 100M --resolution-base 224 "
                "--out model.pt")
     add_scale_arguments(p, default=None)
     add_model_choice(p, "the formula's; the base's, 224, without one")

@@ -53,6 +53,25 @@ def run(args) -> int:
                       f"{100 * report.same_predictions:.1f} % of the images)"),
             ("multiply-adds", f"{report.macs_exported:,} in the exported graph, "
                               f"{report.macs_cost_model:,} by the cost model"),
-            ("check", "passed" if report.ok else f"FAILED: {report.message}")])
+            ("check", "passed" if report.ok else f"FAILED: {report.message}"),
+            ("feed it", _feeding(model))])
     return 0 if report.ok else 1
+
+
+def _feeding(model) -> str:
+    """How to feed the exported model, in one line (all of it is in its metadata)."""
+    from ..models.export import exported_config
+
+    prep = exported_config(model)["preprocessing"]
+    if prep["mean"] is None:
+        return (f"{prep['resolution']} px images; an untrained model: its mean and std come "
+                f"with training (see docs/deploying.md)")
+    def numbers(values):
+        return "[" + ", ".join(f"{v:.4g}" for v in values) + "]"
+
+    return (f"resize to {prep['resolution']} x {prep['resolution']} px (bilinear, antialiased "
+            f"when shrinking), keep 0..255, (x - {numbers(prep['mean'])}) / "
+            f"{numbers(prep['std'])}" + (", then repeat to 3 channels"
+                                         if prep["channels_in"] == 1 else "")
+            + "; in the file's metadata 'preprocessing' (docs/deploying.md)")
 

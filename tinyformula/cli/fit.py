@@ -9,7 +9,7 @@ from ..cost.yardstick import COST_NAMES
 from ..sweep.config import SearchConfig
 from ..sweep.presets import PRESETS
 from .arguments import checked, number
-from .output import print_json
+from .output import multiplier, print_json
 
 FIT = SearchConfig.constraints
 Defaults = SearchConfig
@@ -48,7 +48,9 @@ def register(sub) -> None:
     checked(p, "--batch-size", FIT['batch_size'],
             help=f"training batch size (default {Defaults.batch_size})")
     p.add_argument("--cost", choices=list(COST_NAMES),
-                   help="what c is relative to: flops (fvcore's count), params, activations "
+                   help="what c is relative to: flops (fvcore's count: one multiply-add = one "
+                        "FLOP, so FLOPs here = MACs; papers counting 2 FLOPs per multiply-add "
+                        "give twice the number), params, activations "
                         "(exact, analytic) or latency (predicted from a table of this "
                         f"machine's measured block latencies) (default: {Defaults.cost})")
     p.add_argument("--latency-device", choices=["cpu", "cuda"],
@@ -123,32 +125,52 @@ def _print_summary(summary: dict) -> None:
           f"{summary['failed']} failed or diverged.")
     spread = summary["seed_spread"]
     if spread:
-        print(f"Seed-to-seed noise: top-1 differs by {spread['mean_abs_diff']:.1%} on average "
-              f"(at most {spread['max_abs_diff']:.1%}) over {spread['pairs']} re-trained "
-              f"candidates; read frontier gaps smaller than that as ties.")
+        print(f"Seed-to-seed noise: top-1 differs by {100 * spread['mean_abs_diff']:.1f} pp on "
+              f"average (at most {100 * spread['max_abs_diff']:.1f} pp) over {spread['pairs']} "
+              f"re-trained candidates; read frontier gaps smaller than that as ties.")
     _print_fidelity(summary["fidelity"])
     print(f"\nPareto frontier ({len(summary['frontier'])} points; c in {summary['cost']}):")
     print(f"{'c':>8}{'r':>8}{'d':>8}{'w':>8}{'px':>6}{'top-1':>9}")
     for p in summary["frontier"]:
-        print(f"{p['c']:8.3f}{p['r']:8.3f}{p['d']:8.3f}{p['w']:8.3f}{p['resolution']:6d}"
-              f"{p['top1']:9.1%}")
-    print("\nThe fitted formula beside the inverted giant formula:")
-    print(f"{'c':>6}  {'tiny r / d / w':>22}  {'expected top-1':>16}  {'giant r / d / w':>22}")
+        print(f"{p['c']:8.3f}{multiplier(p['r']):>8}{multiplier(p['d']):>8}"
+              f"{multiplier(p['w']):>8}{p['resolution']:6d}{p['top1']:9.1%}")
+    from ..cost.meters import get_meter
+
+    meter = get_meter(summary["yardstick"]["cost"])
+    y = summary["yardstick"]
+    print(f"\nThe fitted formula beside the inverted giant formula (c = 1 is "
+          f"{meter.format(summary['reference'])}: {y['base']} at r = d = w = 1, "
+          f"{y['resolution_base']} px, {y['num_classes']} classes):")
+    print(f"{'c':>6} {'budget':>14}  {'tiny r / d / w':>20}  {'expected top-1':>24}  "
+          f"{'giant r / d / w':>20}")
+    unreachable = []
     for entry in summary["budgets"]:
         cells = []
         for side in ("tiny", "giant"):
             v = entry[side]
-            cells.append("unreachable" if "error" in v else
-                         f"{v['r']:.3f} / {v['d']:.3f} / {v['w']:.3f}")
+            if "error" in v:
+                cells.append("unreachable")
+                unreachable.append(f"{side} at c = {entry['c']:g}: {v['error']}")
+            else:
+                cells.append(" / ".join(multiplier(v[k]) for k in ("r", "d", "w")))
         tiny = entry["tiny"]
-        top1 = (f"{tiny['top1']:.1%} +- {2 * tiny['top1_std']:.1%}"
-                if tiny.get("top1") is not None else "-")
-        print(f"{entry['c']:6.2f}  {cells[0]:>22}  {top1:>16}  {cells[1]:>22}")
+        top1 = "-"
+        if tiny.get("top1") is not None:
+            top1 = (f"{tiny['top1']:.1%} +- {200 * tiny['top1_std']:.1f} pp"
+                    + (" (extrap.)" if tiny.get("extrapolated") else ""))
+        amount = meter.format(entry["c"] * summary["reference"])
+        print(f"{entry['c']:6.2f} {amount:>14}  {cells[0]:>20}  {top1:>24}  {cells[1]:>20}")
+    for line in unreachable:
+        print(f"  {line}")
+    if any(e["tiny"].get("extrapolated") for e in summary["budgets"] if "error" not in e["tiny"]):
+        print("  (extrap.: outside the c range the formula was fitted on; r, d and top-1 "
+              "are extrapolated)")
     from ..formula.quality import lines
 
     print("\n" + "\n".join(lines(summary["quality"])))
     print(f"\nFormula written to {summary['formula']}; use it with "
-          f"'tinyformula predict --formula {summary['formula']} --flops C'.")
+          f"'tinyformula predict --formula {summary['formula']} --budget B', B a relative c "
+          f"(0.25) or an amount in {meter.unit} ({meter.example}).")
 
 
 def _print_fidelity(fidelity: dict) -> None:
@@ -160,12 +182,13 @@ def _print_fidelity(fidelity: dict) -> None:
           f"{len(fidelity['rungs']) - 1}:")
     print(f"{'rung':>4}{'images':>9}{'trials':>8}{'ok':>5}{'noise':>8}{'compute':>9}")
     for r in fidelity["rungs"]:
-        noise = f"{r['noise']['mean_abs_diff']:.1%}" if r["noise"] else "-"
+        noise = f"{100 * r['noise']['mean_abs_diff']:.1f} pp" if r["noise"] else "-"
         print(f"{r['rung']:4d}{r['images']:9,d}{r['candidates'] + r['replicates']:8d}"
               f"{r['ok']:5d}{noise:>8}{r['compute']['images'] / total:9.0%}")
     for t in fidelity["transitions"]:
         rho = "-" if t["spearman"] is None else f"{t['spearman']:+.2f}"
         print(f"rung {t['from']} -> {t['to']}: Spearman {rho} over {t['promoted']} promoted; "
               f"frontier kept {t['kept']}, left {t['left']}, entered {t['entered']}")
-    print("(noise: mean top-1 difference between two seeds; compute: share of training images)")
+    print("(noise: mean top-1 difference between two seeds, in percentage points; compute: "
+          "share of training images)")
 

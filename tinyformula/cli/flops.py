@@ -12,12 +12,17 @@ from .output import millions, print_json, print_rows
 def register(sub) -> None:
     p = sub.add_parser(
         "flops", help="FLOPs and parameters of a scaled base",
-        description="Resolution, FLOPs (fvcore's convention), parameters, activations (output "
+        description="Resolution, FLOPs (fvcore's count: one multiply-add = one FLOP, so FLOPs "
+                    "here = MACs; sources counting 2 FLOPs per multiply-add give twice the "
+                    "number), parameters, activations (output "
                     "elements of every conv and linear layer) and c (FLOPs relative to the base "
                     "at r = d = w = 1) of a base scaled by (r, d, w), from the analytic cost "
                     "model: no module is built unless --verify.",
         epilog="example: tinyformula flops --base efficientnet_b0 --r 0.475 --d 0.6 --w 0.51")
     add_scale_arguments(p)
+    p.add_argument("--model", metavar="MODEL.pt",
+                   help="count a model file from build or train --recipe final (or its --out "
+                        "folder): its base, r, d, w, classes and input size")
     checked(p, "--num-classes", NUM_CLASSES, default=1000,
             help="classifier outputs (default 1000)")
     checked(p, "--resolution-base", RESOLUTION_BASE, default=None,
@@ -40,6 +45,8 @@ def run(args) -> int:
     from ..nets.bases import get_base
     from ..nets.scale import Scale
 
+    if args.model is not None:
+        _from_model_file(args)
     base = get_base(args.base)
     scale = Scale(args.r, args.d, args.w)
     cost = base.cost(scale, args.num_classes, args.resolution_base)
@@ -71,10 +78,12 @@ def run(args) -> int:
             ("resolution", f"{cost.resolution} px  "
                            f"(int({args.resolution_base or base.default_resolution}"
                            f" x r))"),
-            ("FLOPs", millions(cost.flops)),
+            ("FLOPs", f"{millions(cost.flops)}  (fvcore's count: 1 multiply-add = 1 FLOP)"),
             ("params", millions(cost.params)),
             ("activations", millions(cost.activations)),
-            ("c", f"{record['c']:.4f}  (FLOPs / {reference.flops:,} of the base at r = d = w = 1)")]
+            ("c", f"{record['c']:.4f}  (FLOPs / {reference.flops:,} of the base at r = d = w = 1, "
+                  f"{args.resolution_base or base.default_resolution} px, "
+                  f"{args.num_classes} classes)")]
     if args.verify:
         def mark(ok):
             return "matches" if ok else "DIFFERS from the analytic count"
@@ -91,6 +100,25 @@ def run(args) -> int:
         _print_module_table(modules, cost)
     return 0 if verified else 1
 
+
+
+def _from_model_file(args) -> None:
+    """Fill --base, --r, --d, --w, --num-classes and --resolution-base from ``--model``'s
+    configuration (refusing any of them given as well)."""
+    import sys
+
+    from ..core.errors import TinyFormulaError
+    from ..models.files import read_model_file
+
+    given = [flag for flag in ("--base", "--r", "--d", "--w", "--num-classes",
+                               "--resolution-base")
+             if any(a == flag or a.startswith(flag + "=") for a in
+                    getattr(args, "argv", sys.argv[1:]))]
+    if given:
+        raise TinyFormulaError(f"--model gives the network; drop {', '.join(given)}")
+    config = read_model_file(args.model)["config"]
+    args.base, args.r, args.d, args.w = (config[k] for k in ("base", "r", "d", "w"))
+    args.num_classes, args.resolution_base = config["num_classes"], config["resolution_base"]
 
 
 def _print_module_table(modules, total) -> None:

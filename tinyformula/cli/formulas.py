@@ -7,22 +7,20 @@ from __future__ import annotations
 import sys
 
 from ..core.constraints import Integer
-from ..core.errors import TinyFormulaError
-from ..cost.budgets import UNITS, parse_budget, with_unit
+from ..cost.budgets import BUDGET_HELP as BUDGETS_HELP
+from ..cost.budgets import Budget, parse_budget, reference_line
 from ..cost.yardstick import COST_NAMES
 from ..nets.bases.spec import NUM_CLASSES
 from .arguments import checked
 
-BUDGET_HELP = ("one or more budgets, answered in order: a plain number is a relative c "
-               "(FLOPs / FLOPs of the base at r = d = w = 1, e.g. 0.25); a number with a "
-               "unit K, M or G is absolute FLOPs of the model at its own resolution and "
-               "classes (100M, 1.2G, 500K). With several budgets, --json prints a list, "
-               "one entry per budget")
+BUDGET_HELP = ("one or more budgets, answered in order: " + BUDGETS_HELP + ". With several "
+               "budgets, --json prints a list, one entry per budget")
 
 
 def add_formula_arguments(p) -> None:
     """The flags of a command that answers budgets from a formula."""
-    p.add_argument("--flops", nargs="+", required=True, metavar="BUDGET", help=BUDGET_HELP)
+    p.add_argument("--budget", "--flops", dest="budget", nargs="+", required=True,
+                   metavar="BUDGET", help=BUDGET_HELP)
     p.add_argument("--formula", metavar="PATH",
                    help="a fitted formula file (formula.json from 'tinyformula fit')")
     p.add_argument("--base", default=None,
@@ -49,32 +47,21 @@ def budget_options(args) -> dict:
     return {"num_classes": args.num_classes, "resolution_base": args.resolution_base}
 
 
-def relative_budgets(formula, args) -> list[float]:
-    """Each --flops value as a relative c under the formula's yardstick (with --num-classes
-    and --resolution-base): absolute FLOPs / the base's FLOPs at r = d = w = 1."""
+def relative_budgets(formula, args) -> list[tuple[Budget, float]]:
+    """Each --budget as typed and as a relative c under the formula's yardstick (with
+    --num-classes and --resolution-base): c itself, or the amount / the base's."""
     yardstick = formula.yardstick_for(args.num_classes, args.resolution_base)
-    limit = max(1.0, formula.c_range_[1])
-    budgets = []
-    for text in args.flops:
-        value, absolute = parse_budget(text)
-        if absolute:
-            if yardstick.cost != "flops":  # absolute amounts with K, M, G are FLOPs
-                raise TinyFormulaError(f"this formula's c is relative {yardstick.unit}, so "
-                                       f"--flops {text} cannot be turned into c; give c itself")
-            value = value / yardstick.reference
-            if value > limit:
-                raise TinyFormulaError(
-                    f"--flops {text} is {value:.3g}x the {with_unit(yardstick.reference)} "
-                    f"FLOPs of {yardstick.base} at r = d = w = 1 ({yardstick.resolution_base} px, "
-                    f"{yardstick.num_classes} classes); the Tiny Formula shrinks networks: give "
-                    f"at most {with_unit(limit * yardstick.reference)}")
-        elif value > limit and value >= UNITS["K"]:
-            raise TinyFormulaError(
-                f"--flops {text} cannot be a relative budget c (c is at most {limit:g}: a "
-                f"share of the base's {with_unit(yardstick.reference)} FLOPs); for absolute "
-                f"FLOPs add a unit: --flops {with_unit(value)}")
-        budgets.append(formula.check_budget(value))
-    return budgets
+    typed = [parse_budget(text, yardstick.meter) for text in args.budget]
+    return [(budget, formula.budget_c(budget, args.num_classes, args.resolution_base,
+                                      "--budget")) for budget in typed]
+
+
+def budget_rows(yardstick, budget: Budget, c: float) -> list[tuple[str, str]]:
+    """The budget in both units and what c = 1 is, so either converts to the other."""
+    amount = yardstick.meter.format(c * yardstick.reference)
+    asked = (f"c = {c:g} = {amount}" if budget.relative else
+             f"{budget.describe()} = c {c:.4g}")
+    return [("budget", asked), ("reference", reference_line(yardstick))]
 
 
 def warn_if_extrapolated(formula, c: float) -> None:

@@ -1,4 +1,4 @@
-"""The model a command's flags name (``--model``, ``--flops [--formula]`` or ``--r/--d/--w``),
+"""The model a command's flags name (``--model``, ``--budget [--formula]`` or ``--r/--d/--w``),
 its configuration as rows, and a model file to write."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
-from .output import millions
+from ..cost.meters import get_meter
+from .output import millions, multiplier
 
 
 def check_output_file(path, kind=None) -> Path:
@@ -23,20 +24,20 @@ def check_output_file(path, kind=None) -> Path:
 
 def choose_model(args, num_classes: int | None, resolution_base: int | None,
                  seed: int | None):
-    """The model named by exactly one of ``--model``, ``--flops [--formula]`` or
+    """The model named by exactly one of ``--model``, ``--budget [--formula]`` or
     ``--r/--d/--w`` (none: the base itself), built with these classes and resolution base."""
     from ..models.create import create_model
     from ..models.files import load_model
 
     explicit = [getattr(args, k) for k in ("r", "d", "w")]
     given = [name for name, on in (("--model", getattr(args, "model", None)),
-                                   ("--flops", args.flops is not None),
+                                   ("--budget", args.budget is not None),
                                    ("--r/--d/--w", any(v is not None for v in explicit))) if on]
     if len(given) > 1:
-        raise TinyFormulaError(f"give one of --model, --flops or --r/--d/--w, not "
+        raise TinyFormulaError(f"give one of --model, --budget or --r/--d/--w, not "
                                f"{' and '.join(given)}")
-    if args.formula and args.flops is None:
-        raise TinyFormulaError("--formula needs a budget: add --flops C")
+    if args.formula and args.budget is None:
+        raise TinyFormulaError("--formula needs a budget: add --budget (0.25, 100M, 3ms)")
     if getattr(args, "model", None):
         for flag, value in (("--base", args.base), ("--resolution-base",
                                                     getattr(args, "resolution_base", None))):
@@ -48,13 +49,13 @@ def choose_model(args, num_classes: int | None, resolution_base: int | None,
             raise TinyFormulaError(f"{args.model} has {model.tinyformula.get('num_classes')} "
                                    f"classes, the data has {num_classes}")
         return model
-    if args.flops is not None:
+    if args.budget is not None:
         formula = args.formula
         if formula and formula != "giant":  # loaded for use, with every check
             from ..formula.loading import load_formula
 
             formula = load_formula(formula, base=args.base, cost=getattr(args, "cost", None))
-        return create_model(args.base, args.flops, formula, num_classes,
+        return create_model(args.base, args.budget, formula, num_classes,
                             resolution_base=resolution_base, seed=seed)
     r, d, w = explicit
     return create_model(args.base or "efficientnet_b0", num_classes=num_classes, r=r, d=d, w=w,
@@ -62,16 +63,33 @@ def choose_model(args, num_classes: int | None, resolution_base: int | None,
 
 
 def config_rows(config: dict) -> list[tuple[str, str]]:
+    """A model's configuration as rows: r, d and w as typed back, its cost in every unit,
+    and its c with what c = 1 is (files written before 0.3 lack the reference)."""
     rows = [("base", config["base"]),
-            ("scale", f"r={config['r']:.4g} d={config['d']:.4g} w={config['w']:.4g}"),
+            ("scale", f"r={multiplier(config['r'])} d={multiplier(config['d'])} "
+                      f"w={multiplier(config['w'])}"),
             ("resolution", f"{config['resolution']} px  (int({config['resolution_base']} x r))"),
             ("classes", str(config["num_classes"])),
-            ("FLOPs", millions(config["flops"])),
-            ("params", millions(config["params"])),
-            ("c", f"{config['c']:.4f} {cost_name(config)}"
-                  + (f"  (budget {config['budget']:g})" if config.get("budget") is not None
-                     else "")),
-            ("formula", config["formula"])]
+            ("FLOPs", f"{millions(config['flops'])}  (= multiply-adds)"),
+            ("params", millions(config["params"]))]
+    c = f"{config['c']:.4f}"
+    if config.get("reference") is not None:
+        meter = get_meter(cost_name(config))
+        c += f" = {meter.format(config['c'] * config['reference'])}"
+    else:
+        c += f" {cost_name(config)}"
+    if config.get("budget") is not None:
+        typed = config.get("budget_as_typed")
+        c += f"  (budget c = {config['budget']:.4g}" + (
+            f", typed {typed}" if typed and typed != f"{config['budget']:g}" else "") + ")"
+    rows.append(("c", c))
+    if config.get("reference") is not None:
+        meter = get_meter(cost_name(config))
+        rows.append(("reference", f"c = 1 is {meter.format(config['reference'])} "
+                                  f"({config['base']} at r = d = w = 1, "
+                                  f"{config['resolution_base']} px, "
+                                  f"{config['num_classes']} classes)"))
+    rows.append(("formula", config["formula"]))
     return rows
 
 

@@ -23,3 +23,9 @@ def print_rows(rows: list[tuple[str, str]]) -> None:
 def warn(message: str) -> None:
     """One warning line on stderr."""
     print(f"tinyformula: warning: {message}", file=sys.stderr)
+
+
+def multiplier(value: float) -> str:
+    """A multiplier r, d or w as Python writes it back (the shortest repr): what is printed
+    is what builds the network when typed again."""
+    return repr(float(value))

@@ -22,17 +22,18 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train one scaled base on a dataset and score it",
         description="Train a base scaled by (r, d, w), or the model a formula gives for "
-                    "--flops, or a --model file, and report its top-1 on the dataset's "
-                    "held-out split. --recipe search (default): the search's short schedule, "
-                    "with loss, images/s, FLOPs and params. --recipe final: warm-up then "
-                    "cosine, label smoothing, a weight EMA, optional distillation from "
-                    "--teacher, a checkpoint every epoch in --out (kill it and run the same "
+                    "--budget (c, 100M FLOPs, 3ms), or a --model file, and report its top-1 "
+                    "on the dataset's held-out split. --recipe search (default): the search's "
+                    "short schedule, with loss, images/s, FLOPs and params. --recipe final: "
+                    "warm-up then cosine, label smoothing, a weight EMA, optional distillation "
+                    "from --teacher, a checkpoint every epoch in --out (kill it and run the same "
                     "command to resume), a model card and a training curve. Datasets: "
                     "fashion-mnist, digits, cifar10, cifar100 (32 px base resolution: the "
                     "model sees int(32 r) px) and imagefolder:PATH (224 px).",
         epilog="examples: tinyformula train --r 1 --d 1 --w 1 --data fashion-mnist "
-               "--train-size 8192; tinyformula train --recipe final --flops 0.25 --data "
-               "fashion-mnist --epochs 30 --teacher b0/ --out final/")
+               "--train-size 8192; tinyformula train --recipe final --model model.pt --data "
+               "fashion-mnist --epochs 30 --out final/; tinyformula train --recipe final "
+               "--budget 100M --resolution-base 224 --data fashion-mnist --out final/")
     add_scale_arguments(p, default=None)
     add_model_choice(p, "the data's: 32 for small images, 224 for folders")
     p.add_argument("--recipe", choices=("search", "final"), default="search",
@@ -40,7 +41,9 @@ def register(sub) -> None:
                         "scored on the held-out split, nothing written (default); final: "
                         "the long recipe, checkpointed every epoch into --out")
     p.add_argument("--model", metavar="MODEL.pt",
-                   help="--recipe final: start from this model file ('tinyformula build')")
+                   help="the model file to train ('tinyformula build'): --recipe final starts "
+                        "from its weights; --recipe search trains its architecture from a "
+                        "fresh start, as the search does")
     p.add_argument("--out", metavar="DIR",
                    help="--recipe final: folder for checkpoint.pt, model.pt, card.json and "
                         "curve.png; the same command on the same DIR resumes")
@@ -113,9 +116,12 @@ def run(args) -> int:
                          cuda_graph=args.cuda_graph)
     data = load_dataset(args.data, args.data_dir)
     resolution_base = args.resolution_base or data.resolution_base
-    if args.flops is not None:  # the formula's model for this budget, at the data's classes
+    if args.budget is not None or args.model is not None:
+        # The formula's model for this budget at the data's classes, or a model file's
+        # architecture: trained from a fresh start, as the search trains its candidates.
         chosen = choose_model(args, data.num_classes, resolution_base, None).tinyformula
         base, scale = get_base(chosen["base"]), Scale(chosen["r"], chosen["d"], chosen["w"])
+        resolution_base = chosen["resolution_base"]
     if args.score_on == "holdout":
         from ..data.holdout import carve_validation, holdout_size
 
@@ -167,7 +173,7 @@ def check_recipe_options(args) -> None:
                 if getattr(args, name) is not None:
                     raise TinyFormulaError(f"--{name.replace('_', '-')} needs --teacher")
         return
-    for name in FINAL_ONLY + ("model",):
+    for name in FINAL_ONLY:
         if getattr(args, name) is not None:
             raise TinyFormulaError(f"--{name.replace('_', '-')} needs --recipe final (the "
                                    f"search recipe trains a fresh model and writes nothing)")

@@ -14,6 +14,7 @@ one small function per operator).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +25,18 @@ from ..nets.count import Cost
 if TYPE_CHECKING:
     from ..nets.scale import Scale
     from .yardstick import Yardstick
+
+# SI prefixes of counted amounts (100M FLOPs, 1.5M parameters); case does not matter.
+PREFIXES = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def with_prefix(amount: float) -> str:
+    """A count written with the largest SI prefix that keeps it at least 1, four significant
+    digits: ``250M``, ``1.2G``, ``690.5K``."""
+    for prefix in ("T", "G", "M", "K"):
+        if amount >= PREFIXES[prefix]:
+            return f"{amount / PREFIXES[prefix]:.4g}{prefix}"
+    return f"{amount:.4g}"
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,11 @@ class Meter:
     setting_names : tuple of str
         The yardstick fields the amount depends on beyond base, classes and resolution (where
         latency is measured); stored with a run and a formula.
+    words : tuple of str
+        How an absolute amount of this cost is written after its number (lower case, the
+        first one is how it is printed): ``parse`` and ``format`` read and write them.
+    example : str
+        An absolute budget of this cost as a user would type it (``100M``, ``3ms``).
     """
 
     name: str
@@ -57,9 +75,23 @@ class Meter:
     display_scale: float
     display_unit: str
     setting_names: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()
+    example: str = ""
 
     def amount(self, yardstick: Yardstick, scale: Scale, exact: bool = True) -> float:
         """How much of this cost the base of ``yardstick`` scaled by ``scale`` has."""
+        raise NotImplementedError
+
+    def parse(self, unit: str, own: bool = False) -> float | None:
+        """The factor that turns a number written with ``unit`` (what follows it, spaces
+        removed: ``"M"``, ``"MFLOPs"``, ``"ms"``) into this cost's unit; None when ``unit``
+        is not one of this cost's. ``own``: the budget is for a formula of this cost, so a
+        bare SI prefix (``"M"``) is read as this cost where it is a count."""
+        raise NotImplementedError
+
+    def format(self, amount: float) -> str:
+        """An amount of this cost, written so that :meth:`parse` reads it back (four
+        significant digits): ``"98.09M FLOPs"``, ``"3.021 ms"``."""
         raise NotImplementedError
 
     def settings(self, yardstick: Yardstick) -> dict:
@@ -85,14 +117,39 @@ class CountMeter(Meter):
     """A cost counted exactly by the analytic model: one field of :class:`Cost`."""
 
     read: Callable[[Cost], int] = lambda cost: cost.flops
+    bare_prefix: bool = False     # whether "100M" alone (no word) is this cost
 
     def amount(self, yardstick: Yardstick, scale: Scale, exact: bool = True) -> float:
         return self.read(yardstick.cost_of(scale))
+
+    def parse(self, unit: str, own: bool = False) -> float | None:
+        """An SI prefix (K, M, G, T; any case) and/or one of :attr:`words`: ``"MFLOPs"``,
+        ``"GMACs"``, ``"Mparams"``; ``"M"`` alone for the formula's own count (``own``) or
+        for FLOPs (:attr:`bare_prefix`), the reading of versions up to 0.2."""
+        text = unit.lower()
+        bare = own or self.bare_prefix
+        for word in sorted(self.words, key=len, reverse=True) + [""]:
+            if not text.endswith(word):
+                continue
+            prefix = text[:len(text) - len(word)].upper()
+            if (word or (prefix and bare)) and (not prefix or prefix in PREFIXES):
+                return PREFIXES.get(prefix, 1.0)
+        return None
+
+    def format(self, amount: float) -> str:
+        return f"{with_prefix(amount)} {self.unit}"
 
 
 @dataclass(frozen=True)
 class LatencyMeter(Meter):
     """Inference latency at batch 1 on this machine, predicted by its latency table."""
+
+    def parse(self, unit: str, own: bool = False) -> float | None:
+        """Milliseconds (``ms``), seconds (``s``) or microseconds (``us``), in ms."""
+        return {"ms": 1.0, "s": 1000.0, "us": 1e-3, "\u00b5s": 1e-3}.get(unit.lower())
+
+    def format(self, amount: float) -> str:
+        return f"{amount:.4g} ms" if math.isfinite(amount) else "- ms"
 
     def amount(self, yardstick: Yardstick, scale: Scale, exact: bool = True) -> float:
         model = yardstick.predictor
@@ -137,13 +194,20 @@ def get_meter(name: str) -> Meter:
         raise TinyFormulaError(f"cost must be one of {', '.join(METERS)}, got {name!r}") from None
 
 
+# FLOPs are fvcore's count: one multiply-add is one FLOP, so FLOPs here equal MACs (both words
+# read the same amount); a bare prefix ("100M") is FLOPs, as before units were a choice.
 register_meter(CountMeter("flops", "FLOPs", exact=True, machine_bound=False, display_scale=1e6,
-                          display_unit="MFLOPs", read=lambda cost: cost.flops))
+                          display_unit="MFLOPs", read=lambda cost: cost.flops,
+                          words=("flops", "flop", "macs", "mac", "madds"), example="100M",
+                          bare_prefix=True))
 register_meter(CountMeter("params", "parameters", exact=True, machine_bound=False,
                           display_scale=1e6, display_unit="M parameters",
-                          read=lambda cost: cost.params))
+                          read=lambda cost: cost.params,
+                          words=("parameters", "params", "param"), example="1.5Mparams"))
 register_meter(CountMeter("activations", "activations", exact=True, machine_bound=False,
                           display_scale=1e6, display_unit="M activations",
-                          read=lambda cost: cost.activations))
+                          read=lambda cost: cost.activations,
+                          words=("activations", "acts", "act"), example="2Mact"))
 register_meter(LatencyMeter("latency", "ms", exact=False, machine_bound=True, display_scale=1.0,
-                            display_unit="ms", setting_names=("device", "threads", "runtime")))
+                            display_unit="ms", setting_names=("device", "threads", "runtime"),
+                            words=("ms", "s", "us"), example="3ms"))

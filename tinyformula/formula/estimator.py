@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..core.errors import TinyFormulaError
 from ..core.files import write_atomically
-from ..cost.budgets import check_budget
+from ..cost.budgets import check_budget, relative_budget
 from ..cost.yardstick import Yardstick
 from ..nets.bases import get_base
 from .file_format import (
@@ -300,6 +300,16 @@ class TinyFormula:
                 f"in (0, {limit:g}], e.g. 0.25 for a quarter of the base's FLOPs")
         return c
 
+    def budget_c(self, budget, num_classes: int | None = None,
+                 resolution_base: int | None = None, flag: str = "budget") -> float:
+        """A budget as typed (c, or an amount in this formula's cost: ``"100M"`` FLOPs,
+        ``"3ms"``; see :func:`tinyformula.cost.budgets.parse_budget`) as a relative c under
+        this formula's yardstick at these classes and base resolution, checked."""
+        self._check_fitted()
+        yardstick = self.yardstick_for(num_classes, resolution_base)
+        return self.check_budget(relative_budget(budget, yardstick,
+                                                 max(1.0, self.c_range_[1]), flag))
+
     def yardstick_for(self, num_classes: int | None = None,
                       resolution_base: int | None = None) -> Yardstick:
         """This formula's yardstick at other classes or base resolution (None keeps its
@@ -308,12 +318,14 @@ class TinyFormula:
             return self.yardstick
         return self.yardstick.replace(num_classes=num_classes, resolution_base=resolution_base)
 
-    def recommend(self, c: float, num_classes: int | None = None,
+    def recommend(self, c, num_classes: int | None = None,
                   resolution_base: int | None = None) -> Recommendation:
-        """The configuration to build for relative budget c: r and d from the GPs, w solved so
-        the network lands within 2% below c (nearby resolutions tried when a width step is too
-        coarse). ``num_classes`` / ``resolution_base`` default to the formula's own."""
-        c = self.check_budget(c)
+        """The configuration to build for budget c: r and d from the GPs, w solved so the
+        network lands within 2% below c (nearby resolutions tried when a width step is too
+        coarse). ``c`` is relative, or an amount in the formula's cost with its unit
+        (``"100M"``, ``"3ms"``: see :meth:`budget_c`). ``num_classes`` / ``resolution_base``
+        default to the formula's own."""
+        c = self.budget_c(c, num_classes, resolution_base)
         r, r_std = self.posterior_r_.predict(math.log(c))
         d, d_std = self.posterior_d_.predict(math.log(c))
         config = solve_budget(self.yardstick_for(num_classes, resolution_base), c, r, d)
@@ -322,12 +334,13 @@ class TinyFormula:
                               extrapolated=self.is_extrapolation(c), top1=top1,
                               top1_std=top1_std, cost=self.cost)
 
-    def giant(self, c: float, num_classes: int | None = None,
+    def giant(self, c, num_classes: int | None = None,
               resolution_base: int | None = None) -> Recommendation:
         """EfficientNet's inverted giant formula at budget c under this formula's yardstick:
         the largest phi that fits, its width re-solved like ``recommend``'s, so the two land
         equally close to c and differ only in r and d. Raises BudgetUnreachable outside the
-        giant formula's range."""
+        giant formula's range. ``c`` as in :meth:`recommend`."""
+        c = self.budget_c(c, num_classes, resolution_base)
         return giant_recommendation(self.yardstick_for(num_classes, resolution_base), c)
 
     # -- persistence ---------------------------------------------------------------------------

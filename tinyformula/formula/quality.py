@@ -206,13 +206,15 @@ def lines(report: dict | None) -> list[str]:
         return [describe(report)]
     out = [describe(report)]
     noise = report.get("seed_noise")
-    out.append(f"  best top-1 {report['best_top1']:.1%}, {report['above_chance']:+.1%} above "
-               f"chance ({report['chance']:.1%}); frontier rise {report['rise']:.1%}"
-               + (f" = {report['rise_over_noise']:.1f}x the seed noise ({noise:.1%})"
+    # Differences of accuracies are percentage points (pp), not percent.
+    out.append(f"  best top-1 {report['best_top1']:.1%}, {100 * report['above_chance']:+.1f} pp "
+               f"above chance ({report['chance']:.1%}); frontier rise "
+               f"{100 * report['rise']:.1f} pp"
+               + (f" = {report['rise_over_noise']:.1f}x the seed noise ({100 * noise:.1f} pp)"
                   if noise else " (seed noise not measured)"))
     loo, relative = report["loo_rmse"], report["loo_relative"]
     if loo["r"] is not None:
-        top1 = f", top-1 {loo['top1']:.1%}" if loo.get("top1") is not None else ""
+        top1 = f", top-1 {100 * loo['top1']:.1f} pp" if loo.get("top1") is not None else ""
         out.append(f"  leave-one-out error: r {loo['r']:.3f} ({relative['r']:.0%}), "
                    f"d {loo['d']:.3f} ({relative['d']:.0%}){top1}")
     else:

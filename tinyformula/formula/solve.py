@@ -10,6 +10,7 @@ lands more than ``tolerance`` below the budget, nearby resolutions are tried as 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..core.constraints import INVALID
 from ..core.errors import TinyFormulaError
@@ -54,12 +55,16 @@ def solve_width(yardstick: Yardstick, c: float, r: float, d: float,
     """
     limit = yardstick.budget(c)
     estimate = amount_of or (lambda scale: yardstick.amount(scale, exact=False))
+    estimated = amount_of is None and not yardstick.meter.exact
     w = _widest_fitting(lambda w: estimate(Scale(r, d, w)) <= limit, W_MIN, W_MAX)
     if w is None:
-        return None
+        # An estimate that puts even the narrowest network over the budget is checked before
+        # the budget is called unreachable: the answer must not hang on an estimate.
+        if not (exact and estimated and yardstick.amount(Scale(r, d, W_MIN)) <= limit):
+            return None
+        w = _widest_fitting(lambda w: yardstick.amount(Scale(r, d, w)) <= limit, W_MIN, W_MAX)
     w = _shortest_equivalent_width(yardstick, r, d, w)
     config = yardstick.measure(Scale(r, d, w), exact)
-    estimated = amount_of is None and not yardstick.meter.exact
     if exact and estimated and yardstick.amount(config.scale) > limit:
         w = _widest_fitting(lambda w: yardstick.amount(Scale(r, d, w)) <= limit, W_MIN, w)
         if w is None:
@@ -88,6 +93,46 @@ def _shortest_equivalent_width(yardstick: Yardstick, r: float, d: float, w: floa
     return w
 
 
+def _network_key(yardstick: Yardstick, scale: Scale) -> tuple:
+    """What makes two scales the same network: input size and layer tree."""
+    return (scale.resolution(yardstick.resolution_base),
+            yardstick.network.layers(scale, yardstick.num_classes))
+
+
+def canonical(yardstick: Yardstick, config: Configuration) -> Configuration:
+    """``config`` with r, d and w replaced by the shortest decimals (2 to 6 places, the
+    nearest first) that build the very same network.
+
+    Stage repeats round at halves and channels at multiples of 8, so a GP's d = 0.49999997
+    printed as 0.5 would build another network (3 x 0.5 rounds up). Each multiplier is
+    snapped inside its rounding interval, one at a time, so the values printed, stored and
+    exported rebuild this network when typed again; its cost is unchanged.
+    """
+    key = _network_key(yardstick, config.scale)
+    values = {"r": config.r, "d": config.d, "w": config.w}
+    for name in ("w", "d", "r"):
+        value = values[name]
+        for decimals in range(2, 7):
+            step = 10.0 ** -decimals
+            low = math.floor(value / step) * step
+            options = sorted({round(low, decimals), round(low + step, decimals)},
+                             key=lambda v: (abs(v - value), v))
+            found = None
+            for option in options:
+                if option <= 0 or MULTIPLIERS[name].convert(option) is INVALID:
+                    continue
+                trial = Scale(**{**values, name: option})
+                if _network_key(yardstick, trial) == key:
+                    found = option
+                    break
+            if found is not None:
+                values[name] = found
+                break
+    if (values["r"], values["d"], values["w"]) == (config.r, config.d, config.w):
+        return config
+    return replace(config, r=values["r"], d=values["d"], w=values["w"])
+
+
 def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
                  tolerance: float = TOLERANCE, amount_of=None) -> Configuration:
     """The configuration for this budget at (about) this r and d: solve w at the resolution r
@@ -95,7 +140,8 @@ def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
     +-8% of r, closest first, and take the first that lands within tolerance (never above).
 
     Where none does (at 32 px one pixel is 4% of the FLOPs), the closest below is returned:
-    compare its ``c`` with the budget. A budget below the smallest or beyond the widest
+    compare its ``c`` with the budget. The r, d and w returned are :func:`canonical`: typed
+    again, they build the same network. A budget below the smallest or beyond the widest
     network near (r, d) raises :class:`BudgetUnreachable`. ``amount_of`` as in ``solve_width``.
     """
     c = check_budget(c)
@@ -111,7 +157,7 @@ def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
                                 f"resolution base {resolution_base}")
     first = solve_width(yardstick, c, r, d, amount_of)
     if first is not None and first.c >= floor:
-        return first
+        return canonical(yardstick, first)
 
     exact = resolution_base * r
     low = max(1, math.floor(exact * (1 - RESOLUTION_WINDOW)))
@@ -124,18 +170,25 @@ def solve_budget(yardstick: Yardstick, c: float, r: float, d: float,
                              amount_of)
         if config is not None:
             if config.c >= floor:
-                return config
+                return canonical(yardstick, config)
             tried.append(config)
     where = f"{yardstick.base} at r={r:.3g}, d={d:.3g} (resolutions within 8%)"
     if not tried:
         smallest = yardstick.c(Scale(r, d, W_MIN))
-        raise BudgetUnreachable(f"c={c:g} is below the smallest {where}: c={smallest:.4g} "
-                                f"at the narrowest width; ask for a larger budget")
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is below the smallest {where}: "
+                                f"c={smallest:.4g}{_amount(yardstick, smallest)} at the narrowest "
+                                f"width; ask for a larger budget")
     best = max(tried, key=lambda config: config.c)
     if best.w >= W_MAX:
-        raise BudgetUnreachable(f"c={c:g} is beyond what {where} reaches with w <= {W_MAX:g} "
-                                f"(at most c={best.c:.4g}); ask for a smaller budget")
-    return best
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is beyond what {where} reaches "
+                                f"with w <= {W_MAX:g} (at most c={best.c:.4g}"
+                                f"{_amount(yardstick, best.c)}); ask for a smaller budget")
+    return canonical(yardstick, best)
+
+
+def _amount(yardstick: Yardstick, c: float) -> str:
+    """`` (3.2 ms)``: c in the yardstick's own unit, for messages about budgets."""
+    return f" ({yardstick.meter.format(c * yardstick.reference)})"
 
 
 def giant_scale(phi: float) -> Scale:
@@ -158,8 +211,8 @@ def giant_phi(yardstick: Yardstick, c: float) -> float:
     lo = math.log(1.0 / yardstick.resolution_base) / math.log(GIANT_GAMMA) + 1e-6
     hi = PHI_MAX
     if not fits(lo):
-        raise BudgetUnreachable(f"c={c:g} is below anything the giant formula builds "
-                                f"from {yardstick.base}")
+        raise BudgetUnreachable(f"c={c:g}{_amount(yardstick, c)} is below anything the giant "
+                                f"formula builds from {yardstick.base}")
     if fits(hi):
         raise BudgetUnreachable(f"c={c:g} is beyond the giant formula's range "
                                 f"(phi <= {PHI_MAX:g})")

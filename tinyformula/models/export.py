@@ -13,8 +13,11 @@
   is the model's, unaltered. For TorchScript, the re-loaded file is converted to ONNX in memory
   and that graph is counted the same way (fvcore cannot hook a ScriptModule).
 
-Both files carry the model's configuration: ONNX in the metadata entry ``tinyformula``,
-TorchScript in the extra file ``tinyformula.json`` (``load_model`` reads it back).
+Both files carry the model's configuration with how to feed it (``preprocessing``: resize,
+0..255 scale, mean and std, channels; see :mod:`tinyformula.data.preprocessing`): ONNX in the
+metadata entries ``tinyformula`` and ``preprocessing`` (and the steps in words as the graph's
+``doc_string``), TorchScript in the extra file ``tinyformula.json`` (``load_model`` reads it
+back).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ EXPORT_IMAGES = Integer(1, 10_000, why="each image runs through torch and the ex
 TOLERANCE = 1e-3        # largest absolute logit difference accepted (float32 kernels differ)
 OPSET = 17
 ONNX_METADATA_KEY = "tinyformula"
+PREPROCESSING_KEY = "preprocessing"
 
 
 @dataclass
@@ -95,6 +99,20 @@ def _to_onnx(model, example, destination) -> None:
                           training=torch.onnx.TrainingMode.PRESERVE)
 
 
+def exported_config(model) -> dict:
+    """The configuration an exported file carries: ``model.tinyformula`` with its
+    ``preprocessing`` (how to feed it: resize, 0..255 scale, mean and std, channels; filled
+    in from its training data for models trained before it was recorded)."""
+    from ..data.preprocessing import preprocessing
+
+    config = dict(model.tinyformula)
+    if not config.get("preprocessing"):
+        data = config.get("data") or {}
+        config["preprocessing"] = preprocessing(config["resolution"], data.get("mean"),
+                                                data.get("std"), data.get("channels"))
+    return config
+
+
 def _write_onnx(model, example, path: Path) -> None:
     """The ONNX file, made in memory and written atomically (a full disk is one line)."""
     import io
@@ -103,8 +121,14 @@ def _write_onnx(model, example, path: Path) -> None:
     buffer = io.BytesIO()
     _to_onnx(model, example, buffer)
     graph = onnx.load_from_string(buffer.getvalue())
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(model.tinyformula)
+    config = exported_config(model)
+    # The whole configuration under "tinyformula"; how to feed the model also on its own
+    # (read with onnxruntime: session.get_modelmeta().custom_metadata_map).
+    for key, value in ((ONNX_METADATA_KEY, config),
+                       (PREPROCESSING_KEY, config["preprocessing"])):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    graph.doc_string = "; ".join(config["preprocessing"]["steps"])
     write_atomically(path, graph.SerializeToString(), ONNX_KIND)
 
 
@@ -118,7 +142,7 @@ def _write_torchscript(model, example, path: Path) -> None:
             warnings.simplefilter("ignore")  # torch.jit is deprecated in favour of torch.export
             traced = torch.jit.trace(model, example)
             torch.jit.save(traced, handle,
-                           _extra_files={TORCHSCRIPT_CONFIG: json.dumps(model.tinyformula)})
+                           _extra_files={TORCHSCRIPT_CONFIG: json.dumps(exported_config(model))})
 
     write_atomically(path, writer, TORCHSCRIPT_KIND)
 

@@ -46,4 +46,5 @@ class Scale:
         return scaled_resolution(resolution_base, self.r)
 
     def __str__(self) -> str:
-        return f"r={self.r:g} d={self.d:g} w={self.w:g}"
+        # Python's shortest repr: what is printed builds the same network when typed again.
+        return f"r={float(self.r)!r} d={float(self.d)!r} w={float(self.w)!r}"

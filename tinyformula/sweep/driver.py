@@ -137,6 +137,10 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     config = _check_folder(out, config, requested)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
+    if not yardstick.meter.exact:  # a predicted cost (latency) may time blocks while planning
+        log(f"Planning {config.trials} candidates by {yardstick.describe_cost()}, predicted "
+            f"from this machine's latency table: the blocks it lacks are timed now (progress "
+            f"bars below) and kept for every later search and prediction on this machine.")
     candidates = search_candidates(config, yardstick)
     fresh = not (out / "trials.sqlite").exists()
     marked = check_folder(out, RUN_KIND, RUN_MADE_BY, legacy=holds_search)
@@ -163,16 +167,17 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                     planned_written = True
                     if pending:
                         log(_plan_message(config, rung, trials, pending))
+                        estimates = {t.id: expected_seconds(config, [t]) for t in pending}
                         trials = _train_pending(store, executor, trials,
                                                 trial_jobs(config, yardstick, pending, device),
-                                                progress)
+                                                progress, estimates)
         finally:
             if store is not None:
                 store.close()
             if fresh and not planned_written:
                 lock.release(remove=True)
                 _remove_store(out, unmark=not marked)
-        return finish_search(out, config, yardstick, trials)
+        return finish_search(out, config, yardstick, trials, log)
 
 
 def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
@@ -198,11 +203,33 @@ def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
     where = (f", rung {rung} of {config.top_rung} (eta {config.eta:g})"
              if config.schedule == "halving" else "")
     seconds = expected_seconds(config, pending)
-    expected = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{max(seconds, 1):.0f} s"
+    busy = _busy_factor()
+    here = (f"; this machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
+            f"cores), so more like {duration(seconds * busy)}" if busy > 1.2 else "")
     return (f"{config.preset} preset{where}: {len(at)} trials ({replicates} of them "
             f"replicates), {config.rung_train_sizes[rung]:,} images x {config.epochs} epoch(s) "
-            f"each; {len(at) - len(pending)} already done. Expected about {expected} on an "
-            f"idle 2-core CPU (much less on a GPU).")
+            f"each; {len(at) - len(pending)} already done. Expected about {duration(seconds)} "
+            f"on an idle 2-core CPU (much less on a GPU){here}; the progress bar's estimate "
+            f"is measured on the trials as they finish.")
+
+
+def duration(seconds: float) -> str:
+    """Seconds in words a person reads at a glance: ``42 s``, ``3 min``, ``1.5 h``."""
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _busy_factor() -> float:
+    """How much slower than idle this CPU is likely to run now: the 1-minute load average
+    per core, counting the search's own workers as not yet started (at least 1)."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 1.0
+    return max(1.0, (load + 2) / max(2, os.cpu_count() or 1))
 
 
 def _check_folder(out: Path, config: SearchConfig, requested: SearchConfig) -> SearchConfig:
@@ -278,15 +305,26 @@ def holds_search(folder: Path) -> bool:
 
 
 def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[TrialJob],
-                   progress: bool) -> list[Trial]:
-    """Train the jobs, storing each result as it arrives; return every trial, updated."""
+                   progress: bool, estimates: dict[int, float] | None = None) -> list[Trial]:
+    """Train the jobs, storing each result as it arrives; return every trial, updated.
+
+    The bar's time left is the idle-CPU estimate of the trials still to run (``estimates``,
+    seconds per trial id, from their FLOPs) scaled by how the finished ones compared with
+    theirs: calibrated as trials finish, and weighted by size, where a count of trials is not
+    (one large candidate can take ten small ones' time)."""
+    import time
+
     from tqdm import tqdm
 
     by_id = {t.id: t for t in trials}
     done = len(trials) - len(jobs)
     best = max((t.top1 for t in trials if t.top1 is not None), default=None)
+    estimates = estimates or {}
+    left_work = sum(estimates.get(job.id, 0.0) for job in jobs)
+    done_work, started = 0.0, time.monotonic()
     bar = tqdm(total=len(trials), initial=done, unit="trial", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+               file=sys.stderr, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]")
     try:
         for result in executor.train(jobs):
             finished_at = store.record(result)
@@ -296,13 +334,16 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
                 outcome = f"top-1 {result.top1:.1%} ({result.seconds:.0f} s)"
             else:
                 outcome = f"{result.state}: {result.message}"
+            work = estimates.get(result.id, 0.0)
+            done_work, left_work = done_work + work, max(0.0, left_work - work)
             bar.update(1)
-            if best is not None:
-                bar.set_postfix_str(f"best top-1 {best:.1%}")
+            notes = [f"best top-1 {best:.1%}"] if best is not None else []
+            if done_work > 0 and left_work > 0:
+                pace = (time.monotonic() - started) / done_work
+                notes.append(f"about {duration(pace * left_work)} left")
+            bar.set_postfix_str(", ".join(notes))
             bar.write(f"trial {result.id + 1}/{len(trials)}  rung={trial.rung}  "
-                      f"r={trial.config.r:.3f} "
-                      f"d={trial.config.d:.3f} w={trial.config.w:.3f} seed={trial.seed}  "
-                      f"{outcome}", file=sys.stderr)
+                      f"{trial.config.scale} seed={trial.seed}  {outcome}", file=sys.stderr)
     finally:
         bar.close()
     return [by_id[t.id] for t in trials]

@@ -17,7 +17,8 @@ from ..core.files import FileKind, write_atomically
 from ..cost.budgets import SUMMARY_BUDGETS
 from ..cost.yardstick import Yardstick
 from ..execution.jobs import TrialState
-from ..formula.estimator import MIN_POINTS, TinyFormula
+from ..formula.estimator import MIN_POINTS, MONOTONE, TinyFormula
+from ..formula.loading import load_formula
 from ..formula.quality import assess, check_above_chance, noise_sigma
 from ..formula.solve import BudgetUnreachable
 from .config import SearchConfig
@@ -90,12 +91,10 @@ def _csv(trials: list[Trial]) -> str:
     return buffer.getvalue()
 
 
-def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
-                **params) -> TinyFormula:
-    """The formula of a search's trials: fitted on the frontier of the top rung (r, d and
-    top-1 against c), with its quality report. ``params`` are :class:`TinyFormula` parameters
-    (default: the config's ``monotone``). Raises TinyFormulaError when every trial scored at
-    chance or the frontier has too few points."""
+def _fit_inputs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
+                params: dict) -> dict:
+    """What a search's formula is fitted from: the frontier's columns, the seed noise, the
+    finished scores, the source line and the :class:`TinyFormula` parameters."""
     frontier = search_frontier(config, trials)
     noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
     scores = [t.top1 for t in trials if t.state is TrialState.OK and t.rung == config.top_rung]
@@ -110,26 +109,79 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
               f"{schedule}, {config.train_size:,} images x {config.epochs} epoch(s), "
               f"seed {config.seed})")
+    params = dict(params)
     if config.monotone is not None:
         params.setdefault("monotone", config.monotone)
     if noise is not None:
         params.setdefault("top1_noise", noise_sigma(noise))
     columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
     columns["top1"] = [t.top1 for t in frontier]
-    formula = TinyFormula.for_yardstick(yardstick, source=source, **params).fit(columns)
-    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
-                              len(scores))
+    return {"columns": columns, "noise": noise, "scores": scores, "source": source,
+            "params": params}
+
+
+def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
+                **params) -> TinyFormula:
+    """The formula of a search's trials: fitted on the frontier of the top rung (r, d and
+    top-1 against c), with its quality report. ``params`` are :class:`TinyFormula` parameters
+    (default: the config's ``monotone``). Raises TinyFormulaError when every trial scored at
+    chance or the frontier has too few points."""
+    inputs = _fit_inputs(config, yardstick, trials, params)
+    formula = TinyFormula.for_yardstick(yardstick, source=inputs["source"],
+                                        **inputs["params"]).fit(inputs["columns"])
+    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, inputs["noise"],
+                              len(inputs["scores"]))
     return formula
 
 
+def stored_formula(path: Path, config: SearchConfig, yardstick: Yardstick,
+                   trials: list[Trial]) -> TinyFormula | None:
+    """The formula already in ``path`` when it was fitted from exactly what a fit would use
+    now (the same frontier, source, settings, seed noise and quality rules), else None: a
+    finished search run again answers at once instead of refitting its GPs and the
+    leave-one-out check."""
+    from ..formula.quality import RULES, chance_margin
+
+    if not path.is_file():
+        return None
+    try:
+        stored = load_formula(path)
+        inputs = _fit_inputs(config, yardstick, trials, {})
+    except TinyFormulaError:
+        return None
+    ordered = sorted(range(len(inputs["columns"]["c"])),
+                     key=lambda i: inputs["columns"]["c"][i])
+    columns = {key: [float(values[i]) for i in ordered]
+               for key, values in inputs["columns"].items()}
+    quality = stored.quality_ or {}
+    margin = chance_margin(yardstick.num_classes, config.val_size, inputs["noise"],
+                           len(inputs["scores"]))
+    same = (stored.frontier_ == columns and stored.source == inputs["source"]
+            and stored.yardstick.to_dict() == yardstick.to_dict()
+            and stored.monotone == inputs["params"].get("monotone", MONOTONE)
+            and quality.get("seed_noise") == inputs["noise"]
+            and quality.get("chance_margin") == margin
+            and quality.get("rules") == list(RULES))
+    return stored if same else None
+
+
 def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
-                  trials: list[Trial]) -> SearchResult:
-    """Write the CSVs, fit the formula on the frontier, save it, and return the result."""
+                  trials: list[Trial], log=None) -> SearchResult:
+    """Write the CSVs, fit the formula on the frontier (or reuse the stored one when nothing
+    it is fitted from changed), save it, and return the result."""
     out = Path(out)
     write_atomically(out / "trials.csv", _csv(trials), CSV_KIND)
     write_atomically(out / "frontier.csv", _csv(search_frontier(config, trials)), CSV_KIND)
-    formula = fit_formula(config, yardstick, trials)
-    formula.save(out / "formula.json")
+    formula = stored_formula(out / "formula.json", config, yardstick, trials)
+    if formula is None:
+        if log is not None:
+            points = len(search_frontier(config, trials))
+            log(f"Fitting the formula on {points} frontier points (GPs of r, d and top-1, "
+                f"and the leave-one-out check: {points} refits of each)...")
+        formula = fit_formula(config, yardstick, trials)
+        formula.save(out / "formula.json")
+    elif log is not None:
+        log(f"Nothing changed since {out / 'formula.json'} was fitted: reusing it.")
     return SearchResult.from_trials(out, config, yardstick, trials, formula)
 
 
@@ -154,7 +206,9 @@ def load_run(path) -> SearchResult:
 
 
 def run_summary(result: SearchResult) -> dict:
-    """The run as plain data: counts, frontier, noise, and both formulas at a few budgets."""
+    """The run as plain data: counts, frontier, noise, and both formulas at a few budgets
+    (each answered on its own: one a side cannot reach holds its ``error``), with what c = 1
+    is in the search's cost (``reference``, in ``unit``)."""
     budgets = []
     for c in SUMMARY_BUDGETS:
         entry: dict = {"c": c}
@@ -172,7 +226,8 @@ def run_summary(result: SearchResult) -> dict:
             .to_dict("records"),
             "seed_spread": result.seed_spread, "fidelity": result.fidelity,
             "formula": str(result.path / "formula.json"), "quality": result.formula.quality_,
-            "budgets": budgets}
+            "yardstick": result.yardstick.to_dict(), "unit": result.yardstick.unit,
+            "reference": result.yardstick.reference, "budgets": budgets}
 
 
 Run = SearchResult  # the name of versions up to 0.1

@@ -11,6 +11,7 @@ import torch
 from ..core.figures import new_figure, save_figure
 from ..core.files import json_kind, write_atomically
 from ..data.images import ImageData
+from ..data.preprocessing import preprocessing
 from ..models.files import MODEL_FILE
 from .trainer import training_images
 
@@ -24,7 +25,8 @@ TEST_SPLIT_NOTE = ("top-1 is measured on the dataset's held-out split ({source})
 
 
 def data_entry(data: ImageData) -> dict:
-    """How to feed the model: the dataset and its per-channel normalisation (0..255 units)."""
+    """How to feed the model: the dataset and its per-channel normalisation (0..255 units);
+    every step in :func:`model_preprocessing`."""
     return {"name": data.name, "mean": list(data.mean), "std": list(data.std),
             "channels": data.channels}
 
@@ -45,7 +47,8 @@ def make_card(model_config, data, recipe, teacher, teacher_path, command, histor
                  "train_images": training_images(data, config),
                  "scored_on": f"{n_val:,} images",
                  "note": TEST_SPLIT_NOTE.format(source=data.val_source)},
-        "recipe": {"name": "final", **recipe.flat(),
+        "preprocessing": model_preprocessing(model_config, data),
+        "recipe": {"name": "final", **recipe.flat(), "lr": config.peak_lr,
                    "augmentation": "random crop (1/8 padding) and flip where it keeps the "
                                    "label; no Mixup or CutMix",
                    "teacher": None if teacher is None else
@@ -87,3 +90,9 @@ def plot_curve(history: list[dict], path: Path, epochs: int) -> None:
     left.legend(lines[0] + more[0], lines[1] + more[1], loc="lower right", fontsize=8)
     left.grid(alpha=0.3)
     save_figure(figure, path)
+
+
+def model_preprocessing(model_config: dict, data: ImageData) -> dict:
+    """How to feed a model trained on ``data`` (resize, scale, mean and std, channels): the
+    ``preprocessing`` of its ``tinyformula`` dict, its card and its exported files."""
+    return preprocessing(model_config["resolution"], data.mean, data.std, data.channels)

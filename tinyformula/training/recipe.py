@@ -47,7 +47,14 @@ from ..core.threads import torch_threads
 from ..data.images import ImageData
 from ..models.files import MODEL_FILE, MODEL_KIND, model_state, save_atomically
 from .batches import TrainBatches
-from .card import CURVE_FILE, data_entry, make_card, plot_curve, write_card
+from .card import (
+    CURVE_FILE,
+    data_entry,
+    make_card,
+    model_preprocessing,
+    plot_curve,
+    write_card,
+)
 from .checkpoint import (
     CHECKPOINT_FILE,
     describe_difference,
@@ -218,6 +225,9 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                 card.update(status="diverged", message=run.message)
                 write_card(out, card)
                 return card
+            if bar is not None:  # scoring (BatchNorm recalibration, raw and EMA) takes a while
+                bar.set_postfix_str(f"epoch {epoch + 1}: recalibrating BatchNorm and scoring "
+                                    f"{'raw and EMA weights' if step.ema else 'the weights'}")
             top1, final = score_copy(model, data, batches, device, config)
             record = {"epoch": epoch + 1, "loss": run.mean_loss, "top1": top1,
                       "top1_ema": None, "lr": float(step.optimizer.param_groups[0]["lr"])}
@@ -234,6 +244,7 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                        "weights": "ema" if step.ema is not None else "raw",
                        "top1": record["top1_ema"] if step.ema is not None else top1}
             final.tinyformula = {**model_config, "data": data_entry(data),  # type: ignore
+                                 "preprocessing": model_preprocessing(model_config, data),
                                  "trained": trained}
             save_atomically(model_state(final), out / MODEL_FILE, MODEL_KIND)
             card = make_card(model_config, data, recipe, teacher, teacher_path, command,

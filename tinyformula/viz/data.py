@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..core.constraints import Real, check
 from ..core.errors import TinyFormulaError
 from ..cost.budgets import SUMMARY_BUDGETS, check_budget
-from ..formula import MIN_POINTS, BudgetUnreachable, giant_recommendation
+from ..formula import MIN_POINTS, giant_recommendation
 from ..nets.scale import Scale
 from ..sweep.results import load_run
 from ..sweep.space import network_key
@@ -103,7 +103,7 @@ def giant_marks(run, budgets=SUMMARY_BUDGETS) -> list[GiantMark]:
             continue
         try:
             giant = giant_recommendation(run.yardstick, c)
-        except BudgetUnreachable:
+        except TinyFormulaError:  # unreachable, or (latency) not in this machine's table
             continue
         s = giant.config
         key = network_key(run.yardstick, s)

@@ -3,9 +3,18 @@ the seed noise, and where the inverted giant formula's configurations fall."""
 
 from __future__ import annotations
 
+from ..core.errors import TinyFormulaError
 from ..core.figures import new_figure
 from .data import giant_marks, top_rung_trials
-from .style import COLOURS, accuracy_label, describe_run, log_axis, plain_log_ticks, verdict
+from .style import (
+    COLOURS,
+    accuracy_label,
+    describe_run,
+    log_axis,
+    plain_log_ticks,
+    verdict,
+    wrapped,
+)
 
 
 def figure_frontier(run):
@@ -31,14 +40,19 @@ def figure_frontier(run):
     ax.set_xlabel(f"c: {yardstick.describe_cost()} relative to {yardstick.base} at "
                   f"r = d = w = 1 (log scale)")
     ax.set_ylabel(accuracy_label(run))
-    # The top axis in the cost's own unit: millions of FLOPs, params or activations, or ms.
+    # The top axis in the cost's own unit: millions of FLOPs, params or activations, or ms
+    # (left out when this machine's latency table cannot say what c = 1 is).
     meter = yardstick.meter
-    reference = yardstick.reference / meter.display_scale
-    top = ax.secondary_xaxis("top", functions=(lambda c: c * reference,
-                                               lambda m: m / reference))
-    plain_log_ticks(top.xaxis)
-    top.set_xlabel(f"{meter.display_unit} at {yardstick.resolution_base} px base resolution "
-                   f"({'batch 1' if meter.exact else 'predicted, batch 1'})")
+    try:
+        reference = yardstick.reference / meter.display_scale
+    except TinyFormulaError:
+        reference = None
+    if reference is not None:
+        top = ax.secondary_xaxis("top", functions=(lambda c: c * reference,
+                                                   lambda m: m / reference))
+        plain_log_ticks(top.xaxis)
+        top.set_xlabel(f"{meter.display_unit} at {yardstick.resolution_base} px base "
+                       f"resolution ({'batch 1' if meter.exact else 'predicted, batch 1'})")
 
     untrained = False
     for mark in giant_marks(run):
@@ -68,6 +82,7 @@ def figure_frontier(run):
                 f"candidates): read smaller gaps as ties")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
-    ax.set_title(f"Accuracy against {yardstick.unit}: {len(run.trials)} trials ({failed} failed), "
-                 f"{describe_run(run)}\n{verdict(run)}", fontsize=10)
+    ax.set_title(wrapped(f"Accuracy against {yardstick.unit}: {len(run.trials)} trials "
+                         f"({failed} failed), {describe_run(run)}\n{verdict(run)}", 9.5, 10),
+                 fontsize=10)
     return figure

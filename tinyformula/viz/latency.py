@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..core.figures import new_figure
 from ..core.numeric import spearman
-from .style import COLOURS, describe_run, log_axis
+from .style import COLOURS, describe_run, log_axis, wrapped
 
 
 def figure_flops_vs_latency(run):
@@ -29,6 +29,6 @@ def figure_flops_vs_latency(run):
     ax.legend(fontsize=8, loc="upper left")
     figure.colorbar(points, ax=ax, pad=0.01).set_label("input size (px)")
     rho = spearman(trials["flops"], latency) if len(trials) >= 3 else float("nan")
-    ax.set_title(f"FLOPs against latency, {len(trials)} candidates (Spearman ρ = {rho:+.2f}); "
-                 f"{describe_run(run)}", fontsize=9)
+    ax.set_title(wrapped(f"FLOPs against latency, {len(trials)} candidates (Spearman ρ = "
+                         f"{rho:+.2f}); {describe_run(run)}", 7.5, 9), fontsize=9)
     return figure

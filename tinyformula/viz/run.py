@@ -9,6 +9,7 @@ from ..core.errors import TinyFormulaError
 from ..core.figures import save_figure
 from ..core.files import PNG, check_replaceable
 from ..core.paths import check_output_path
+from ..cost.latency.model import no_timing
 from .budget import figure_budget
 from .data import DEFAULT_BUDGET, WINDOW, missing_formula_note, plottable_run, trials_near
 from .formula import figure_formula
@@ -50,17 +51,21 @@ def plot_run(path, budget: float | None = None, window: float = WINDOW, out=None
         check_output_path("the plots folder", out)
     except TinyFormulaError as error:
         raise TinyFormulaError(f"{error} (give --out DIR for the figures)") from None
-    figures = {"top1_vs_flops.png": figure_frontier(run)}
-    if run.formula is not None:
-        figures["formula_vs_c.png"] = figure_formula(run)
-    else:
-        log(missing_formula_note(run))
-    if near:
-        figures[budget_file_name(budget)] = figure_budget(run, budget, window)
-    if run.yardstick.meter.machine_bound:
-        figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
-    if run.config.schedule == "halving" and run.fidelity.get("transitions"):
-        figures["rungs.png"] = figure_rungs(run)
+    # A plot only reads: nothing is timed, even for a latency run (its search timed what it
+    # needed; blocks the table lacks are estimated from it).
+    with no_timing():
+        machine_cost = _machine_cost_known(run, log)
+        figures = {"top1_vs_flops.png": figure_frontier(run)}
+        if run.formula is not None:
+            figures["formula_vs_c.png"] = figure_formula(run)
+        else:
+            log(missing_formula_note(run))
+        if near:
+            figures[budget_file_name(budget)] = figure_budget(run, budget, window)
+        if machine_cost:
+            figures["flops_vs_latency.png"] = figure_flops_vs_latency(run)
+        if run.config.schedule == "halving" and run.fidelity.get("transitions"):
+            figures["rungs.png"] = figure_rungs(run)
     for name in figures:  # a foreign file at any destination: refused before any is written
         if out.is_dir():
             check_replaceable(out / name, PNG)
@@ -70,3 +75,18 @@ def plot_run(path, budget: float | None = None, window: float = WINDOW, out=None
         raise TinyFormulaError(f"cannot create {out}: {error.strerror}; give --out DIR for the "
                                f"figures") from None
     return [save_figure(figure, out / name) for name, figure in figures.items()]
+
+
+def _machine_cost_known(run, note) -> bool:
+    """For a run whose cost belongs to a machine (latency): whether this machine's table can
+    say what c = 1 is without timing anything (it can on the machine that ran the search).
+    When it cannot, ``note`` says what is left out. False for other costs."""
+    if not run.yardstick.meter.machine_bound:
+        return False
+    try:
+        run.yardstick.reference
+    except TinyFormulaError as error:
+        note(f"{run.path}: {error}; flops_vs_latency.png and the figures' axes in ms are left "
+             f"out (run the plot on the machine that ran the search)")
+        return False
+    return True

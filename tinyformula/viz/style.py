@@ -54,3 +54,13 @@ def verdict(run) -> str:
 
 def budget_file_name(budget: float) -> str:
     return f"top1_at_c{budget:g}.png"
+
+
+def wrapped(text: str, width_inches: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit ``width_inches`` at ``fontsize`` points (each line of
+    it on its own): constrained layout makes room for a tall title, not for a wide one, which
+    it would clip at the figure's edges."""
+    import textwrap
+
+    chars = max(20, int(width_inches * 72 / (0.56 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))

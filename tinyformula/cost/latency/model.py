@@ -19,8 +19,11 @@ Python (no torch call, no module built): about 0.3 ms.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
 import time
+from contextvars import ContextVar
 from pathlib import Path
 
 from ...core.errors import TinyFormulaError
@@ -42,6 +45,30 @@ from .units import unit_copies, unit_key, units
 # otherwise idle one, which is what the median measures there.
 STATISTIC = "p10_ms"
 MIN_FIT_UNITS = 8  # timed blocks of one kind before estimate_ms fits a line to them
+# Whether a table may time what it lacks (off while reading a finished run: see no_timing).
+_TIMING = ContextVar("tinyformula_latency_timing", default=True)
+
+
+@contextlib.contextmanager
+def no_timing():
+    """Inside this block no latency table times anything: a block a table lacks is estimated
+    from the blocks of its kind it has (see :meth:`LatencyModel.estimate_ms`), and a table
+    with no calibration, or too few blocks of a kind to estimate from, raises
+    :class:`TinyFormulaError` saying so. What ``tinyformula plot`` draws a latency run with:
+    the search that made the run timed what it needed; a plot only reads."""
+    token = _TIMING.set(False)
+    try:
+        yield
+    finally:
+        _TIMING.reset(token)
+
+
+def _progress(items, what: str, unit: str):
+    """A progress bar on stderr over ``items`` (a list) when there is more than one."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, unit=unit, file=sys.stderr, leave=False,
+                disable=len(items) < 2, dynamic_ncols=True)
 
 
 class LatencyModel:
@@ -98,6 +125,11 @@ class LatencyModel:
         stored = self._table["calibrations"].get(ident)
         if stored is not None:
             return Calibration.from_dict(stored)
+        if not _TIMING.get():
+            raise TinyFormulaError(
+                f"the latency table {self.path} has no calibration for {num_classes} classes "
+                f"at {resolution_base or self.base.default_resolution} px on this machine, and "
+                f"nothing is timed here; a search or 'tinyformula latency' builds it")
         check_writable(self.path)  # before timing anything that could not be kept
         if scales is None:
             scales = calibration_scales(self.base, num_classes, resolution_base,
@@ -105,7 +137,8 @@ class LatencyModel:
         points = []
         started = time.perf_counter()
         self.prebuild(scales, num_classes, resolution_base)  # one save for every block
-        for scale in scales:
+        for scale in _progress(scales, f"latency table: calibrating on {len(scales)} "
+                                       f"whole networks", "network"):
             network = self.base.network(scale, num_classes, resolution_base)
             unit_sum = self._unit_sum(network)
             measured = getattr(measure_network(network, self.setting, self.protocol),
@@ -136,9 +169,13 @@ class LatencyModel:
     def _profile(self, pending: list[tuple[object, tuple]]) -> None:
         if not pending:
             return
+        if not _TIMING.get():
+            raise TinyFormulaError(f"{len(pending)} block(s) are not in the latency table "
+                                   f"{self.path}, and nothing is timed here")
         check_writable(self.path)
         started = time.perf_counter()
-        for unit, shape in pending:
+        for unit, shape in _progress(pending, f"latency table: timing {len(pending)} new "
+                                              f"blocks (once per machine)", "block"):
             copies = unit_copies(unit, shape, self.setting, self.protocol.max_copies)
             timing = time_module(copies, shape, self.setting, self.protocol)
             key = unit_key(unit, shape)
@@ -174,6 +211,8 @@ class LatencyModel:
                 pending.append((unit, shape))
             else:
                 total += ms
+        if pending and not _TIMING.get():
+            return total + self._estimated(pending)
         if pending:
             if not self.lazy:
                 raise TinyFormulaError(
@@ -208,13 +247,28 @@ class LatencyModel:
             return self.predict_ms(scale, num_classes, resolution_base)
         return self._checked(calibration.offset_ms + calibration.factor * total)
 
+    def _estimated(self, pending: list[tuple[object, tuple]]) -> float:
+        """Blocks the table lacks, estimated from the line of their kind (see
+        :meth:`estimate_ms`); one line when a kind has too few timed blocks."""
+        total = 0.0
+        for unit, shape in pending:
+            line = self._line(type(unit).__name__)
+            if line is None:
+                raise TinyFormulaError(
+                    f"the latency table {self.path} has too few {type(unit).__name__} blocks "
+                    f"to estimate one it lacks, and nothing is timed here")
+            total += max(0.0, line[0] + line[1] * layer_cost(unit, shape).flops)
+        return total
+
     def _line(self, kind: str) -> tuple[float, float] | None:
         """Least-squares (intercept, ms per FLOP) over the table's blocks of one kind, refitted
-        as the table grows by a tenth; None with too few blocks of that kind."""
+        whenever the table holds another number of them (so an estimate depends on the table
+        alone, not on what this process asked before); None with too few blocks of that
+        kind."""
         entries = [(v["flops"], v[STATISTIC]) for v in self._table["units"].values()
                    if v.get("unit") == kind and v.get("flops") is not None]
         cached = self._lines.get(kind)
-        if cached is not None and len(entries) <= 1.1 * cached[0]:
+        if cached is not None and len(entries) == cached[0]:
             return cached[1]
         if len(entries) < self.min_fit_units:
             return None
