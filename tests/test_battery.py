@@ -192,6 +192,8 @@ def test_every_public_function_refuses_invalid_values_with_one_exception(
     none_is_default = label in ("search", "SearchConfig.from_options")
     for name, constraint in constraints.items():
         for value in _invalid_values(constraint, none_is_default):
+            if label == "TinyFormula.recommend" and name == "c" and isinstance(value, str):
+                continue  # c may be typed with its unit ("100M"), so "1" is a valid budget
             message = refused_api(_call(target, name, value, tiny_world), tiny_world["folder"])
             shown = name.replace("_", " ")
             assert any(word in message for word in (name, shown, name.replace("_", "-"))), \

@@ -130,9 +130,9 @@ def test_every_output_names_the_cost_it_counted(formula_body, cli, tmp_path):
     code, out, err = cli("build", "--flops", "0.25", "--formula", path, "--out",
                          tmp_path / "m.pt")
     assert code == 0, err
-    assert any(line.startswith("c ") and " params " in line for line in out.splitlines()), out
+    assert any(line.startswith("c ") and " parameters" in line for line in out.splitlines()), out
     code, out, _ = cli("predict", "--flops", "0.25", "--formula", path)
-    assert code == 0 and "(parameters)" in out.splitlines()[0]
+    assert code == 0 and "counting parameters" in out.splitlines()[0]
     code, out, _ = cli("predict", "--flops", "0.25", "--formula", path, "--json")
     assert json.loads(out)["cost"] == "params"
     assert create_model(flops=0.25, formula=path).tinyformula["cost"] == "params"

@@ -88,9 +88,9 @@ def test_installed_command_exits_2_without_traceback():
     assert result.stderr.count("\n") == 1
 
 
-PREDICT_KEYS = ["formula", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
+PREDICT_KEYS = ["formula", "cost", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
                 "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "budget_as_typed",
-                "cost", "unit", "reference", "resolution_base", "num_classes", "quality"]
+                "unit", "reference", "resolution_base", "num_classes", "quality"]
 
 
 def test_predict_json(cli):

@@ -69,32 +69,33 @@ class Budget:
         return METERS[self.cost].format(self.value)
 
 
-def parse_budget(text, meter: Meter | None = None) -> Budget:
+def parse_budget(text, meter: Meter | None = None, name: str = "budget") -> Budget:
     """A budget as typed (a string, or a number for c) as a :class:`Budget`.
 
     A plain number is a relative c. A number with a unit is an absolute amount of the cost
     whose meter reads that unit; ``meter`` (the formula's) is asked first, so a bare prefix
     such as ``100M`` is FLOPs unless the formula's own cost is another count. One line
     (:class:`TinyFormulaError`) for anything else: no number, an unknown unit, a budget not
-    above 0 or not finite.
+    above 0 or not finite. ``name`` is what the messages call the value (a flag, or a
+    parameter such as ``c``).
     """
     if isinstance(text, bool):
-        raise TinyFormulaError(f"budget {text!r} is not a number")
+        raise TinyFormulaError(f"{name} {text!r} is not a number")
     if isinstance(text, (int, float)):
         value = float(text)
         if not math.isfinite(value) or value <= 0:
-            raise TinyFormulaError(f"budget {text!r} must be a finite number above 0")
+            raise TinyFormulaError(f"{name} {text!r} must be a finite number above 0")
         return Budget(str(text), value)
     if not isinstance(text, str):
-        raise TinyFormulaError(f"budget {text!r} is not a number or a string such as '100M'")
+        raise TinyFormulaError(f"{name} {text!r} is not a number or a string such as '100M'")
     match = _TYPED.match(text)
     if match is None:
-        raise TinyFormulaError(f"budget {text!r} is not a number: give a relative c (0.25) or "
+        raise TinyFormulaError(f"{name} {text!r} is not a number: give a relative c (0.25) or "
                                f"an amount with a unit (100M FLOPs, 1.5Mparams, 3ms)")
     value = float(match["number"])
     unit = re.sub(r"\s+", "", match["unit"])
     if not math.isfinite(value) or value <= 0:
-        raise TinyFormulaError(f"budget {text!r} must be a finite number above 0")
+        raise TinyFormulaError(f"{name} {text!r} must be a finite number above 0")
     if not unit:
         return Budget(text, value)
     meters = ([meter] if meter is not None else []) + [m for m in METERS.values()
@@ -104,10 +105,10 @@ def parse_budget(text, meter: Meter | None = None) -> Budget:
         if factor is not None:
             amount = value * factor
             if not math.isfinite(amount):
-                raise TinyFormulaError(f"budget {text!r} must be a finite number above 0")
+                raise TinyFormulaError(f"{name} {text!r} must be a finite number above 0")
             return Budget(text, amount, candidate.name)
     known = ", ".join(f"{m.unit} ({m.example})" for m in METERS.values())
-    raise TinyFormulaError(f"budget {text!r}: unknown unit {match['unit']!r}; give a relative "
+    raise TinyFormulaError(f"{name} {text!r}: unknown unit {match['unit']!r}; give a relative "
                            f"c (0.25) or an amount in {known}")
 
 
@@ -134,7 +135,7 @@ def relative_budget(budget, yardstick: Yardstick, limit: float = 1.0,
     amount without its unit. ``flag`` names the option in messages.
     """
     if not isinstance(budget, Budget):
-        budget = parse_budget(budget, yardstick.meter)
+        budget = parse_budget(budget, yardstick.meter, flag)
     meter = yardstick.meter
     if budget.relative:
         if budget.value > limit and budget.value >= PREFIXES["K"]:

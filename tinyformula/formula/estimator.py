@@ -325,7 +325,7 @@ class TinyFormula:
         coarse). ``c`` is relative, or an amount in the formula's cost with its unit
         (``"100M"``, ``"3ms"``: see :meth:`budget_c`). ``num_classes`` / ``resolution_base``
         default to the formula's own."""
-        c = self.budget_c(c, num_classes, resolution_base)
+        c = self.budget_c(c, num_classes, resolution_base, flag="c")
         r, r_std = self.posterior_r_.predict(math.log(c))
         d, d_std = self.posterior_d_.predict(math.log(c))
         config = solve_budget(self.yardstick_for(num_classes, resolution_base), c, r, d)
@@ -340,7 +340,7 @@ class TinyFormula:
         the largest phi that fits, its width re-solved like ``recommend``'s, so the two land
         equally close to c and differ only in r and d. Raises BudgetUnreachable outside the
         giant formula's range. ``c`` as in :meth:`recommend`."""
-        c = self.budget_c(c, num_classes, resolution_base)
+        c = self.budget_c(c, num_classes, resolution_base, flag="c")
         return giant_recommendation(self.yardstick_for(num_classes, resolution_base), c)
 
     # -- persistence ---------------------------------------------------------------------------

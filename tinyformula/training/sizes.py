@@ -36,6 +36,16 @@ def check_training_size(*, flops: int, activations: int, batch_size: int, images
     """Refuse a run that cannot fit or finish: ``images`` is the whole schedule's training
     images (train size x epochs), ``device`` a torch device type or name."""
     kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    # Arithmetic first: whether the schedule could ever finish does not depend on what the
+    # machine has free now.
+    seconds = 3.0 * flops * images / FAST_FLOPS_PER_S[kind]
+    if seconds > LIFETIME_S:
+        years = seconds / (365.25 * 86400)
+        possible = int(images * LIFETIME_S / seconds)
+        raise TinyFormulaError(
+            f"{what} of {images:,} training images (images x epochs) at {flops:,} FLOPs each "
+            f"would take at least {years:,.0f} years even at {FAST_FLOPS_PER_S[kind]:.0e} "
+            f"FLOPs/s; at most {possible:,} training images finish in ten years")
     if kind == "cpu":
         per_image = activations * ACTIVATION_BYTES
         check_fits(batch_size * per_image, f"{what} at --batch-size {batch_size:,} (a model of "
@@ -45,11 +55,3 @@ def check_training_size(*, flops: int, activations: int, batch_size: int, images
                                     f"(images x epochs) up front", "cpu",
                lambda free: f"at most {largest(DRAW_BYTES, free):,} training images in all: "
                             f"fewer --epochs or a smaller --train-size")
-    seconds = 3.0 * flops * images / FAST_FLOPS_PER_S[kind]
-    if seconds > LIFETIME_S:
-        years = seconds / (365.25 * 86400)
-        possible = int(images * LIFETIME_S / seconds)
-        raise TinyFormulaError(
-            f"{what} of {images:,} training images (images x epochs) at {flops:,} FLOPs each "
-            f"would take at least {years:,.0f} years even at {FAST_FLOPS_PER_S[kind]:.0e} "
-            f"FLOPs/s; at most {possible:,} training images finish in ten years")
