@@ -209,3 +209,11 @@ def test_cli_bad_reparam_and_teacher_is_one_line_exit_2(cli, tmp_path, extra, me
     assert code == 2 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before   # nothing written
+
+
+def test_cli_teacher_base_with_an_unwritable_out_trains_nothing(cli, tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    code, _, err = cli(*BASE, "--teacher", "base", "--out", tmp_path / "a_file" / "o")
+    assert code == 2 and "cannot write to output folder" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -198,7 +198,7 @@ def run_final(args) -> int:
 
     from ..data import load_dataset
     from ..models.files import load_model
-    from ..training.recipe import base_teacher, train_final
+    from ..training.recipe import base_teacher, prepare_folder, train_final
 
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
                     optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device,
@@ -224,7 +224,7 @@ def run_final(args) -> int:
     teacher_path = args.teacher
     try:
         if args.teacher == BASE_TEACHER:
-            parent = Path(args.out).resolve().parent
+            parent = prepare_folder(Path(args.out).resolve().parent)
             if progress:
                 print(f"training the teacher ({model.tinyformula['base']} at r = d = w = 1) "
                       f"in {parent}/, or reusing it", file=sys.stderr)

@@ -260,9 +260,7 @@ def base_teacher(data: ImageData, base: str, resolution_base: int, student: Reci
     process wait for the first."""
     recipe = base_teacher_recipe(student, epochs)
     settings = base_teacher_settings(base, data, resolution_base, recipe)
-    folder = base_teacher_folder(Path(parent), settings)
-    if not folder.parent.is_dir():
-        raise TinyFormulaError(f"cannot keep the teacher in {folder.parent}: not a folder")
+    folder = base_teacher_folder(prepare_folder(parent), settings)
     model = create_model(base, num_classes=data.num_classes, resolution_base=resolution_base,
                          seed=recipe.train.seed)
     with locked_file(folder):
