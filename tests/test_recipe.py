@@ -217,3 +217,16 @@ def test_cli_teacher_base_with_an_unwritable_out_trains_nothing(cli, tmp_path):
     assert code == 2 and "cannot write to output folder" in err, err
     assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_a_checkpoint_from_before_reparam_and_the_new_kd_defaults_still_resumes():
+    from tinyformula.training.checkpoint import comparable
+
+    new = {"model": {}, "data": "digits", "teacher": None,
+           "recipe": {**tiny_recipe().flat(), "kd_temperature": 1.0}}
+    old = {**new, "recipe": {k: v for k, v in new["recipe"].items() if k != "reparam"}}
+    old["recipe"]["kd_temperature"] = 4.0
+    assert comparable(old) == comparable(new)
+    taught = {**new, "teacher": {"base": "efficientnet_b0"}}
+    assert comparable({**old, "teacher": taught["teacher"]}) != comparable(taught)
+    assert comparable({**new, "recipe": {**new["recipe"], "reparam": 2}}) != comparable(new)
