@@ -150,6 +150,29 @@ def test_teachers_that_cannot_teach_are_refused_before_anything_is_written(digit
         check_teacher(odd, batches, torch.device("cpu"), 10)
 
 
+class Attributes(torch.nn.Module):
+    """A model whose conv + BatchNorm pair is a pair of attributes paired by ``forward`` (as
+    in a traced torchvision model), where re-parameterisation cannot see the pairing."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(self.bn(self.conv(x)).mean((2, 3)))
+
+
+def test_reparam_of_a_model_with_nothing_to_branch_is_refused_before_writing(digits,
+                                                                            tmp_path):
+    model = Attributes()
+    model.tinyformula = tiny_model().tinyformula
+    with pytest.raises(TinyFormulaError, match="no depthwise or 1x1"):
+        train_final(digits, model, tmp_path / "run", tiny_recipe(reparam=2))
+    assert not (tmp_path / "run").exists()
+
+
 def test_base_teacher_is_trained_once_then_reused(digits, tmp_path, one_thread):
     student = tiny_recipe(epochs=1, train_size=128)
     model, folder = base_teacher(digits, "efficientnet_b0", 8, student, tmp_path, epochs=2)

@@ -218,6 +218,13 @@ def _pairs(model: nn.Module):
                 yield container, first, second
 
 
+def reparameterisable(model: nn.Module) -> int:
+    """How many conv + BatchNorm pairs of ``model`` :func:`reparameterise` would branch (0: the
+    model has none in an ``nn.Sequential``, e.g. a traced model whose forward pairs attributes
+    such as ``self.conv1`` / ``self.bn1``)."""
+    return sum(1 for _ in _pairs(model))
+
+
 def reparameterise(model: nn.Module, branches: int, seed: int | None = None) -> nn.Module:
     """Turn every eligible conv + BatchNorm pair of ``model`` into a :class:`RepConv` with
     ``branches`` k x k branches (plus the 1x1 and identity ones where they apply), in place;

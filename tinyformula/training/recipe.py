@@ -54,7 +54,7 @@ from ..core.threads import torch_threads
 from ..data.images import ImageData
 from ..models.create import create_model
 from ..models.files import MODEL_FILE, load_model, model_state, save_atomically
-from ..nets.reparam import fold, reparameterise
+from ..nets.reparam import fold, reparameterisable, reparameterise
 from .batches import TrainBatches
 from .card import CURVE_FILE, data_entry, make_card, plot_curve, write_card
 from .checkpoint import (
@@ -128,6 +128,10 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
     if model_config["num_classes"] != data.num_classes:
         raise TinyFormulaError(f"the model has {model_config['num_classes']} classes, "
                                f"{data.name} has {data.num_classes}")
+    if recipe.reparam and not reparameterisable(model):
+        raise TinyFormulaError("--reparam: the model has no depthwise or 1x1 convolution "
+                               "followed by its BatchNorm in an nn.Sequential to branch; "
+                               "train it without --reparam")
     extra: tuple[int, ...] = ()
     if teacher is not None:
         classes = (getattr(teacher, "tinyformula", None) or {}).get("num_classes")
