@@ -3,7 +3,7 @@ EMA + re-parameterisation + distillation from a teacher trained longer, at two b
 
     python experiments/final_recipe.py [--formula PATH] [--budgets 0.06 0.25] [--seeds 2]
         [--train-size 16384] [--epochs 2] [--reparam 1] [--teacher-epochs 6]
-        [--workers 2] [--work /work/runs/recipe/final_recipe]
+        [--workers 2] [--work /work/runs/recipe/final_recipe] [--rounds 7] [--report-only]
 
 At each budget c (FLOPs relative to EfficientNet-B0 at 32 px, 10 classes) the fitted
 formula's model (``create_model(flops=c, formula=...)``) is trained with the final recipe
@@ -30,6 +30,8 @@ the whole test split.
 
 Each run trains in its own single-thread process (``--workers`` at a time) in a folder under
 ``--work``; running the script again continues unfinished runs and reuses finished ones.
+``--report-only`` trains nothing: it reports the runs already finished under ``--work`` (listing
+the missing ones and the command that finishes them), then times, measures and exports.
 Writes ``experiments/results/final_recipe.md``, ``final_recipe_runs.csv`` and
 ``final_recipe.json``.
 """
@@ -77,17 +79,26 @@ def run_one(job: dict) -> dict:
         _, folder = base_teacher(data, "efficientnet_b0", 32, student, job["work"],
                                  epochs=job["teacher_epochs"],
                                  command="experiments/final_recipe.py (teacher)")
-        card = json.loads((Path(folder) / "card.json").read_text())
-        return {"arm": "teacher", "c": 1.0, "seed": 0, "top1": card["top1"],
-                "train_seconds": card["train_seconds"], "seconds": card["seconds"],
-                "images": card["data"]["train_images"] * card["recipe"]["epochs"],
-                "out": folder, "status": card["status"]}
+        return teacher_row(folder)
     model = create_model(flops=job["c"], formula=job["formula"], num_classes=10,
                          resolution_base=32, seed=job["seed"])
     teacher = load_model(job["teacher"], "teacher") if job.get("teacher") else None
     card = train_final(data, model, job["out"], recipe(job), teacher=teacher,
                        teacher_path=job.get("teacher"),
                        command=f"experiments/final_recipe.py ({job['arm']})")
+    return from_card(job, card)
+
+
+def teacher_row(folder) -> dict:
+    card = json.loads((Path(folder) / "card.json").read_text())
+    return {"arm": "teacher", "c": 1.0, "seed": 0, "top1": card["top1"],
+            "train_seconds": card["train_seconds"], "seconds": card["seconds"],
+            "images": card["data"]["train_images"] * card["recipe"]["epochs"],
+            "epochs_done": len(card["epochs"]), "out": str(folder), "status": card["status"]}
+
+
+def from_card(job: dict, card: dict) -> dict:
+    """One run's row, from its card."""
     config = card["model"]
     images = job["train_size"] * job["epochs"] // BATCH * BATCH
     return {"arm": job["arm"], "c": job["c"], "seed": job["seed"], "r": config["r"],
@@ -101,17 +112,20 @@ def run_one(job: dict) -> dict:
 
 # -- after training: step times, latency, export ------------------------------------------------
 
-def step_times(jobs_by_c: dict, teacher_dir: str, reparams: tuple, rounds: int = 7) -> list:
+def step_times(jobs_by_c: dict, reparams: tuple, rounds: int = 7) -> list:
     """Median training-step time per image of every arm at each budget (batch 128, one
-    thread, arms interleaved round by round so they share the machine's load)."""
+    thread, arms interleaved round by round so they share the machine's load). The KD arm's
+    teacher is EfficientNet-B0 at 32 px as the experiment's, freshly initialised: its cost
+    does not depend on its weights."""
     import torch
 
-    from tinyformula import TrainConfig, create_model, load_model, reparameterise
+    from tinyformula import TrainConfig, create_model, reparameterise
     from tinyformula.training.losses import Distillation
     from tinyformula.training.steps import make_step
 
     torch.set_num_threads(1)
-    teacher = load_model(teacher_dir, "teacher").to(memory_format=torch.channels_last)
+    teacher = create_model(num_classes=10, resolution_base=32, seed=0).eval()
+    teacher = teacher.to(memory_format=torch.channels_last)
     rows = []
     for c, job in jobs_by_c.items():
         steps, inputs = {}, {}
@@ -177,8 +191,8 @@ def latency(pairs: dict, rounds: int = 5) -> list:
     return rows
 
 
-def exports(models: dict, work: Path) -> list:
-    """ONNX export of each budget's re-parameterised (KD) model, checked on the whole test
+def exports(models: dict) -> list:
+    """ONNX export of each budget's re-parameterised model, checked on the whole test
     split: graph multiply-adds against the cost model, top-1 against torch."""
     from tinyformula import export_model, load_dataset, load_model
 
@@ -188,7 +202,8 @@ def exports(models: dict, work: Path) -> list:
         model = load_model(folder)
         report = export_model(model, "onnx", Path(folder) / "model.onnx", data,
                               n_images=len(data.val_images))
-        rows.append({"c": c, "folder": str(folder), **report.to_dict(),
+        rows.append({"c": c, "folder": str(folder), "arm": Path(folder).name.split("-")[1],
+                     **report.to_dict(),
                      "flops_plain": model.tinyformula["flops"]})
     return rows
 
@@ -220,7 +235,29 @@ def summarise(results: list[dict], budgets, seeds) -> tuple[list, list]:
     return table, pairs
 
 
-def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, loads) -> str:
+def teacher_words(args, teacher: dict | None) -> str:
+    if teacher is None:
+        return "(the teacher's training had not finished: no KD runs)"
+    if teacher["status"] != "done":
+        return (f"(its training had not finished: {100 * teacher['top1']:.2f}% after "
+                f"{teacher['epochs_done']} of {args.teacher_epochs} epochs; no KD runs)")
+    return f"which scored **{100 * teacher['top1']:.2f}%** on the test split"
+
+
+def missing_words(args, missing: list[str]) -> list[str]:
+    if not missing:
+        return []
+    return ["", "## Not measured", "",
+            f"**Partial results.** This report was made with `--report-only` from the runs that "
+            f"had finished under `{args.work}`; these had not: {', '.join(missing)}. The "
+            f"whole experiment needs about 4-5 CPU-hours on a 2-core machine shared with "
+            f"other work (the 6-epoch B0 teacher alone about 1.5 h); to finish it (finished "
+            f"runs are reused, unfinished ones continued):", "",
+            f"    nice -n 5 python experiments/final_recipe.py --work {args.work}", ""]
+
+
+def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, loads,
+             missing) -> str:
     seeds = ", ".join(map(str, range(args.seeds)))
     images = args.train_size * args.epochs // BATCH * BATCH
     lines = [
@@ -248,8 +285,8 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
         f"depthwise one and a BatchNorm identity where shapes allow; the saved model is the "
         f"folded, plain network); **ema+rep+kd** (and distilled at T = 1, weight 0.5, from "
         f"EfficientNet-B0 (r = d = w = 1) trained by `base_teacher` for "
-        f"{args.teacher_epochs} epochs on the same images, seed 0, which scored "
-        f"**{100 * teacher['top1']:.2f}%** on the test split).",
+        f"{args.teacher_epochs} epochs on the same images, seed 0, "
+        f"{teacher_words(args, teacher)}).",
         "",
         "**Scored on the official 10,000-image Fashion-MNIST test split** (final models; "
         "nothing was chosen on it). Spread = max - min over the seeds. Time per image: the "
@@ -260,6 +297,7 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
         "| c | arm | px | r | d | w | c achieved | params | top-1 per seed (%) | mean (%) "
         "| spread (pp) | ms / image (runs) |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines[2:2] = missing_words(args, missing)
     for row in table:
         if not row["n"]:
             continue
@@ -271,12 +309,15 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
     lines += ["", "## Seed-paired differences (percentage points)", "",
               "| c | arm | against | per seed | mean |", "|---:|---|---|---|---:|"]
     for row in pairs:
+        if not row["diffs"]:
+            continue
         lines.append(f"| {row['c']} | {row['arm']} | {row['against']} | "
                      f"{', '.join(f'{d:+.2f}' for d in row['diffs'])} | {row['mean']:+.2f} |")
     lines += ["", "## Training-step time per image, arms interleaved", "",
-              f"One process, one thread, batch {BATCH}, 7 rounds of one step per arm taken in "
-              f"turn (so every arm sees the same load); median, and the range over rounds. "
-              f"The KD arm's step includes the teacher's forward pass at 32 px. Target: "
+              f"One process, one thread, batch {BATCH}, {args.rounds} rounds of one step per "
+              f"arm taken in turn (so every arm sees the same load); median, and the range "
+              f"over rounds. The KD arm's step includes the teacher's forward pass (B0 at "
+              f"32 px). Target: "
               f"re-parameterised training at most 2x the plain recipe's time per image.", "",
               "| c | arm | ms / image (median) | range | x plain |", "|---:|---|---:|---|---:|"]
     for row in steps:
@@ -292,13 +333,16 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
         lines.append(f"| {row['c']} | {row['model']} | {row['median_ms']:.3f} | "
                      f"{row['min_ms']:.3f}-{row['max_ms']:.3f} | "
                      f"{'yes' if row['types_equal'] else 'NO'} |")
-    lines += ["", "ONNX export of each budget's ema+rep+kd model (seed 0), checked on the whole "
-              "test split through onnxruntime:", "",
-              "| c | multiply-adds in the graph | cost model (plain network) | top-1 torch (%) "
-              "| top-1 ONNX (%) | same predictions | largest logit difference | check |",
-              "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines += ["", "ONNX export of each budget's re-parameterised model (seed 0; ema+rep+kd, or "
+              "ema+rep where that had not run), checked on the whole test split through "
+              "onnxruntime:", "",
+              "| c | arm | multiply-adds in the graph | cost model (plain network) "
+              "| top-1 torch (%) | top-1 ONNX (%) | same predictions "
+              "| largest logit difference | check |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
     for row in onnx:
-        lines.append(f"| {row['c']} | {row['macs_exported']:,} | {row['macs_cost_model']:,} | "
+        lines.append(f"| {row['c']} | {row['arm']} | {row['macs_exported']:,} | "
+                     f"{row['macs_cost_model']:,} | "
                      f"{100 * row['top1_torch']:.2f} | {100 * row['top1_exported']:.2f} | "
                      f"{100 * row['same_predictions']:.2f}% | {row['max_abs_diff']:.2g} | "
                      f"{'passed' if row['ok'] else 'FAILED: ' + row['message']} |")
@@ -306,9 +350,6 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
 
 
 def main() -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--formula", type=Path, default=None,
                         help=f"formula.json (default: {DEFAULT_FORMULA} if it exists, else "
@@ -322,6 +363,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/work/runs/recipe/final_recipe"))
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--rounds", type=int, default=7,
+                        help="interleaved rounds of the step timing")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: report the runs finished under --work (the "
+                             "missing ones are listed), then time, measure and export")
     args = parser.parse_args()
     formula = args.formula or (DEFAULT_FORMULA if DEFAULT_FORMULA.exists()
                                else FALLBACK_FORMULA)
@@ -337,6 +383,61 @@ def main() -> None:
              "out": str(args.work / f"c{c}-{arm}-s{s}")}
             for c in sorted(args.budgets, reverse=True) for s in range(args.seeds)
             for arm in ARMS]
+    if args.report_only:
+        results, teacher = finished(jobs, args.work)
+    else:
+        results, teacher = train_all(args, jobs, teacher_job)
+    done = {(r["c"], r["arm"], r["seed"]) for r in results}
+    missing = [f"{arm} at c = {c} seed {s}" for c in args.budgets for arm in ARMS
+               for s in range(args.seeds) if (c, arm, s) not in done]
+    if teacher is None or teacher["status"] != "done":
+        missing.insert(0, f"the {args.teacher_epochs}-epoch teacher")
+    seeds = list(range(args.seeds))
+    table, pairs = summarise(results, args.budgets, seeds)
+    first = {c: next(j for j in jobs if j["c"] == c) for c in args.budgets}
+    steps = step_times(first, (args.reparam, *sorted({2, 3} - {args.reparam})), args.rounds)
+    folder = {(j["c"], j["arm"]): j["out"] for j in jobs if j["seed"] == 0}
+    lat = latency({c: (folder[c, "plain"], folder[c, "ema+rep"]) for c in args.budgets
+                   if (c, "plain", 0) in done and (c, "ema+rep", 0) in done})
+    onnx = exports({c: folder[c, "ema+rep+kd"] if (c, "ema+rep+kd", 0) in done
+                    else folder[c, "ema+rep"] for c in args.budgets
+                    if (c, "ema+rep+kd", 0) in done or (c, "ema+rep", 0) in done})
+    seconds = time.perf_counter() - start
+    text = markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds,
+                    (load_start, os.getloadavg()[0]), missing)
+    args.out.mkdir(parents=True, exist_ok=True)
+    old = args.out / "final_recipe.md"
+    previous = old.read_text() if old.exists() else ""
+    marker = "\n## Before issue 21"
+    kept = previous[previous.index(marker):] if marker in previous else ""
+    (args.out / "final_recipe.md").write_text(text + kept)
+    write_csv(results + ([teacher] if teacher else []), args.out / "final_recipe_runs.csv")
+    (args.out / "final_recipe.json").write_text(json.dumps(
+        {"formula": formula, "args": {k: str(v) for k, v in vars(args).items()},
+         "table": table, "pairs": pairs, "teacher": teacher, "step_times": steps,
+         "latency": [{k: v for k, v in row.items()} for row in lat], "onnx": onnx,
+         "missing": missing, "seconds": seconds}, indent=1, default=str) + "\n")
+    print(text)
+
+
+def finished(jobs: list[dict], work: Path) -> tuple[list, dict | None]:
+    """--report-only: the rows of the runs finished under ``work``, and the teacher's (None
+    when it has no card)."""
+    results = []
+    for job in jobs:
+        card_path = Path(job["out"]) / "card.json"
+        if card_path.exists():
+            card = json.loads(card_path.read_text())
+            if card["status"] == "done":
+                results.append(from_card(job, card))
+    teachers = sorted(p.parent for p in work.glob("teacher-efficientnet_b0-*/card.json"))
+    return results, teacher_row(teachers[0]) if len(teachers) == 1 else None
+
+
+def train_all(args, jobs: list[dict], teacher_job: dict) -> tuple[list, dict]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     distilled = [j for j in jobs if j["arm"].endswith("kd")]
     results, teacher = [], None
     context = multiprocessing.get_context("spawn")
@@ -358,29 +459,7 @@ def main() -> None:
                 else:
                     results.append(result)
     assert teacher is not None
-    seeds = list(range(args.seeds))
-    table, pairs = summarise(results, args.budgets, seeds)
-    first = {c: next(j for j in jobs if j["c"] == c) for c in args.budgets}
-    steps = step_times(first, teacher["out"], (args.reparam, *sorted({2, 3} - {args.reparam})))
-    folder = {(j["c"], j["arm"]): j["out"] for j in jobs if j["seed"] == 0}
-    lat = latency({c: (folder[c, "plain"], folder[c, "ema+rep"]) for c in args.budgets})
-    onnx = exports({c: folder[c, "ema+rep+kd"] for c in args.budgets}, args.work)
-    seconds = time.perf_counter() - start
-    text = markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds,
-                    (load_start, os.getloadavg()[0]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    old = args.out / "final_recipe.md"
-    previous = old.read_text() if old.exists() else ""
-    marker = "\n## Before issue 21"
-    kept = previous[previous.index(marker):] if marker in previous else ""
-    (args.out / "final_recipe.md").write_text(text + kept)
-    write_csv(results + [teacher], args.out / "final_recipe_runs.csv")
-    (args.out / "final_recipe.json").write_text(json.dumps(
-        {"formula": formula, "args": {k: str(v) for k, v in vars(args).items()},
-         "table": table, "pairs": pairs, "teacher": teacher, "step_times": steps,
-         "latency": [{k: v for k, v in row.items()} for row in lat], "onnx": onnx,
-         "seconds": seconds}, indent=1, default=str) + "\n")
-    print(text)
+    return results, teacher
 
 
 if __name__ == "__main__":
