@@ -44,6 +44,11 @@ def trained(digits, tmp_path_factory, one_thread):
     return out, card
 
 
+def strip_times(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in e.items() if k not in ("seconds", "train_seconds")}
+            for e in history]
+
+
 def state_dicts_equal(a, b) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -170,8 +175,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(digits, trained, tmp_pa
     assert first["status"] == "running" and len(first["epochs"]) == 1
     resumed = train_final(digits, tiny_model(seed=99), tmp_path, tiny_recipe())
     assert resumed["status"] == "done"
-    strip = [{k: v for k, v in e.items() if k != "seconds"} for e in resumed["epochs"]]
-    assert strip == [{k: v for k, v in e.items() if k != "seconds"} for e in card["epochs"]]
+    assert strip_times(resumed["epochs"]) == strip_times(card["epochs"])
     a = torch.load(out / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state_dicts_equal(a["model"], b["model"]) and state_dicts_equal(a["ema"], b["ema"])
@@ -189,7 +193,7 @@ def test_distillation_from_a_teacher(digits, trained, tmp_path, one_thread):
                      teacher=teacher, teacher_path=str(out))
     assert kd["status"] == "done" and kd["epochs"][0]["loss"] != plain["epochs"][0]["loss"]
     assert kd["recipe"]["teacher"]["path"] == str(out)
-    assert kd["recipe"]["kd_temperature"] == 4.0 and kd["recipe"]["kd_weight"] == 0.5
+    assert kd["recipe"]["kd_temperature"] == 1.0 and kd["recipe"]["kd_weight"] == 0.5
     with pytest.raises(TinyFormulaError, match="teacher has 5 classes"):
         other = tiny_model(num_classes=5)
         train_final(digits, tiny_model(), tmp_path / "bad", tiny_recipe(), teacher=other)
@@ -261,9 +265,12 @@ def test_bad_input_is_one_line_and_exit_2(cli, tmp_path, argv, message):
     assert not (folder / "o").exists() or not any((folder / "o").iterdir())
 
 
-def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, one_thread):
+@pytest.mark.parametrize("extra", [[], ["--reparam", "2"]], ids=["plain", "reparam"])
+def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, one_thread,
+                                                                 extra):
     """A real ``kill -9`` as soon as the first epoch's checkpoint lands; the same command then
-    ends with the weights of an uninterrupted run."""
+    ends with the weights of an uninterrupted run (re-parameterised too: the checkpoint holds
+    the branched weights, the model file the folded ones)."""
     import os
     import signal
     import subprocess
@@ -272,7 +279,7 @@ def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, o
 
     argv = ["train", "--recipe", "final", "--data", "digits", "--r", "0.5", "--d", "0.25",
             "--w", "0.25", "--train-size", "512", "--batch-size", "64", "--val-size", "100",
-            "--epochs", "3", "--quiet"]
+            "--epochs", "3", "--quiet", *extra]
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "tinyformula.cli", *argv, "--out",
@@ -295,3 +302,5 @@ def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, o
     assert a["epoch"] == b["epoch"] == 3
     assert state_dicts_equal(a["model"], b["model"]) and state_dicts_equal(a["ema"], b["ema"])
     assert [e["top1"] for e in a["history"]] == [e["top1"] for e in b["history"]]
+    assert state_dicts_equal(load_model(killed).state_dict(),
+                             load_model(tmp_path / "whole").state_dict())

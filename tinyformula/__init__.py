@@ -7,7 +7,8 @@ scikit-learn, so ``tinyformula predict`` stays fast.
 Networks and costs
     :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`BaseNetwork`, :class:`Cost`,
     :class:`Yardstick` (how c is measured), :class:`Configuration`, :class:`LatencyModel`,
-    :class:`LatencySetting`, :func:`measure_latency`, :func:`fvcore_flops`,
+    :class:`LatencySetting`, :func:`measure_latency`, :func:`measure_module_latency`,
+    :func:`fvcore_flops`,
     :func:`param_count`.
 Formulas
     :class:`TinyFormula`, :class:`Recommendation`, :func:`solve_budget`,
@@ -15,7 +16,8 @@ Formulas
 Data, models and training
     :func:`load_dataset`, :class:`ImageData`, :func:`create_model`, :func:`load_model`,
     :func:`save_model`, :func:`export_model`, :class:`TrainConfig`, :func:`train`,
-    :class:`RecipeConfig`, :func:`train_final`.
+    :class:`RecipeConfig`, :func:`train_final`, :func:`base_teacher`; re-parameterised
+    training: :func:`reparameterise`, :func:`fold`.
 Searches
     :func:`search`, :class:`SearchConfig`, :data:`PRESETS`, :func:`load_run`,
     :class:`SearchResult` (``Run``), :func:`fit_formula`, :func:`plan_candidates`,
@@ -51,12 +53,15 @@ _EXPORTS = {
     "param_count": ".nets.build",
     "init_weights": ".nets.build",
     "network_cost": ".nets.count",
+    "reparameterise": ".nets.reparam",
+    "fold": ".nets.reparam",
     # cost
     "Yardstick": ".cost.yardstick",
     "Configuration": ".cost.yardstick",
     "LatencyModel": ".cost.latency.model",
     "LatencySetting": ".cost.latency.measure:Setting",
     "measure_latency": ".cost.latency.measure:measure_network",
+    "measure_module_latency": ".cost.latency.measure:time_module",
     "LatencyProtocol": ".cost.latency.measure:Protocol",
     "machine_description": ".cost.latency.measure",
     # formula
@@ -80,6 +85,7 @@ _EXPORTS = {
     "RecipeConfig": ".training.config",
     "train": ".training.trainer",
     "train_final": ".training.recipe",
+    "base_teacher": ".training.recipe",
     # execution
     "TrialJob": ".execution.jobs",
     "DataSource": ".execution.jobs",
@@ -112,6 +118,7 @@ if TYPE_CHECKING:
     from .cost.latency.measure import Setting as LatencySetting
     from .cost.latency.measure import machine_description
     from .cost.latency.measure import measure_network as measure_latency
+    from .cost.latency.measure import time_module as measure_module_latency
     from .cost.latency.model import LatencyModel
     from .cost.yardstick import Configuration, Yardstick
     from .data.images import ImageData
@@ -129,6 +136,7 @@ if TYPE_CHECKING:
     from .nets.bases import BaseNetwork, get_base, list_bases
     from .nets.build import fvcore_flops, init_weights, param_count
     from .nets.count import Cost, network_cost
+    from .nets.reparam import fold, reparameterise
     from .nets.scale import Scale
     from .sweep.config import SearchConfig
     from .sweep.driver import plan_gpus, search, search_candidates, trial_jobs
@@ -138,7 +146,7 @@ if TYPE_CHECKING:
     from .sweep.store import TrialStore
     from .sweep.trials import Trial
     from .training.config import RecipeConfig, TrainConfig
-    from .training.recipe import train_final
+    from .training.recipe import base_teacher, train_final
     from .training.trainer import train
     from .viz.run import plot_run
     from .viz.style import log_axis
@@ -170,12 +178,14 @@ __all__ = [
     "TrialJob",
     "TrialStore",
     "Yardstick",
+    "base_teacher",
     "cached_dataset",
     "check_images",
     "create_model",
     "export_model",
     "fit_builtin",
     "fit_formula",
+    "fold",
     "fvcore_flops",
     "get_base",
     "init_weights",
@@ -187,12 +197,14 @@ __all__ = [
     "machine_description",
     "make_executor",
     "measure_latency",
+    "measure_module_latency",
     "network_cost",
     "new_figure",
     "param_count",
     "plan_candidates",
     "plan_gpus",
     "plot_run",
+    "reparameterise",
     "run_trial",
     "save_figure",
     "save_model",

@@ -10,7 +10,7 @@ from ..core.constraints import SEED, Real
 from ..core.errors import TinyFormulaError
 from ..core.signals import on_stop
 from ..sweep.presets import PRESETS
-from ..training.config import RecipeConfig, TrainConfig
+from ..training.config import BASE_TEACHER, RecipeConfig, TrainConfig
 from .arguments import add_model_choice, add_scale_arguments, checked
 from .models import choose_model, config_rows
 from .output import millions, print_json, print_rows
@@ -25,15 +25,18 @@ def register(sub) -> None:
                     "--budget (c, 100M FLOPs, 3ms), or a --model file, and report its top-1 "
                     "on the dataset's held-out split. --recipe search (default): the search's "
                     "short schedule, with loss, images/s, FLOPs and params. --recipe final: "
-                    "warm-up then cosine, label smoothing, a weight EMA, optional distillation "
-                    "from --teacher, a checkpoint every epoch in --out (kill it and run the same "
-                    "command to resume), a model card and a training curve. Datasets: "
-                    "fashion-mnist, digits, cifar10, cifar100 (32 px base resolution: the "
-                    "model sees int(32 r) px) and imagefolder:PATH (224 px).",
+                    "warm-up then cosine, label smoothing, a weight EMA, optional "
+                    "re-parameterisation (--reparam) and distillation from --teacher (a model, "
+                    "or 'base': the base network trained longer first), a checkpoint every "
+                    "epoch in --out (kill it and run the same command to resume), a model card "
+                    "and a training curve. Datasets: fashion-mnist, digits, cifar10, cifar100 "
+                    "(32 px base resolution: the model sees int(32 r) px) and imagefolder:PATH "
+                    "(224 px).",
         epilog="examples: tinyformula train --r 1 --d 1 --w 1 --data fashion-mnist "
                "--train-size 8192; tinyformula train --recipe final --model model.pt --data "
                "fashion-mnist --epochs 30 --out final/; tinyformula train --recipe final "
-               "--budget 100M --resolution-base 224 --data fashion-mnist --out final/")
+               "--budget 100M --resolution-base 224 --data fashion-mnist --reparam 2 "
+               "--teacher base --out final/")
     add_scale_arguments(p, default=None)
     add_model_choice(p, "the data's: 32 for small images, 224 for folders")
     p.add_argument("--recipe", choices=("search", "final"), default="search",
@@ -49,12 +52,26 @@ def register(sub) -> None:
                         "curve.png; the same command on the same DIR resumes")
     p.add_argument("--teacher", metavar="MODEL",
                    help="--recipe final: distil from this trained model (a model.pt or a "
-                        "train --out folder) with the data's classes")
+                        "train --out folder) with the data's classes, checked on training "
+                        "images first; or 'base': train the base network (r = d = w = 1) on "
+                        "a longer schedule first, kept in a teacher-BASE-HASH folder beside "
+                        "--out and reused by later runs with the same settings")
+    checked(p, "--teacher-epochs", TRAIN["epochs"], default=None, metavar="E",
+            help="--teacher base: the teacher's epochs (default: twice the student's)")
     checked(p, "--kd-temperature", RecipeConfig.constraints["kd_temperature"], default=None,
             metavar="T",
-            help="distillation temperature (default 4)")
+            help="distillation temperature (default 1, as GhostNetV3)")
     checked(p, "--kd-weight", RecipeConfig.constraints["kd_weight"], default=None, metavar="A",
-            help="weight of the distillation loss, in [0, 1] (default 0.5)")
+            help="weight of the distillation loss, in [0, 1] (default 0.5: equal to the "
+                 "cross-entropy's, as GhostNetV3)")
+    checked(p, "--reparam", RecipeConfig.constraints["reparam"].inner, default=None,
+            metavar="N",
+            help="--recipe final: train every depthwise and 1x1 convolution as N parallel "
+                 "k x k branches with their own BatchNorms (plus a 1x1 branch beside k x k "
+                 "depthwise ones and a BatchNorm identity where shapes allow), folded "
+                 "exactly into the plain network in every model file written (GhostNetV3's "
+                 "re-parameterisation; each branch costs about one more convolution per "
+                 "step)")
     checked(p, "--ema", Real(0, 1, closed="left", why="0 turns the EMA off"), default=None,
             metavar="DECAY",
             help="--recipe final: decay of the weight EMA, scored beside the raw weights "
@@ -93,7 +110,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: top1, loss, images_per_s, seconds, flops, "
                         "params, resolution, status (--recipe final: out, status, top1, "
-                        "top1_raw, top1_ema, flops, params, seconds, resolution, epochs)")
+                        "top1_raw, top1_ema, flops, params, seconds, train_seconds, "
+                        "resolution, epochs, reparam, teacher, teacher_top1)")
     p.set_defaults(run=run)
 
 
@@ -160,7 +178,8 @@ def run(args) -> int:
     return 0
 
 
-FINAL_ONLY = ("out", "teacher", "kd_temperature", "kd_weight", "ema")
+FINAL_ONLY = ("out", "teacher", "kd_temperature", "kd_weight", "ema", "reparam",
+              "teacher_epochs")
 
 
 def check_recipe_options(args) -> None:
@@ -172,6 +191,9 @@ def check_recipe_options(args) -> None:
             for name in ("kd_temperature", "kd_weight"):
                 if getattr(args, name) is not None:
                     raise TinyFormulaError(f"--{name.replace('_', '-')} needs --teacher")
+        if args.teacher_epochs is not None and args.teacher != BASE_TEACHER:
+            raise TinyFormulaError("--teacher-epochs needs --teacher base (a teacher file is "
+                                   "already trained)")
         return
     for name in FINAL_ONLY:
         if getattr(args, name) is not None:
@@ -180,9 +202,16 @@ def check_recipe_options(args) -> None:
 
 
 def run_final(args) -> int:
+    from pathlib import Path
+
     from ..data import load_dataset
     from ..models.files import load_model
-    from ..training.recipe import check_output_folder, train_final
+    from ..training.recipe import (
+        base_teacher,
+        check_output_folder,
+        train_final,
+        writable_folder,
+    )
 
     check_output_folder(args.out)  # a folder holding a search or foreign files: refused first
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
@@ -196,21 +225,37 @@ def run_final(args) -> int:
         settings["kd_temperature"] = args.kd_temperature
     if args.kd_weight is not None:
         settings["kd_weight"] = args.kd_weight
+    if args.reparam is not None:
+        settings["reparam"] = args.reparam
     recipe = RecipeConfig.of(**settings)
-    teacher = load_model(args.teacher, "teacher") if args.teacher else None
+    from_file = args.teacher is not None and args.teacher != BASE_TEACHER
+    teacher = load_model(args.teacher, "teacher") if from_file else None
     data = load_dataset(args.data, args.data_dir)
-    model = choose_model(args, data.num_classes, args.resolution_base or data.resolution_base,
-                         args.seed)
+    resolution_base = args.resolution_base or data.resolution_base
+    model = choose_model(args, data.num_classes, resolution_base, args.seed)
     command = shlex.join(["tinyformula"] + list(getattr(args, "argv", sys.argv[1:])))
+    progress = not (args.quiet or args.json)
+    teacher_path = args.teacher
     with on_stop(f"every finished epoch is saved in {args.out}. Run the same command again "
                  f"to continue."):
+        if args.teacher == BASE_TEACHER:
+            parent = writable_folder(Path(args.out).resolve().parent)
+            if progress:
+                print(f"training the teacher ({model.tinyformula['base']} at r = d = w = 1) "
+                      f"in {parent}/, or reusing it", file=sys.stderr)
+            teacher, teacher_path = base_teacher(data, model.tinyformula["base"],
+                                                 resolution_base, recipe, parent,
+                                                 args.teacher_epochs, progress=progress)
         card = train_final(data, model, args.out, recipe, teacher=teacher,
-                           teacher_path=args.teacher, command=command,
-                           progress=not (args.quiet or args.json))
+                           teacher_path=teacher_path, command=command, progress=progress)
     if args.json:
+        teacher_card = card["recipe"]["teacher"] or {}
         print_json({"out": str(args.out), **{k: card[k] for k in (
-            "status", "top1", "top1_raw", "top1_ema", "flops", "params", "seconds")},
-            "resolution": card["model"]["resolution"], "epochs": len(card["epochs"])})
+            "status", "top1", "top1_raw", "top1_ema", "flops", "params", "seconds",
+            "train_seconds")},
+            "resolution": card["model"]["resolution"], "epochs": len(card["epochs"]),
+            "reparam": recipe.reparam, "teacher": teacher_card.get("path"),
+            "teacher_top1": teacher_card.get("top1")})
         return 0 if card["status"] == "done" else 1
     config = card["model"]
     last = card["epochs"][-1] if card["epochs"] else {}
@@ -225,7 +270,14 @@ def run_final(args) -> int:
         ("epochs", f"{last.get('epoch', 0)} of {recipe.train.epochs}"),
         ("top-1", f"{pct(card['top1'])}  (saved weights; raw {pct(card['top1_raw'])}, "
                   f"EMA {pct(card['top1_ema'])})"),
-        ("seconds", f"{card['seconds']:.1f}  (training and scoring)"),
-        ("written", f"{args.out}/: model.pt, card.json, curve.png, checkpoint.pt")])
+        ("seconds", f"{card['seconds']:.1f}  (training and scoring; "
+                    f"{card['train_seconds']:.1f} training steps)")]
+        + ([("re-param", f"{recipe.reparam} k x k branch(es) per depthwise and 1x1 "
+                         f"convolution while training; model.pt holds the folded, plain "
+                         f"network")] if recipe.reparam else [])
+        + ([("teacher", f"{teacher_path}: top-1 {pct(card['recipe']['teacher']['top1'])} on "
+                        f"its held-out split (KD T = {recipe.kd_temperature:g}, weight "
+                        f"{recipe.kd_weight:g})")] if teacher is not None else [])
+        + [("written", f"{args.out}/: model.pt, card.json, curve.png, checkpoint.pt")])
     return 0 if card["status"] == "done" else 1
 

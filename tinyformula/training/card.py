@@ -31,9 +31,10 @@ def data_entry(data: ImageData) -> dict:
             "channels": data.channels}
 
 
-def make_card(model_config, data, recipe, teacher, teacher_path, command, history, seconds,
+def make_card(model_config, data, recipe, teacher, command, history, seconds,
               status) -> dict:
-    """The card of a final-recipe run (a :class:`~.recipe.RecipeConfig`) after ``history``."""
+    """The card of a final-recipe run (a :class:`~.recipe.RecipeConfig`) after ``history``;
+    ``teacher``: what :func:`~.teacher.teacher_entry` says of the teacher, or None."""
     config = recipe.train
     n_val = len(data.val_images) if config.val_size is None else min(config.val_size,
                                                                       len(data.val_images))
@@ -51,10 +52,13 @@ def make_card(model_config, data, recipe, teacher, teacher_path, command, histor
         "recipe": {"name": "final", **recipe.flat(), "lr": config.peak_lr,
                    "augmentation": "random crop (1/8 padding) and flip where it keeps the "
                                    "label; no Mixup or CutMix",
-                   "teacher": None if teacher is None else
-                   {"path": teacher_path, "model": teacher.tinyformula}},
+                   "teacher": teacher},
         "weights": f"{MODEL_FILE}: the " + ("EMA weights" if config.ema else "raw weights")
-                   + ", BatchNorm statistics recomputed on training images",
+                   + ", BatchNorm statistics recomputed on training images"
+                   + (f"; trained re-parameterised ({recipe.reparam} k x k branch(es) per "
+                      f"depthwise and 1x1 convolution, plus 1x1 and identity branches) and "
+                      f"folded into the plain network" if recipe.reparam else ""),
+        "train_seconds": sum(h.get("train_seconds", 0.0) for h in history),
         "top1": last.get("top1_ema") if config.ema else last.get("top1"),
         "top1_raw": last.get("top1"), "top1_ema": last.get("top1_ema"),
         "epochs": history,

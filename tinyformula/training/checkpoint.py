@@ -76,6 +76,19 @@ def run_key(model_config: dict, recipe, data: ImageData, teacher) -> dict:
             {k: teacher.tinyformula.get(k) for k in ("base", "r", "d", "w", "resolution")}}
 
 
+def comparable(key: dict) -> dict:
+    """A run key with the settings that cannot change the run left out: the distillation
+    settings without a teacher, ``reparam`` when off (so a checkpoint written before they
+    existed, or with other distillation defaults, still resumes)."""
+    recipe = dict(key.get("recipe") or {})
+    if key.get("teacher") is None:
+        recipe.pop("kd_temperature", None)
+        recipe.pop("kd_weight", None)
+    if recipe.get("reparam") is None:
+        recipe.pop("reparam", None)
+    return {**key, "recipe": recipe}
+
+
 def describe_difference(saved: dict, wanted: dict) -> str:
     for part in ("model", "recipe", "data", "teacher"):
         a, b = saved.get(part), wanted.get(part)

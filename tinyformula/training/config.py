@@ -112,8 +112,16 @@ class TrainConfig:
 RECIPE_DEFAULTS: dict = {"epochs": 20, "warmup": 0.05, "ema": 0.999}
 # The order settings are listed in a card and a checkpoint's key (as before 0.2).
 FLAT_ORDER = ("epochs", "train_size", "batch_size", "optimizer", "lr", "weight_decay", "warmup",
-              "label_smoothing", "ema", "kd_temperature", "kd_weight", "seed", "val_size",
-              "bn_recalibrate", "threads", "device")
+              "label_smoothing", "ema", "kd_temperature", "kd_weight", "reparam", "seed",
+              "val_size", "bn_recalibrate", "threads", "device")
+RECIPE_OWN = ("kd_temperature", "kd_weight", "reparam")
+# Distillation defaults: GhostNetV3's released training script (huawei-noah/Efficient-AI-
+# Backbones, ghostnetv3_pytorch/train.py) distils at temperature 1 with the cross-entropy and
+# the KL term weighted equally (--temperature 1, --ori-loss-weight 1, --kd-loss-weight 1).
+KD_TEMPERATURE = 1.0
+KD_WEIGHT = 0.5
+BASE_TEACHER = "base"   # --teacher base: train the base network as the teacher
+MAX_BRANCHES = 8   # re-parameterisation's k x k branches: each costs a convolution per step
 
 
 def _recipe_training() -> TrainConfig:
@@ -123,19 +131,26 @@ def _recipe_training() -> TrainConfig:
 @dataclass(frozen=True)
 class RecipeConfig:
     """The final recipe's settings: how to train (a :class:`TrainConfig`, with the recipe's
-    defaults: 20 epochs, 5% warm-up, an EMA of decay 0.999) and what only the recipe has, the
-    distillation loss's temperature and weight (used only with a teacher).
+    defaults: 20 epochs, 5% warm-up, an EMA of decay 0.999) and what only the recipe has: the
+    distillation loss's temperature and weight (used only with a teacher; defaults T = 1 and
+    0.5, GhostNetV3's), and ``reparam``, the number of parallel k x k branches each depthwise
+    and 1x1 convolution is trained with (None: the plain network;
+    :mod:`tinyformula.nets.reparam`).
 
-    ``RecipeConfig.of(epochs=30, kd_weight=0.7, ...)`` builds one from flat settings.
+    ``RecipeConfig.of(epochs=30, kd_weight=0.7, reparam=2, ...)`` builds one from flat
+    settings.
     """
 
     train: TrainConfig = field(default_factory=_recipe_training)
-    kd_temperature: float = 4.0
-    kd_weight: float = 0.5
+    kd_temperature: float = KD_TEMPERATURE
+    kd_weight: float = KD_WEIGHT
+    reparam: int | None = None
 
     constraints: ClassVar[dict] = {
         "kd_temperature": Real(0, 100, closed="right", why="a softmax temperature"),
         "kd_weight": Real(0, 1),
+        "reparam": OrNone(Integer(1, MAX_BRANCHES, why="each branch costs a convolution per "
+                                  "step; GhostNetV3 trains with 3"), "the plain network"),
     }
 
     def __post_init__(self):
@@ -146,9 +161,8 @@ class RecipeConfig:
     @classmethod
     def of(cls, **settings) -> "RecipeConfig":
         """A recipe from flat settings: :class:`TrainConfig`'s fields (the recipe's defaults
-        where not given) and ``kd_temperature``, ``kd_weight``."""
-        own = {name: settings.pop(name) for name in ("kd_temperature", "kd_weight")
-               if name in settings}
+        where not given) and ``kd_temperature``, ``kd_weight``, ``reparam``."""
+        own = {name: settings.pop(name) for name in RECIPE_OWN if name in settings}
         known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(settings) - known)
         if unknown:
@@ -158,5 +172,5 @@ class RecipeConfig:
     def flat(self) -> dict:
         """The settings as one flat mapping (a card's ``recipe``, a checkpoint's key)."""
         values = {**self.train.to_dict(), "kd_temperature": self.kd_temperature,
-                  "kd_weight": self.kd_weight}
+                  "kd_weight": self.kd_weight, "reparam": self.reparam}
         return {name: values[name] for name in FLAT_ORDER}

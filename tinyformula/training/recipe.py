@@ -11,9 +11,17 @@ compact models, and Mixup / CutMix harmful for them (so there are none here):
   a flip keeps the label);
 * an EMA of the weights, scored beside the raw weights after every epoch; the saved model is
   the EMA one when the EMA is on, decided before training, never picked by score;
-* optional knowledge distillation from a teacher model file (:class:`.losses.Distillation`):
+* optional re-parameterisation (``reparam``: GhostNetV3's largest gain for compact models):
+  every depthwise and 1x1 convolution trains as parallel branches with their own BatchNorms
+  (:mod:`tinyformula.nets.reparam`), folded exactly into the plain network whenever the
+  model is written; the checkpoint holds the branched weights, so a resumed run continues
+  the branched training exactly;
+* optional knowledge distillation from a teacher (:class:`.losses.Distillation`):
   ``(1 - kd_weight) * CE_smoothed(student, label) + kd_weight * T^2 * KL(teacher_T ||
-  student_T)``; the teacher sees the same augmented images at its own resolution;
+  student_T)`` (T = 1, weight 0.5 by default, GhostNetV3's); the teacher sees the same
+  augmented images at its own resolution. A teacher is checked on training images before
+  anything is written (:func:`.teacher.check_teacher`), and :func:`base_teacher` trains the
+  base network as one, on a longer schedule, or reuses it;
 * before scoring, BatchNorm statistics are recomputed on training images in a *copy* of the
   weights (:func:`.evaluate.score_copy`), so scoring never changes what training continues from.
 
@@ -42,10 +50,13 @@ from torch import nn
 from ..core.devices import resolve_device
 from ..core.errors import TinyFormulaError
 from ..core.folders import check_folder, mark_folder
+from ..core.locks import locked_file
 from ..core.paths import check_output_path
 from ..core.threads import torch_threads
 from ..data.images import ImageData
-from ..models.files import MODEL_FILE, MODEL_KIND, model_state, save_atomically
+from ..models.create import create_model
+from ..models.files import MODEL_FILE, MODEL_KIND, load_model, model_state, save_atomically
+from ..nets.reparam import fold, reparameterisable, reparameterise
 from .batches import TrainBatches
 from .card import (
     CURVE_FILE,
@@ -57,6 +68,7 @@ from .card import (
 )
 from .checkpoint import (
     CHECKPOINT_FILE,
+    comparable,
     describe_difference,
     read_checkpoint,
     run_key,
@@ -68,6 +80,13 @@ from .loop import run_steps
 from .losses import Distillation
 from .sizes import check_training_size
 from .steps import make_step
+from .teacher import (
+    base_teacher_folder,
+    base_teacher_recipe,
+    base_teacher_settings,
+    check_teacher,
+    teacher_entry,
+)
 from .trainer import training_images
 
 # -- the output folder ---------------------------------------------------------------------------
@@ -93,6 +112,23 @@ def holds_training(folder: Path) -> bool:
         return False
     read_checkpoint(path)
     return True
+
+
+def writable_folder(path) -> Path:
+    """Create ``path`` if needed and check it takes files, without claiming it: a folder that
+    holds runs side by side (a teacher's parent, often the working folder) is not marked as a
+    training of its own."""
+    import tempfile
+
+    path = check_output_path("the teacher's folder", path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise TinyFormulaError(f"cannot write to folder {path}: "
+                               f"{error.strerror or error}") from None
+    return path
 
 
 def prepare_folder(out) -> Path:
@@ -141,7 +177,10 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
     recipe, writing ``out``/checkpoint.pt, model.pt, card.json and curve.png after every
     epoch; returns the card. A checkpoint already in ``out`` for the same run is continued.
 
-    ``teacher``: a trained model (``load_model``) with the dataset's classes, for distillation.
+    ``teacher``: a trained model (``load_model``) with the dataset's classes, for distillation;
+    it must take the data at its own resolution and beat chance on the run's training images
+    (checked before anything is written). With ``recipe.reparam`` the model is
+    re-parameterised in place (trained branched; every model file written is folded).
     ``stop_after``: return after that many epochs in total, as if killed (for tests).
     """
     recipe = recipe or RecipeConfig()
@@ -154,6 +193,10 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
     if model_config["num_classes"] != data.num_classes:
         raise TinyFormulaError(f"the model has {model_config['num_classes']} classes, "
                                f"{data.name} has {data.num_classes}")
+    if recipe.reparam and not reparameterisable(model):
+        raise TinyFormulaError("--reparam: the model has no depthwise or 1x1 convolution "
+                               "followed by its BatchNorm in an nn.Sequential to branch; "
+                               "train it without --reparam")
     extra: tuple[int, ...] = ()
     if teacher is not None:
         classes = (getattr(teacher, "tinyformula", None) or {}).get("num_classes")
@@ -173,23 +216,32 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
                            batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
                            resolution=model_config["resolution"], device=device,
                            extra_resolutions=extra)
-    out = prepare_folder(out)
-    key = run_key(model_config, recipe, data, teacher)
-    checkpoint_path = out / CHECKPOINT_FILE
-    saved = read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
-    if saved is not None and saved["key"] != key:
-        raise TinyFormulaError(f"{out} holds a different training run "
-                               f"({describe_difference(saved['key'], key)}); use another "
-                               f"--out, or the same options to continue it")
     with torch_threads(config.threads):
+        teacher_info = None
+        if teacher is not None:
+            teacher = teacher.to(device, memory_format=torch.channels_last)  # type: ignore
+            check = check_teacher(teacher, batches, device, data.num_classes)
+            teacher_info = teacher_entry(teacher, teacher_path, check)
+        out = prepare_folder(out)
+        key = run_key(model_config, recipe, data, teacher)
+        checkpoint_path = out / CHECKPOINT_FILE
+        saved = read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+        if saved is not None and comparable(saved["key"]) != comparable(key):
+            why = describe_difference(comparable(saved["key"]), comparable(key))
+            raise TinyFormulaError(f"{out} holds a different training run ({why}); use "
+                                   f"another --out, or the same options to continue it")
         return _train(data, model, model_config, out, recipe, key, saved, batches, device,
-                      teacher, teacher_path, command, progress, stop_after)
+                      teacher, teacher_info, command, progress, stop_after)
 
 
 def _train(data, model, model_config, out, recipe, key, saved, batches, device, teacher,
-           teacher_path, command, progress, stop_after) -> dict:
+           teacher_info, command, progress, stop_after) -> dict:
     config = recipe.train
     epochs = config.epochs
+    if recipe.reparam:
+        # The extra branches are drawn from the run's seed: a resumed run rebuilds the same
+        # structure and then loads the checkpoint's branched weights into it.
+        model = reparameterise(model, recipe.reparam, seed=config.seed)
     model = model.to(device, memory_format=torch.channels_last)
     history, epoch0, step0, seconds = [], 0, 0, 0.0
     if saved is not None:
@@ -198,15 +250,14 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
         seconds = saved["seconds"]
     loss = None
     if teacher is not None:
-        teacher = teacher.to(device, memory_format=torch.channels_last)
         loss = Distillation(teacher, recipe.kd_temperature, recipe.kd_weight,
                             config.label_smoothing)
     step = make_step(model, config, len(batches), device, loss=loss, start=step0)
     if saved is not None:
         _load(out, lambda: step.load_state(saved))
     bounds = epoch_bounds(len(batches), epochs)
-    card = make_card(model_config, data, recipe, teacher, teacher_path, command, history,
-                     seconds, "running" if epoch0 < epochs else "done")
+    card = make_card(model_config, data, recipe, teacher_info, command, history, seconds,
+                     "running" if epoch0 < epochs else "done")
 
     bar = None
     if progress and epoch0 < epochs:
@@ -230,7 +281,8 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
                                     f"{'raw and EMA weights' if step.ema else 'the weights'}")
             top1, final = score_copy(model, data, batches, device, config)
             record = {"epoch": epoch + 1, "loss": run.mean_loss, "top1": top1,
-                      "top1_ema": None, "lr": float(step.optimizer.param_groups[0]["lr"])}
+                      "top1_ema": None, "lr": float(step.optimizer.param_groups[0]["lr"]),
+                      "train_seconds": run.seconds}
             if step.ema is not None:
                 record["top1_ema"], final = score_copy(step.ema.model, data, batches, device,
                                                        config)
@@ -239,16 +291,18 @@ def _train(data, model, model_config, out, recipe, key, saved, batches, device, 
             history.append(record)
             write_checkpoint(out / CHECKPOINT_FILE, key, epoch + 1, bounds[epoch + 1], model,
                              step.state(), history, seconds)
-            final = final.cpu()
+            final = fold(final.cpu())   # the plain network (a no-op without reparam)
             trained = {"recipe": "final", "epochs": epoch + 1,
                        "weights": "ema" if step.ema is not None else "raw",
                        "top1": record["top1_ema"] if step.ema is not None else top1}
+            if recipe.reparam:
+                trained["reparam"] = recipe.reparam
             final.tinyformula = {**model_config, "data": data_entry(data),  # type: ignore
                                  "preprocessing": model_preprocessing(model_config, data),
                                  "trained": trained}
             save_atomically(model_state(final), out / MODEL_FILE, MODEL_KIND)
-            card = make_card(model_config, data, recipe, teacher, teacher_path, command,
-                             history, seconds, "done" if epoch + 1 == epochs else "running")
+            card = make_card(model_config, data, recipe, teacher_info, command, history,
+                             seconds, "done" if epoch + 1 == epochs else "running")
             write_card(out, card)
             plot_curve(history, out / CURVE_FILE, epochs)
             if bar is not None:
@@ -278,3 +332,32 @@ def _postfix(record: dict, epochs: int) -> str:
     if record.get("top1_ema") is not None:
         text += f" (EMA {record['top1_ema']:.1%})"
     return text
+
+
+# -- a teacher trained here ------------------------------------------------------------------------
+
+def base_teacher(data: ImageData, base: str, resolution_base: int, student: RecipeConfig,
+                 parent, epochs: int | None = None, progress: bool = False,
+                 command: str | None = None) -> tuple[nn.Module, str]:
+    """Train (or reuse) the base network as a teacher for ``student``'s runs:
+    ``(model, folder)``.
+
+    ``base`` at r = d = w = 1 for ``data``'s classes and ``resolution_base``, trained with the
+    final recipe on the student's settings for ``epochs`` epochs (default twice the
+    student's; :func:`.teacher.base_teacher_recipe`) in ``parent/teacher-BASE-HASH``, the hash
+    naming those settings (:func:`.teacher.base_teacher_settings`). A finished teacher there
+    is reused as it is, an unfinished one continued; a lock beside the folder makes a second
+    process wait for the first."""
+    recipe = base_teacher_recipe(student, epochs)
+    settings = base_teacher_settings(base, data, resolution_base, recipe)
+    folder = base_teacher_folder(writable_folder(parent), settings)
+    model = create_model(base, num_classes=data.num_classes, resolution_base=resolution_base,
+                         seed=recipe.train.seed)
+    with locked_file(folder):
+        card = train_final(data, model, folder, recipe, progress=progress,
+                           command=command or f"base teacher ({recipe.train.epochs} epochs)")
+    if card["status"] != "done":
+        raise TinyFormulaError(f"the base teacher's training in {folder} ended "
+                               f"{card['status']} ({card.get('message', '')}); remove the "
+                               f"folder or change the settings")
+    return load_model(folder, "teacher"), str(folder)
