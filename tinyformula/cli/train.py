@@ -179,7 +179,7 @@ def run_final(args) -> int:
 
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
                     optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device,
-                    val_size=args.val_size)
+                    val_size=args.val_size, cuda_graph=args.cuda_graph)
     if args.epochs is not None:
         settings["epochs"] = args.epochs
     if args.ema is not None:

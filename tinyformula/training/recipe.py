@@ -57,7 +57,7 @@ from .config import RecipeConfig
 from .evaluate import score_copy
 from .loop import run_steps
 from .losses import Distillation
-from .steps import make_step
+from .steps import CaptureFailed, make_step, on_device
 from .trainer import training_images
 
 # -- the output folder ---------------------------------------------------------------------------
@@ -128,9 +128,15 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
         raise TinyFormulaError(f"{out} holds a different training run "
                                f"({describe_difference(saved['key'], key)}); use another "
                                f"--out, or the same options to continue it")
-    with torch_threads(config.threads):
-        return _train(data, model, model_config, out, recipe, key, saved, batches, device,
-                      teacher, teacher_path, command, progress, stop_after)
+    try:
+        with torch_threads(config.threads), on_device(device):
+            return _train(data, model, model_config, out, recipe, key, saved, batches, device,
+                          teacher, teacher_path, command, progress, stop_after)
+    except CaptureFailed as error:
+        # This process must not train on after a failed capture; the last checkpoint stands.
+        raise TinyFormulaError(f"{error}; run the same command with --no-cuda-graph "
+                               f"(cuda_graph=False) to train this model eagerly: it continues "
+                               f"from the last finished epoch") from None
 
 
 def _train(data, model, model_config, out, recipe, key, saved, batches, device, teacher,
