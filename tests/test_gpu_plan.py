@@ -307,3 +307,11 @@ def test_a_torch_without_the_graphed_optimizer_trains_eagerly_and_says_so(monkey
     assert type(step) is steps.EagerStep and step.note == reason and not step.graphed
     assert type(steps.make_step(model, TrainConfig(device="cpu", cuda_graph=False), 10,
                                 torch.device("cuda"))) is steps.EagerStep
+
+    class OldGraph:  # torch.cuda.graph before capture_error_mode
+        def __init__(self, cuda_graph, pool=None, stream=None):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "graph", OldGraph)
+    assert "takes no capture_error_mode=" in steps.graph_unsupported(TrainConfig(),
+                                                                     torch.device("cpu"))

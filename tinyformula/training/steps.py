@@ -33,6 +33,7 @@ Both return the loss as a tensor; reading it is the caller's choice (a read wait
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import torch
 from torch import nn
@@ -228,14 +229,12 @@ class GraphedStep(EagerStep):
                 static.copy_(value)
             self.graph.replay()
             loss = self._loss
-        elif self.eager_done < WARMUP_STEPS:
+        else:  # the eager warm-up, on the side stream the capture will use
             self._side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self._side):
                 loss = self._eager(x, labels, *extra)
             torch.cuda.current_stream(self.device).wait_stream(self._side)
             self.eager_done += 1
-        else:
-            loss = self._eager(x, labels, *extra)
         self.done += 1
         return loss
 
@@ -251,9 +250,15 @@ class GraphedStep(EagerStep):
 def graph_unsupported(config: TrainConfig, device: torch.device) -> str:
     """Why this torch cannot run ``config``'s optimizer inside a CUDA graph on ``device``
     (empty when it can): the graphed step needs SGD's fused implementation (torch 2.3 and
-    later) or AdamW's capturable one to take a device tensor as the learning rate. Tried on
-    one small tensor, once per process and device."""
+    later) or AdamW's capturable one to take a device tensor as the learning rate (tried on
+    one small tensor, once per process and device), and ``torch.cuda.graph`` to take the
+    capture stream and error mode."""
     key = (config.optimizer, str(device))
+    graph_options = inspect.signature(torch.cuda.graph.__init__).parameters
+    missing = [name for name in ("stream", "capture_error_mode") if name not in graph_options]
+    if missing:
+        return (f"torch {torch.__version__}'s torch.cuda.graph takes no {missing[0]}=; trained "
+                f"eagerly, without a CUDA graph")
     if key not in _GRAPH_SUPPORT:
         try:
             probe = nn.Linear(2, 2).to(device)  # a decaying weight and a bias
