@@ -110,11 +110,12 @@ def test_which_searches_start_worker_processes(monkeypatch, changes, cuda, spawn
 @pytest.fixture
 def fake_gpus(monkeypatch):
     """Two 80 GiB GPUs, 3 GiB trials, 6 cores, plenty of host memory; the ramp recorded."""
-    from tinyformula.execution import gpu, gpu_memory, resources
+    from tinyformula.execution import gpu, gpu_memory, resources, slots
     from tinyformula.sweep import driver
 
     ramps = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(slots, "run_apart", lambda function, *args: function(*args))
     monkeypatch.setattr(gpu_memory, "measure_trial_memory",
                         lambda *args, **kwargs: TrialMemory(2 * GiB, 0, GiB // 2, GiB // 2))
     monkeypatch.setattr(gpu, "visible_gpus", lambda: [Gpu(0, "A", 80 * GiB, 80 * GiB),
@@ -204,3 +205,36 @@ def test_out_of_memory_trials_are_said_and_retried_on_resume(tmp_path, monkeypat
     assert any("did not finish (6 oom)" in line and "retries them" in line for line in lines)
     search("efficientnet_b0", "digits", **options)
     assert len(runs[1].jobs) == 6  # every out-of-memory trial trained again
+
+
+def test_a_memory_measurement_whose_capture_failed_is_measured_eagerly(monkeypatch):
+    from tinyformula.execution import slots
+    from tinyformula.sweep.driver import _measure_memory, trial_jobs
+
+    config = search_config(device="cuda")
+    asked, lines = [], []
+
+    def apart(function, job):
+        asked.append(job.train.cuda_graph)
+        if job.train.cuda_graph:
+            raise RuntimeError("could not measure a trial's memory: capture_failed ...")
+        return TrialMemory(GiB, 0, 0, GiB)
+
+    monkeypatch.setattr(slots, "run_apart", apart)
+    yardstick = config.yardstick(10, 32)
+    job = trial_jobs(config, yardstick, [plan_trials(config)[0]], device="cuda")[0]
+    assert _measure_memory(job, lines.append).total == 2 * GiB
+    assert asked == [True, False] and "measuring it eagerly" in lines[0]
+    monkeypatch.setattr(slots, "run_apart", lambda function, job: (_ for _ in ()).throw(
+        RuntimeError("no GPU memory at all")))
+    with pytest.raises(TinyFormulaError, match="could not measure a trial's GPU memory"):
+        _measure_memory(job, lines.append)
+
+
+def plan_trials(config):
+    from tinyformula.sweep.driver import search_candidates
+    from tinyformula.sweep.trials import Trial
+
+    yardstick = config.yardstick(10, 32)
+    return [Trial(i, i, config.seed, c, images=config.train_size * config.epochs)
+            for i, c in enumerate(search_candidates(config, yardstick))]

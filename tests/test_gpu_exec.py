@@ -83,6 +83,16 @@ def test_workers_pin_to_the_parents_visible_gpus_and_failures_take_fresh_process
     assert any("trained again eagerly" in line for line in lines)
 
 
+def test_run_apart_runs_in_a_process_of_its_own_and_raises_its_errors(monkeypatch):
+    from tinyformula.execution.slots import run_apart
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    seen = run_apart(describe_worker)
+    assert seen["pid"] != os.getpid() and seen["visible"] == "4,6" and seen["threads"] == 1
+    with pytest.raises(ValueError, match="not among"):
+        GpuExecutor((2,), visible="4,6")  # refused before any worker starts
+
+
 def test_dask_local_cluster_pins_one_single_thread_worker_per_slot(tmp_path, monkeypatch):
     pytest.importorskip("dask.distributed")
     from tinyformula.execution.executors import DaskExecutor

@@ -155,6 +155,17 @@ def measure_trial_memory(data, base, scale, config, *,
                        context_measured=context is not None)
 
 
+def measure_job_memory(job) -> TrialMemory:
+    """:func:`measure_trial_memory` of a :class:`~.jobs.TrialJob`, its data loaded here (run
+    it in a process of its own: a failed capture must not leave the caller's unreliable, and
+    the caller keeps no CUDA context)."""
+    from ..data import cached_dataset
+
+    data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation)
+    return measure_trial_memory(data, job.base, job.scale, job.train,
+                                resolution_base=job.resolution_base)
+
+
 def measure_trial_bytes(data, base, scale, config, *, resolution_base: int | None = None) -> int:
     """:func:`measure_trial_memory`'s total, in bytes."""
     return measure_trial_memory(data, base, scale, config, resolution_base=resolution_base).total

@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from .gpu import worker_environment
 from .jobs import TrialJob, TrialResult, TrialState
-from .worker import run_trial, serve
+from .worker import init_worker, run_trial, serve
 
 DIED_RETRIES = 1   # a trial whose worker process died is tried this many more times
 
@@ -151,6 +152,8 @@ class GpuExecutor:
             raise ValueError("a GPU executor needs at least one slot")
         self.slots = tuple(slots)
         self.visible = os.environ.get("CUDA_VISIBLE_DEVICES") if visible is None else visible
+        for gpu in set(self.slots):  # a GPU not among the visible ones: refused here, not in
+            worker_environment(gpu, self.visible)  # every worker
         self.log = log or (lambda message: None)
         self.trial = trial
         self.workers = len(self.slots)
@@ -254,3 +257,16 @@ def _result(job: TrialJob, reply) -> TrialResult | None:
     if kind == "ok":
         return value
     return TrialResult(job.id, TrialState.FAILED, message=value)
+
+
+def run_apart(function: Callable, *args):
+    """``function(*args)`` in a fresh process that ends when it returns (its error raises
+    here): CUDA work this process must neither risk nor keep a context for, such as
+    measuring a trial's memory or reading the GPUs' free memory."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=init_worker,
+                             initargs=(1, os.getpid())) as pool:
+        return pool.submit(function, *args).result()

@@ -96,18 +96,19 @@ def plan_gpus(config: SearchConfig, yardstick: Yardstick, trials: list[Trial], d
 
     if not torch.cuda.is_available():
         return (), config.device
+    from ..execution import slots
     from ..execution.gpu import host_worker_cap, plan_gpu_workers, trials_that_fit, visible_gpus
-    from ..execution.gpu_memory import host_bytes_per_worker, measure_trial_memory
+    from ..execution.gpu_memory import host_bytes_per_worker
     from ..execution.resources import available_memory, usable_cores
 
     largest = max(trials, key=lambda t: (t.config.resolution, t.config.c))
     job = trial_jobs(config, yardstick, [largest], device="cuda")[0]
-    memory = measure_trial_memory(dataset, job.base, job.scale,
-                                  replace(job.train, device=config.device if
-                                          config.device.startswith("cuda") else "cuda"),
-                                  resolution_base=job.resolution_base)
+    # Measured in processes of their own: this one keeps no CUDA context for the whole
+    # search, and a failed capture cannot leave it unreliable.
+    memory = _measure_memory(replace(job, train=job.train.replace(
+        device=config.device if config.device.startswith("cuda") else "cuda")), log)
     log(f"GPU memory: {memory.describe()}")
-    gpus = visible_gpus()
+    gpus = slots.run_apart(visible_gpus)
     if config.device.startswith("cuda:"):
         gpus = [g for g in gpus if g.index == int(config.device.split(":", 1)[1])]
     host = host_worker_cap(usable_cores(), available_memory(), host_bytes_per_worker(dataset))
@@ -126,6 +127,23 @@ def plan_gpus(config: SearchConfig, yardstick: Yardstick, trials: list[Trial], d
     each = ", ".join(f"cuda:{index} {n}" for index, n in plan.per_gpu.items())
     log(f"{plan.workers} trials at once on {len(plan.per_gpu)} GPU(s) ({each})")
     return plan.slots, "cuda"
+
+
+def _measure_memory(job: TrialJob, log):
+    """The largest candidate's GPU memory (:func:`~tinyformula.execution.gpu_memory.
+    measure_job_memory`), in a fresh process; eagerly (again in a fresh process) if its
+    capture failed; a one-line error if it cannot be measured at all."""
+    from ..execution import slots
+    from ..execution.gpu_memory import measure_job_memory
+
+    try:
+        return slots.run_apart(measure_job_memory, job)
+    except RuntimeError as error:
+        if not job.train.cuda_graph:
+            raise TinyFormulaError(f"could not measure a trial's GPU memory: {error}") from None
+        log(f"measuring a trial's GPU memory with its step graphed failed ({error}); "
+            f"measuring it eagerly")
+        return _measure_memory(replace(job, train=job.train.replace(cuda_graph=False)), log)
 
 
 # The throughput ramp: measured only when a search has at least this many trials per slot
