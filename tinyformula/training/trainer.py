@@ -69,8 +69,9 @@ class TrainResult:
     ``seconds`` is the whole run (build, train, evaluate). ``flops``, ``params`` and
     ``resolution`` come from the analytic cost model. ``images`` = ``steps`` x
     ``batch_size`` (the static batch: the configured one, or the train size when smaller).
-    ``graphed``: whether the step ran as a replayed CUDA graph; when a capture failed,
-    ``message`` says why.
+    ``graphed``: whether the step ran as a replayed CUDA graph; when a graph was asked for
+    and not used (status ``"capture_failed"``, or a torch that cannot run one), ``message``
+    says why.
     """
 
     top1: float | None
