@@ -105,6 +105,9 @@ def test_dask_local_cluster_pins_one_single_thread_worker_per_slot(tmp_path, mon
         assert all(w["resources"] == {"GPU_TRIALS": 1} for w in info)
         seen = executor._client.run(describe_worker)
         assert sorted(w["visible"] for w in seen.values()) == ["4", "6"]
-        [rerun] = list(executor.train([job(0, "capture", tmp_path)]))
+        results = {r.id: r for r in executor.train([job(0, "capture", tmp_path),
+                                                    job(1, "oom-once", tmp_path)])}
+    rerun, retried = results[0], results[1]
     assert rerun.state is TrialState.OK and not rerun.graphed
     assert "trained again eagerly after restarting its worker process" in rerun.message
+    assert retried.state is TrialState.OK and "out of GPU memory; tried again" in retried.message

@@ -104,7 +104,8 @@ class DaskExecutor:
     one slot each, and the cluster's GPU workers must run one thread each. After entering,
     :attr:`job_device` is the device the jobs must name. A GPU trial whose capture failed is
     trained again eagerly once its worker process has been restarted (or, when the worker
-    cannot be restarted, retired from the cluster).
+    cannot be restarted, retired from the cluster); one out of memory is tried once more
+    after its worker's restart, then reported (``oom``: retried when the search resumes).
     """
 
     def __init__(self, workers: int, scheduler: str | None = None, *,
@@ -184,8 +185,8 @@ class DaskExecutor:
         notes: dict[int, str] = {}
         for future in futures:
             result = future.result()
+            job = self._jobs.pop(future.key)
             if result.state is TrialState.CAPTURE_FAILED:
-                job = self._jobs[future.key]
                 where = self._replace_worker(future)
                 notes[job.id] = (f"{result.message.split('; train it again')[0]}; trained "
                                  f"again eagerly after {where}")
@@ -193,6 +194,15 @@ class DaskExecutor:
                 futures.add(self._submit(replace(job, train=job.train.replace(
                     cuda_graph=False))))
                 continue
+            if result.state is TrialState.OOM:
+                # Its process may be unreliable (out of memory inside a capture): replace it,
+                # and try the trial once more, wherever memory is free now.
+                where = self._replace_worker(future)
+                if job.id not in notes:
+                    notes[job.id] = f"out of GPU memory; tried again after {where}"
+                    self.log(f"trial {job.id + 1}: {notes[job.id]}")
+                    futures.add(self._submit(job))
+                    continue
             if result.id in notes:
                 result = replace(result, message="; ".join(
                     part for part in (notes.pop(result.id), result.message) if part))
