@@ -21,18 +21,27 @@
    extrapolated from that rate. Trials are counted as graphed only when they finished ok
    with their step graphed.
 
-Prints the tables and writes ``experiments/results/bench_gpu.md`` with the GPU's name, the
-torch version and the date. Needs CUDA; on a machine without one it says so and exits 1.
+Prints the tables and writes ``experiments/results/bench_gpu.md`` (``--out``) with the GPU's
+name, the torch version and the date. Each part (``--parts``: per-trial, default, paper) is
+its own section of that file, rewritten as soon as the part ends, so a run stopped at a time
+limit keeps what it finished; a part that was started and did not finish says so in its
+section, and sections of parts not run this time are left as they were
+(``scripts/gpu_first_run.sh`` runs each part under a time limit of its own). Needs CUDA; on a
+machine without one it says so and exits 1.
 
-    PYTHONPATH=. python experiments/bench_gpu.py [--steps 60] [--sample 16] [--per-gpu N]
+    PYTHONPATH=. python experiments/bench_gpu.py [--parts per-trial default paper]
+        [--steps 60] [--batches 128 256 512] [--sample 16] [--per-gpu N] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import re
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -40,6 +49,10 @@ CANDIDATES = {"B0 (32 px)": (1.0, 1.0, 1.0), "tiny (16 px)": (0.5, 0.25, 0.25),
               "high-res (64 px)": (2.0, 0.5, 0.5)}
 BATCHES = (128, 256, 512)
 PRESETS = ("default", "paper")
+PARTS = ("per-trial",) + PRESETS
+# Steps of the untimed round's short copies: the trainer's eager warm-up (3 steps), the
+# capture, then replays.
+WARM_UP_STEPS = 24
 
 
 # -- arithmetic (tested on the CPU: tests/test_bench_gpu.py) --------------------------------
@@ -88,6 +101,44 @@ def windows(results) -> list[tuple[float, float, int]]:
             if str(r.state) == "ok" and r.steady_seconds > 0]
 
 
+def warm_up_job(job, steps: int = WARM_UP_STEPS):
+    """A short copy of ``job`` for the untimed round before a preset's timed trials: the same
+    candidate, batch and data (so each worker pays its start-up, data loading, cuDNN's
+    algorithm search and the lazy kernel loading for these shapes, eager and captured), but
+    only ``steps`` training steps and a token scoring, so the round costs seconds rather than
+    a whole trial."""
+    train = job.train
+    size = min(train.batch_size * steps, train.train_size or train.batch_size * steps)
+    return replace(job, train=train.replace(train_size=size, epochs=1, bn_recalibrate=0,
+                                            val_size=train.batch_size))
+
+
+def section(part: str, body: str) -> str:
+    """One part's section of the results file, between markers that :func:`merge` finds."""
+    return f"<!-- part: {part} -->\n{body.rstrip()}\n<!-- end: {part} -->\n"
+
+
+def unfinished(part: str, command: list[str]) -> str:
+    """What a part's section says while it runs: replaced when it ends; left if it was
+    stopped (a time limit, a crash), so the file never passes an old figure off as new."""
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"## {part}\n\n**Not finished**: started on {now} by `python "
+            f"{' '.join(command)}`, and stopped (a time limit or an error) before it ended; "
+            f"nothing of this part was measured in that run.")
+
+
+def merge(text: str, part: str, new_section: str, header: str) -> str:
+    """The results file ``text`` with ``part``'s section replaced by ``new_section`` (the
+    other parts' sections kept as they were, in :data:`PARTS` order), under ``header``."""
+    found = {name: match.group(0) for name, match in
+             ((m.group(1), m) for m in re.finditer(
+                 r"<!-- part: ([\w-]+) -->\n.*?<!-- end: \1 -->\n", text, flags=re.S))}
+    found[part] = new_section
+    order = list(PARTS) + sorted(set(found) - set(PARTS))
+    return header.rstrip() + "\n\n" + "\n".join(found[name] for name in order
+                                                  if name in found)
+
+
 # -- measurements (need CUDA) ------------------------------------------------------------------
 
 def per_trial_job(scale, batch_size: int, steps: int, graphed: bool, images: int, index: int):
@@ -100,7 +151,7 @@ def per_trial_job(scale, batch_size: int, steps: int, graphed: bool, images: int
                                       cuda_graph=graphed, bn_recalibrate=0, val_size=1))
 
 
-def measure_per_trial(steps: int, images: int) -> list[str]:
+def measure_per_trial(steps: int, images: int, batches=BATCHES) -> list[str]:
     """Section 1's table rows, each configuration untimed once then timed once, in one
     worker process on GPU 0."""
     from tinyformula import GpuExecutor
@@ -109,7 +160,7 @@ def measure_per_trial(steps: int, images: int) -> list[str]:
             "|---|---:|---:|---:|---:|"]
     with GpuExecutor((0,)) as executor:
         for label, scale in CANDIDATES.items():
-            for batch in BATCHES:
+            for batch in batches:
                 rates, cells = {}, {}
                 for index, graphed in enumerate((False, True)):
                     job = per_trial_job(scale, batch, steps, graphed, images, index)
@@ -155,7 +206,8 @@ def measure_preset(preset: str, sample: int, per_gpu: int | None) -> dict:
     jobs = trial_jobs(config, yardstick, trials[:sample], device)
     with make_executor("local", None, None, slots, device=device,
                        log=notes.append) as executor:
-        list(executor.train(jobs[:len(slots)]))  # untimed: start-up, data, cuDNN set-up
+        # Untimed: each worker's start-up, data, cuDNN set-up, on short copies of its first job.
+        list(executor.train([warm_up_job(job) for job in jobs[:len(slots)]]))
         start = time.perf_counter()
         results = list(executor.train(jobs))
         wall = time.perf_counter() - start
@@ -180,15 +232,47 @@ def preset_rows(rows: list[dict]) -> list[str]:
     return lines
 
 
-def main() -> int:
-    import torch
+HEADER = ("# bench_gpu\n\nThe trainer on a CUDA GPU (experiments/bench_gpu.py). Each part below "
+          "was measured by the command and on the GPU it names. Per-trial figures are the "
+          "steady state (steps after the eager warm-up and the capture, timed with CUDA "
+          "events), each configuration run once untimed first. Trials per hour count wall "
+          "time with everything in it, after one untimed round of short trials.\n")
 
+
+def write_part(path: Path, part: str, body: str) -> None:
+    """Put ``part``'s section into the results file at ``path``, keeping the others."""
+    text = path.read_text() if path.is_file() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".part")
+    temporary.write_text(merge(text, part, section(part, body), HEADER))
+    temporary.replace(path)  # a run stopped while writing leaves the old file whole
+
+
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="what to measure, in this order (default: all)")
     parser.add_argument("--steps", type=int, default=60, help="training steps per measurement")
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES),
+                        help="batch sizes of the per-trial part")
     parser.add_argument("--sample", type=int, default=16, help="trials per preset measured")
     parser.add_argument("--per-gpu", type=int, default=None,
                         help="trials at once per GPU (default: the search's own plan)")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_gpu.md",
+                        help="the results file (each part's section is replaced in it)")
+    args = parser.parse_args(argv)
+    for flag in ("steps", "sample"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
+    if min(args.batches) < 1 or (args.per_gpu is not None and args.per_gpu < 1):
+        parser.error("--batches and --per-gpu must be at least 1")
+    return args
+
+
+def main(argv=None) -> int:
+    import torch
+
+    args = parse_args(argv)
     if not torch.cuda.is_available():
         print(f"bench_gpu: no CUDA GPU visible to torch {torch.__version__}; nothing "
               f"measured.")
@@ -197,24 +281,29 @@ def main() -> int:
 
     from tinyformula import load_dataset
 
-    tic = time.perf_counter()
+    command = [Path(sys.argv[0]).as_posix()] + (sys.argv[1:] if argv is None else list(argv))
     name = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    print(name)
-    images = len(load_dataset("fashion-mnist").train_images)
-    lines = measure_per_trial(args.steps, images)
-    presets = []
-    for preset in PRESETS:
-        presets.append(measure_preset(preset, args.sample, args.per_gpu))
-        print("\n".join(preset_rows(presets[-1:])[2:]), flush=True)
-    lines += [""] + preset_rows(presets)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    text = (f"# bench_gpu\n\n{provenance(sys.argv, time.perf_counter() - tic)}"
-            f"GPU: {name}.\n\nPer-trial figures are the steady state (steps after the eager "
-            f"warm-up and the capture, CUDA events) of {args.steps}-step runs, each "
-            f"configuration run once untimed first. Trials per hour count wall time with "
-            f"everything in it.\n\n" + "\n".join(lines) + "\n")
-    (RESULTS / "bench_gpu.md").write_text(text)
-    print(f"\nwritten to {RESULTS / 'bench_gpu.md'}")
+    print(name, flush=True)
+    for part in args.parts:
+        write_part(args.out, part, unfinished(part, command))
+        tic = time.perf_counter()
+        if part == "per-trial":
+            images = len(load_dataset("fashion-mnist").train_images)
+            lines = measure_per_trial(args.steps, images, tuple(args.batches))
+            what = (f"{args.steps}-step runs of each configuration, eager against graphed, in "
+                    f"one worker process")
+        else:
+            row = measure_preset(part, args.sample, args.per_gpu)
+            lines = preset_rows([row])
+            print("\n".join(lines[2:]), flush=True)
+            what = (f"the first {row['sample']} trials of the {part} preset (its candidates "
+                    f"come in random order) through the search's GPU path; a sample of one "
+                    f"round of trials waits for its slowest, so its trials per hour are a "
+                    f"floor")
+        body = (f"## {part}\n\n{provenance(command, time.perf_counter() - tic)}GPU: {name}; "
+                f"{what}.\n\n" + "\n".join(lines))
+        write_part(args.out, part, body)
+        print(f"{part}: written to {args.out}", flush=True)
     return 0
 
 

@@ -75,3 +75,49 @@ def test_without_cuda_it_says_so_and_measures_nothing():
                           timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
                                             "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 1 and "no CUDA GPU" in done.stdout
+
+
+def test_each_part_replaces_its_own_section_and_keeps_the_others(bench, tmp_path):
+    path = tmp_path / "bench_gpu.md"
+    bench.write_part(path, "paper", "## paper\n\nold paper figures")
+    bench.write_part(path, "per-trial", "## per-trial\n\nrates")
+    text = path.read_text()
+    assert text.startswith(bench.HEADER) and text.count("# bench_gpu") == 1
+    assert text.index("rates") < text.index("old paper figures")  # in PARTS order
+    bench.write_part(path, "paper", "## paper\n\nnew paper figures")
+    text = path.read_text()
+    assert "old paper" not in text and "new paper figures" in text and "rates" in text
+    assert text.count("<!-- part: paper -->") == 1 and not list(tmp_path.glob("*.part"))
+
+
+def test_a_part_stopped_midway_says_so_instead_of_keeping_old_figures(bench, tmp_path):
+    path = tmp_path / "bench_gpu.md"
+    bench.write_part(path, "default", "## default\n\n| default | 12,345 |")
+    bench.write_part(path, "default", bench.unfinished("default", ["bench_gpu.py"]))
+    text = path.read_text()
+    assert "12,345" not in text and "**Not finished**" in text and "`python bench_gpu.py`" in text
+    assert text.count("<!-- part: default -->") == text.count("<!-- end: default -->") == 1
+
+
+def test_the_untimed_round_is_a_short_copy_of_the_same_trial(bench):
+    from tinyformula import DataSource, Scale, TrainConfig, TrialJob
+
+    job = TrialJob(id=7, base="efficientnet_b0", scale=Scale(1.0, 0.5, 0.5), resolution_base=32,
+                   data=DataSource("fashion-mnist", validation=10000),
+                   train=TrainConfig(train_size=50000, epochs=5, batch_size=128, seed=3))
+    short = bench.warm_up_job(job)
+    assert (short.id, short.scale, short.data, short.train.batch_size, short.train.seed) == \
+        (job.id, job.scale, job.data, 128, 3)
+    assert short.train.train_size * short.train.epochs == 128 * bench.WARM_UP_STEPS
+    assert short.train.bn_recalibrate == 0 and short.train.val_size == 128
+    tiny = bench.warm_up_job(TrialJob(**{**job.__dict__, "train": TrainConfig(train_size=300)}))
+    assert tiny.train.train_size == 300  # never more than the trial itself
+
+
+def test_arguments_choose_parts_and_refuse_nonsense(bench):
+    args = bench.parse_args(["--parts", "paper", "per-trial", "--batches", "256"])
+    assert args.parts == ["paper", "per-trial"] and args.batches == [256]
+    assert bench.parse_args([]).parts == list(bench.PARTS)
+    for bad in (["--parts", "huge"], ["--sample", "0"], ["--batches", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
