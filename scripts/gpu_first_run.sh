@@ -12,7 +12,11 @@
 #       experiments/bench_gpu.py's parts (per-trial, default preset, paper preset's sample),
 #       each in its own process and time limit. Writes experiments/results/bench_gpu.md and,
 #       into $OUT when that is set (else runs/gpu-first-run/), first_run.log, test_gpu.xml and
-#       a copy of bench_gpu.md. Exit status: the tests' (0 when they passed).
+#       a copy of bench_gpu.md.
+#       Status: the tests' when they failed, else 1 when a bench part failed or was stopped,
+#       else 0. Without a CUDA GPU it says so and stops (status 3) unless --allow-cpu is
+#       given (then every GPU test skips and each bench part says it measured nothing: a
+#       check of this script itself).
 #   bash scripts/gpu_first_run.sh --paper [--budget SECONDS]  (default 3000)
 #       The paper preset end to end, timed (needs far more GPU time than the run above).
 #
@@ -22,14 +26,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-export PYTHONPATH=$root PYTHONUNBUFFERED=1
-mode=first budget=""
+export PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+mode=first budget="" cpu=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prepare) mode=prepare ;;
     --paper) mode=paper ;;
+    --allow-cpu) cpu=1 ;;
     --budget) budget=${2:?--budget needs a number of seconds}; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_first_run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -75,8 +80,8 @@ stage() {
 
 say "environment"
 nvidia-smi --query-gpu=index,name,memory.total,memory.used,driver_version --format=csv || true
-python3 - <<'EOF'
-import os, platform, torch
+python3 - "$cpu" <<'EOF' || { say "no CUDA GPU visible: nothing to run here (--allow-cpu checks this script)"; exit 3; }
+import os, platform, sys, torch
 print("python", platform.python_version(), "| torch", torch.__version__, "| cuda",
       torch.version.cuda, "| GPUs visible to torch:", torch.cuda.device_count(),
       "| CPU cores", os.cpu_count(), "| CUDA_VISIBLE_DEVICES", os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -86,6 +91,7 @@ for name in ("fvcore", "pynvml", "dask", "pytest_timeout"):
         print(f"  {name}: present")
     except ImportError:
         print(f"  {name}: missing")
+sys.exit(0 if torch.cuda.is_available() or sys.argv[1] == "1" else 1)
 EOF
 
 data=ok
@@ -116,11 +122,17 @@ python3 -c 'import pytest_timeout' 2>/dev/null && timeout_flag=(--timeout 120)
 stage "pytest tests/test_gpu.py" 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
   -rA "${timeout_flag[@]}" --junitxml="$out/test_gpu.xml"
 tests=$?
+bench=0
 if [ $data = ok ]; then
-  stage "bench_gpu per-trial" 100 python3 experiments/bench_gpu.py --parts per-trial
-  stage "bench_gpu default preset" 80 python3 experiments/bench_gpu.py --parts default
-  stage "bench_gpu paper preset (sample)" 100000 python3 experiments/bench_gpu.py --parts paper
+  stage "bench_gpu per-trial" 100 python3 experiments/bench_gpu.py --parts per-trial || bench=1
+  stage "bench_gpu default preset" 80 python3 experiments/bench_gpu.py --parts default || bench=1
+  stage "bench_gpu paper preset (sample)" 100000 python3 experiments/bench_gpu.py --parts paper \
+    || bench=1
+else
+  bench=1
 fi
 save
-say "done: tests exit $tests; results in experiments/results/bench_gpu.md and $out"
-exit $tests
+say "done: tests exit $tests, bench parts $([ $bench = 0 ] && echo ok || echo 'not all done');" \
+  "results in experiments/results/bench_gpu.md and $out"
+[ $tests -ne 0 ] && exit $tests
+exit $bench
