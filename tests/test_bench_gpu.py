@@ -3,6 +3,7 @@ before a GPU ever runs it (steady-state rates, trials per hour, honest worker co
 trials never counted as graphed)."""
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,20 @@ def test_arguments_choose_parts_and_refuse_nonsense(bench):
     for bad in (["--parts", "huge"], ["--sample", "0"], ["--batches", "0"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
+
+
+def test_the_first_run_script_refuses_bad_options_and_a_machine_without_cuda(tmp_path):
+    script = ROOT / "scripts" / "gpu_first_run.sh"
+
+    def run(*args):
+        return subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
+                              timeout=120, env={"PATH": os.environ["PATH"], "OUT": str(tmp_path),
+                                                "CUDA_VISIBLE_DEVICES": "", "HOME": "/tmp"})
+
+    usage = run("--help")
+    assert usage.returncode == 0 and "--prepare" in usage.stdout and "--budget" in usage.stdout
+    assert run("--bogus").returncode == 2 and run("--budget", "soon").returncode == 2
+    done = run("--budget", "30")
+    assert done.returncode == 3 and "no CUDA GPU visible" in done.stdout
+    assert "| torch " in done.stdout and "GPUs visible to torch: 0" in done.stdout
+    assert "no CUDA GPU visible" in (tmp_path / "first_run.log").read_text()
