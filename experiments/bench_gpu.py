@@ -151,9 +151,10 @@ def per_trial_job(scale, batch_size: int, steps: int, graphed: bool, images: int
                                       cuda_graph=graphed, bn_recalibrate=0, val_size=1))
 
 
-def measure_per_trial(steps: int, images: int, batches=BATCHES) -> list[str]:
+def measure_per_trial(steps: int, images: int, batches=BATCHES, on_row=None) -> list[str]:
     """Section 1's table rows, each configuration untimed once then timed once, in one
-    worker process on GPU 0."""
+    worker process on GPU 0; ``on_row(rows, left)`` after each row (``left``: configurations
+    still to measure), so a run stopped midway keeps the rows it finished."""
     from tinyformula import GpuExecutor
 
     rows = ["| candidate | batch | eager img/s | graphed img/s | speed-up |",
@@ -177,6 +178,8 @@ def measure_per_trial(steps: int, images: int, batches=BATCHES) -> list[str]:
                 rows.append(f"| {label} | {batch} | {cells[False]} | {cells[True]} | "
                             f"{speedup(rates[False], rates[True])} |")
                 print(rows[-1], flush=True)
+                if on_row is not None:
+                    on_row(rows, len(CANDIDATES) * len(batches) - (len(rows) - 2))
     return rows
 
 
@@ -248,6 +251,15 @@ def write_part(path: Path, part: str, body: str) -> None:
     temporary.replace(path)  # a run stopped while writing leaves the old file whole
 
 
+def partial_body(part: str, made: str, gpu: str, what: str, rows: list[str], left: int) -> str:
+    """A part's section while it runs, with the rows it has finished: what a run stopped at
+    its time limit leaves (it says so)."""
+    return (f"## {part}\n\n**Partial**: {left} more configuration(s) were to be measured "
+            f"when this was written; if this line is still here, the run was stopped (a time "
+            f"limit or an error) before them.\n\n{made}GPU: {gpu}; {what}.\n\n"
+            + "\n".join(rows))
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
@@ -289,9 +301,15 @@ def main(argv=None) -> int:
         tic = time.perf_counter()
         if part == "per-trial":
             images = len(load_dataset("fashion-mnist").train_images)
-            lines = measure_per_trial(args.steps, images, tuple(args.batches))
             what = (f"{args.steps}-step runs of each configuration, eager against graphed, in "
                     f"one worker process")
+
+            def partial(rows, left, part=part, tic=tic, what=what):
+                write_part(args.out, part, partial_body(
+                    part, provenance(command, time.perf_counter() - tic), name, what, rows,
+                    left))
+
+            lines = measure_per_trial(args.steps, images, tuple(args.batches), partial)
         else:
             row = measure_preset(part, args.sample, args.per_gpu)
             lines = preset_rows([row])

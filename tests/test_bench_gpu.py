@@ -139,3 +139,48 @@ def test_the_first_run_script_refuses_bad_options_and_a_machine_without_cuda(tmp
     assert done.returncode == 3 and "no CUDA GPU visible" in done.stdout
     assert "| torch " in done.stdout and "GPUs visible to torch: 0" in done.stdout
     assert "no CUDA GPU visible" in (tmp_path / "first_run.log").read_text()
+
+
+def test_a_part_stopped_midway_keeps_the_rows_it_finished(bench, tmp_path):
+    path = tmp_path / "bench_gpu.md"
+    rows = ["| candidate | batch |", "|---|---:|", "| B0 (32 px) | 128 |"]
+    bench.write_part(path, "per-trial", bench.partial_body("per-trial", "Produced by x.\n",
+                                                           "1 x GPU", "runs", rows, 8))
+    text = path.read_text()
+    assert "**Partial**: 8 more configuration(s)" in text and "| B0 (32 px) | 128 |" in text
+    bench.write_part(path, "per-trial", "## per-trial\n\nall rows")
+    assert "Partial" not in path.read_text()
+
+
+def test_main_writes_each_part_as_it_goes(bench, tmp_path, monkeypatch):
+    """main's flow on the CPU, with the GPU measurements faked: the partial section after
+    each row, then the finished one, and a preset's row."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "Fake GPU")
+    path, seen = tmp_path / "bench_gpu.md", []
+
+    def per_trial(steps, images, batches, on_row):
+        rows = ["| candidate | batch |", "|---|---:|"]
+        for batch in batches:
+            rows.append(f"| B0 | {batch} |")
+            on_row(rows, len(batches) - (len(rows) - 2))
+            seen.append(path.read_text())
+        return rows
+
+    row = {"preset": "default", "total": 66, "workers": "2 per GPU x 1 GPU = 2 at once",
+           "per_trial": 1.0, "aggregate": 2.0, "per_hour": 3.0, "minutes": 4.0, "sample": 2,
+           "wall": 5.0, "outcomes": {"graphed": 2, "eager": 0, "not ok": 0}, "notes": []}
+    monkeypatch.setattr(bench, "measure_per_trial", per_trial)
+    monkeypatch.setattr(bench, "measure_preset", lambda preset, sample, per_gpu: row)
+    monkeypatch.setattr(bench, "load_dataset", lambda name: None, raising=False)
+    assert bench.main(["--parts", "per-trial", "default", "--batches", "128", "256",
+                       "--out", str(path)]) == 0
+    assert "**Partial**: 1 more" in seen[0] and "| B0 | 128 |" in seen[0]
+    assert "**Partial**: 0 more" in seen[1] and "| B0 | 256 |" in seen[1]
+    text = path.read_text()
+    assert "Partial" not in text and "Not finished" not in text and "GPU: 1 x Fake GPU" in text
+    assert "| B0 | 256 |" in text and "| default (66 trials) |" in text
