@@ -118,9 +118,10 @@ if [ "$mode" = paper ]; then
 fi
 
 timeout_flag=()
-python3 -c 'import pytest_timeout' 2>/dev/null && timeout_flag=(--timeout 120)
-stage "pytest tests/test_gpu.py" 150 python3 -m pytest tests/test_gpu.py -q -p no:cacheprovider \
-  -rA "${timeout_flag[@]}" --junitxml="$out/test_gpu.xml"
+python3 -c 'import pytest_timeout' 2>/dev/null && timeout_flag=(--timeout 60)
+# -v: each test's outcome is in the log as it ends, even if the stage is stopped.
+stage "pytest tests/test_gpu.py" 150 python3 -m pytest tests/test_gpu.py -v -p no:cacheprovider \
+  -rfEs --durations=12 "${timeout_flag[@]}" --junitxml="$out/test_gpu.xml"
 tests=$?
 bench=0
 if [ $data = ok ]; then
