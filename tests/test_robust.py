@@ -169,7 +169,7 @@ def test_failed_trials_are_retried_on_resume_and_the_device_is_no_identity(tmp_p
             for job in jobs:
                 yield TrialResult(job.id, TrialState.FAILED, message="RuntimeError: a bad day")
 
-    def executor(kind, workers, scheduler, gpu_slots=None, gpu=False):
+    def executor(kind, workers, scheduler, gpu_slots=None, **options):
         runs.append(Failing() if not runs else _Executor())
         return runs[-1]
 

@@ -22,7 +22,8 @@ Searches
     :func:`search`, :class:`SearchConfig`, :data:`PRESETS`, :func:`load_run`,
     :class:`SearchResult` (``Run``), :func:`fit_formula`, :func:`plan_candidates`,
     :class:`TrialStore`, :func:`plot_run`; and where trials run: :class:`TrialJob`,
-    :class:`DataSource`, :func:`run_trial`, :class:`LocalExecutor`, :func:`make_executor`.
+    :class:`DataSource`, :func:`run_trial`, :class:`LocalExecutor`, :class:`GpuExecutor`,
+    :func:`make_executor`, :func:`aggregate_rate`.
 Figures
     :func:`new_figure`, :func:`save_figure`, :func:`log_axis`.
 Errors
@@ -92,6 +93,8 @@ _EXPORTS = {
     "run_trial": ".execution.worker",
     "LocalExecutor": ".execution.executors",
     "make_executor": ".execution.executors",
+    "GpuExecutor": ".execution.slots",
+    "aggregate_rate": ".execution.gpu",
     # sweep: a search
     "search": ".sweep.driver",
     "SearchConfig": ".sweep.config",
@@ -124,7 +127,9 @@ if TYPE_CHECKING:
     from .data.images import ImageData
     from .data.loading import cached_dataset, load_dataset
     from .execution.executors import LocalExecutor, make_executor
+    from .execution.gpu import aggregate_rate
     from .execution.jobs import DataSource, TrialJob
+    from .execution.slots import GpuExecutor
     from .execution.worker import run_trial
     from .formula.builtin import fit_builtin
     from .formula.estimator import TinyFormula
@@ -159,6 +164,7 @@ __all__ = [
     "Configuration",
     "Cost",
     "DataSource",
+    "GpuExecutor",
     "ImageData",
     "LatencyModel",
     "LatencyProtocol",
@@ -178,6 +184,7 @@ __all__ = [
     "TrialJob",
     "TrialStore",
     "Yardstick",
+    "aggregate_rate",
     "base_teacher",
     "cached_dataset",
     "check_images",

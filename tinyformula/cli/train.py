@@ -216,7 +216,7 @@ def run_final(args) -> int:
     check_output_folder(args.out)  # a folder holding a search or foreign files: refused first
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
                     optimizer=args.optimizer, lr=args.lr, seed=args.seed, device=args.device,
-                    val_size=args.val_size)
+                    val_size=args.val_size, cuda_graph=args.cuda_graph)
     if args.epochs is not None:
         settings["epochs"] = args.epochs
     if args.ema is not None:

@@ -1,27 +1,31 @@
-"""Several trials on one GPU: how many, on which device, and how workers claim their GPU.
+"""Several trials on one GPU: how many, on which device, and how a Dask cluster runs them.
 
 A small candidate's trial uses a fraction of a modern GPU even with its step in a CUDA graph,
-so a search runs N trials at once per GPU, each in its own worker process. N is the smallest
-number that reaches (within ``tolerance``) the best aggregate throughput of a short measured
-ramp (1, 2, 4, ... trials at once), capped by how many trials fit in the GPU's free memory;
-a user override replaces the ramp but not the memory cap's warning. Every worker process
-claims one GPU before CUDA starts in it (``CUDA_VISIBLE_DEVICES``), so its trials run on
+so a search runs N trials at once per GPU, each in its own worker process
+(:class:`~.slots.GpuExecutor`). N is the smallest number that reaches (within ``tolerance``)
+the best aggregate throughput of a short measured ramp (1, 2, 4, ... trials at once), capped
+by how many trials fit in the GPU's free memory (:mod:`.gpu_memory`), and over all GPUs by
+the host: one CPU core and :func:`~.gpu_memory.host_bytes_per_worker` of memory per worker
+process. A user override replaces the ramp; it is still capped by host memory, and noted
+where it exceeds what GPU memory allows.
+
+Every worker process is pinned to one GPU before CUDA starts in it: ``CUDA_VISIBLE_DEVICES``
+set to that GPU's id *in the parent's list* (:func:`worker_environment`: with the parent at
+``CUDA_VISIBLE_DEVICES=4,6``, the workers of visible GPU 1 get ``6``), so its trials run on
 ``cuda`` and a trial's score does not depend on which GPU or worker ran it.
 
-Everything here but :func:`visible_gpus` and :func:`measure_trial_bytes` is plain
-arithmetic, testable without a GPU. Dask workers on a cluster declare the resource
-:data:`DASK_RESOURCE` (one unit per trial slot; whole numbers, since fractions of one GPU
-do not add up exactly: nine tasks of ``1/9`` each fail to fit in 1.0 in floating point).
+Everything here but :func:`visible_gpus` is plain arithmetic, testable without a GPU. Dask
+workers declare the resource :data:`DASK_RESOURCE`, one unit per worker process, each running
+one thread (:func:`dask_gpu_plan` checks a running cluster's workers).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# A CUDA context and torch's kernels, per process (typical, not measured here).
-CONTEXT_BYTES = 512 * 2**20
+from ..core.errors import TinyFormulaError
+
 MEMORY_HEADROOM = 0.9        # plan with 90% of the free memory
 MAX_TRIALS_PER_GPU = 16
 RAMP_TOLERANCE = 0.05        # N reaching 95% of the best measured throughput is enough
@@ -62,17 +66,6 @@ def trials_that_fit(free_bytes: int, trial_bytes: int, headroom: float = MEMORY_
     return max(0, int(free_bytes * headroom) // trial_bytes)
 
 
-def estimate_trial_bytes(params: int, activation_elements: int, batch_size: int,
-                         optimizer: str = "sgd", ema: bool = False) -> int:
-    """A rough upper bound on one trial's GPU memory when none was measured: the CUDA context;
-    fp32 weights, gradients and optimizer state (momentum; AdamW's two moments) and an EMA
-    copy; and ``activation_elements`` (the outputs of every layer for one image) kept for
-    the backward pass at 4 bytes each (bf16 halves most of them: hence an upper bound),
-    doubled for the graph's private pool and the allocator's rounding."""
-    copies = 2 + (2 if optimizer == "adamw" else 1) + (1 if ema else 0)
-    return CONTEXT_BYTES + 4 * params * copies + 2 * 4 * activation_elements * batch_size
-
-
 def choose_trials_per_gpu(ramp: dict[int, float], cap: int,
                           tolerance: float = RAMP_TOLERANCE) -> int:
     """From a measured ramp ``{trials at once: aggregate images/s}``, the fewest trials at
@@ -93,31 +86,44 @@ def ramp_steps(cap: int) -> list[int]:
     return steps + [max(1, cap)]
 
 
-def measure_ramp(aggregate_rate: Callable[[int], float], cap: int,
+def measure_ramp(aggregate: Callable[[int], float], cap: int,
                  tolerance: float = RAMP_TOLERANCE) -> dict[int, float]:
-    """``{n: aggregate_rate(n)}`` for n = 1, 2, 4, ... up to ``cap``, stopping once a step
-    gains less than ``tolerance`` over the previous one. ``aggregate_rate(n)`` runs ``n``
-    short trials at once on one GPU and returns their total training images per second (the
-    executor owns the worker processes, so it supplies this)."""
+    """``{n: aggregate(n)}`` for n = 1, 2, 4, ... up to ``cap``, stopping once a step gains
+    less than ``tolerance`` over the previous one. ``aggregate(n)`` runs ``n`` short trials
+    at once on one GPU and returns their total training images per second (the executor
+    owns the worker processes: :meth:`~.slots.GpuExecutor.ramp_rate`)."""
     ramp: dict[int, float] = {}
     previous = None
     for n in ramp_steps(cap):
-        ramp[n] = aggregate_rate(n)
+        ramp[n] = aggregate(n)
         if previous is not None and ramp[n] < (1 + tolerance) * previous:
             break
         previous = ramp[n]
     return ramp
 
 
+def host_worker_cap(cores: int, memory: int | None, worker_bytes: int) -> tuple[int, int]:
+    """How many GPU worker processes the host allows: (by cores, by memory). One core per
+    worker (it launches its trial's kernels and prepares its batches) and ``worker_bytes`` of
+    ``memory`` (available bytes; None = unknown: no memory cap) each; at least one."""
+    by_memory = (max(1, memory // worker_bytes) if memory is not None and worker_bytes > 0
+                 else 1 << 30)
+    return max(1, cores), by_memory
+
+
 def plan_gpu_workers(gpus: list[Gpu], trial_bytes: int, *, override: int | None = None,
                      ramp: dict[int, float] | None = None,
-                     max_per_gpu: int = MAX_TRIALS_PER_GPU) -> GpuPlan:
+                     max_per_gpu: int = MAX_TRIALS_PER_GPU,
+                     host_cap: tuple[int, int] | None = None) -> GpuPlan:
     """Trials at once per GPU and each worker's GPU.
 
     Per GPU: ``override`` when given (a note if it exceeds what memory allows); else the
     ramp's choice capped by memory; with no ramp, as many as fit in memory (at most
     ``max_per_gpu``). The ramp is measured on one GPU and applied to every GPU of the same
-    free memory or more; a GPU with room for none still gets one trial and a note.
+    free memory or more; a GPU with room for none still gets one trial and a note. Then the
+    host (``host_cap`` = (by cores, by memory), from :func:`host_worker_cap`) caps the total
+    number of workers, shared out evenly over the GPUs (never below one per GPU): the cores
+    cap applies to a chosen N, the memory cap to an override too.
     """
     if not gpus:
         raise ValueError("no GPU to plan for")
@@ -141,15 +147,47 @@ def plan_gpu_workers(gpus: list[Gpu], trial_bytes: int, *, override: int | None 
         else:
             n = cap
         per_gpu[gpu.index] = n
+    if host_cap is not None:
+        by_cores, by_memory = host_cap
+        limits = [(by_memory, f"host memory allows {by_memory} worker process(es)")]
+        if override is None:
+            limits.insert(0, (by_cores, f"{by_cores} usable core(s), one per worker"))
+        for limit, why in limits:
+            if sum(per_gpu.values()) > limit:
+                per_gpu = share_out(per_gpu, limit)
+                notes.append(f"{sum(per_gpu.values())} trials at once in all: {why}")
     slots = tuple(gpu.index for k in range(max(per_gpu.values()))
                   for gpu in gpus if k < per_gpu[gpu.index])
     return GpuPlan(per_gpu=per_gpu, slots=slots, notes=tuple(notes))
 
 
+def share_out(per_gpu: dict[int, int], total: int) -> dict[int, int]:
+    """``per_gpu`` cut down to ``total`` workers in all (at least one per GPU), taking from the
+    GPUs with the most first, so the GPUs end as even as they can."""
+    shared = dict(per_gpu)
+    while sum(shared.values()) > max(total, len(shared)):
+        most = max(shared, key=lambda index: (shared[index], index))
+        shared[most] -= 1
+    return shared
+
+
+def aggregate_rate(windows: list[tuple[float, float, int]]) -> float:
+    """Training images per second of trials run at once, from each one's steady-state
+    window ``(start, seconds, images)`` (wall-clock start): all their images over the span
+    from the first start to the last end. Windows that did not overlap count as run one
+    after another, so the figure never overstates what running them together gained."""
+    windows = [w for w in windows if w[1] > 0]
+    if not windows:
+        return 0.0
+    span = max(start + seconds for start, seconds, _ in windows) - min(w[0] for w in windows)
+    return sum(images for _, _, images in windows) / span if span > 0 else 0.0
+
+
 def worker_environment(gpu_index: int, visible: str | None = None) -> dict[str, str]:
-    """The environment that pins a worker process to visible GPU ``gpu_index``: the physical
-    id from the parent's ``CUDA_VISIBLE_DEVICES`` (``visible``; None = all GPUs visible),
-    so inside the worker that GPU is ``cuda`` (``cuda:0``)."""
+    """The environment that pins a worker process to visible GPU ``gpu_index``: the id at
+    that position of the parent's ``CUDA_VISIBLE_DEVICES`` (``visible``; None or empty =
+    all GPUs visible, ids are indices), so inside the worker that GPU is ``cuda``
+    (``cuda:0``)."""
     if visible is None or visible.strip() == "":
         return {"CUDA_VISIBLE_DEVICES": str(gpu_index)}
     ids = [part.strip() for part in visible.split(",") if part.strip()]
@@ -158,27 +196,75 @@ def worker_environment(gpu_index: int, visible: str | None = None) -> dict[str, 
     return {"CUDA_VISIBLE_DEVICES": ids[gpu_index]}
 
 
-def claim_gpu(slots, visible: str | None = None) -> int:
-    """In a new worker process, before CUDA starts: take a GPU index from ``slots`` (a
-    multiprocessing queue filled with :attr:`GpuPlan.slots`) and pin this process to it."""
-    gpu_index = slots.get()
-    os.environ.update(worker_environment(gpu_index, visible))
-    return gpu_index
+# -- Dask --------------------------------------------------------------------------------------
 
-
-def dask_worker_resources(trials_per_gpu: int) -> dict[str, int]:
-    """What a Dask worker process pinned to one GPU declares (``--resources``). With one
-    trial slot per worker process, start N such processes per GPU:
+def dask_worker_resources() -> dict[str, int]:
+    """What a Dask worker process pinned to one GPU declares (``--resources``): one trial
+    slot, with one thread. For N trials at once on GPU i, start N such processes:
     ``CUDA_VISIBLE_DEVICES=i dask worker SCHEDULER --nworkers N --nthreads 1
-    --resources GPU_TRIALS=1``; or one process with N threads and ``GPU_TRIALS=N``."""
-    if trials_per_gpu < 1:
-        raise ValueError(f"trials per GPU must be at least 1, got {trials_per_gpu}")
-    return {DASK_RESOURCE: trials_per_gpu}
+    --resources GPU_TRIALS=1``. (One process with N threads would run N captures in one
+    process, and its threads would race on the capture stream and the seeded RNG.)"""
+    return {DASK_RESOURCE: 1}
 
 
 def dask_trial_resources() -> dict[str, int]:
     """What each GPU trial asks of Dask (``client.submit(..., resources=...)``): one slot."""
     return {DASK_RESOURCE: 1}
+
+
+def pinned_dask_workers(slots: tuple[int, ...], visible: str | None) -> dict[str, dict]:
+    """A local Dask cluster's GPU workers: one per slot, by name, with the environment that
+    pins it (:func:`worker_environment`), one thread and one ``GPU_TRIALS`` slot."""
+    counts: dict[int, int] = {}
+    workers = {}
+    for gpu_index in slots:
+        k = counts[gpu_index] = counts.get(gpu_index, -1) + 1
+        workers[f"gpu{gpu_index}-{k}"] = {"env": worker_environment(gpu_index, visible),
+                                          "nthreads": 1, "resources": dask_worker_resources()}
+    return workers
+
+
+SETUP_HINT = ("start each GPU worker with one thread and one slot: CUDA_VISIBLE_DEVICES=i "
+              "dask worker SCHEDULER --nworkers N --nthreads 1 --resources GPU_TRIALS=1")
+
+
+def dask_gpu_plan(device: str, workers: dict[str, dict]) -> tuple[dict[str, int] | None, str]:
+    """What a search's trials ask of a running Dask cluster, and the device its jobs name:
+    ``(resources per trial, job device)``, from ``workers`` (the scheduler's worker info:
+    ``nthreads``, ``resources``, and ``cuda``: whether the worker sees a GPU, when probed).
+
+    ``cpu``: nothing asked, jobs on the CPU. ``cuda``: every trial asks for one
+    ``GPU_TRIALS`` slot, so only GPU workers run them; refused when no worker declares the
+    resource (the trials would wait forever) or a GPU worker runs more than one thread or
+    declares more than one slot. ``auto``: as ``cuda`` when any worker declares the resource;
+    else on the CPU, refused when a worker sees a GPU it has not declared (it would train
+    unpinned and uncounted). ``cuda:N`` names a GPU of this machine: refused.
+    """
+    if device == "cpu":
+        return None, "cpu"
+    if device.startswith("cuda:"):
+        raise TinyFormulaError(f"--device {device} names a GPU of this machine; on a Dask "
+                               f"cluster use --device cuda (each GPU worker is pinned to its "
+                               f"GPU)")
+    gpu = {name: info for name, info in workers.items()
+           if (info.get("resources") or {}).get(DASK_RESOURCE)}
+    if not gpu:
+        if device == "cuda":
+            raise TinyFormulaError(f"no worker of the Dask cluster declares {DASK_RESOURCE}, "
+                                   f"so GPU trials would wait forever; {SETUP_HINT}")
+        unpinned = sorted(name for name, info in workers.items() if info.get("cuda"))
+        if unpinned:
+            raise TinyFormulaError(f"Dask worker {unpinned[0]} sees a GPU but declares no "
+                                   f"{DASK_RESOURCE}; {SETUP_HINT} (or pass --device cpu)")
+        return None, "cpu"
+    for name, info in sorted(gpu.items()):
+        slots, threads = info["resources"][DASK_RESOURCE], info.get("nthreads", 1)
+        if threads != 1 or slots != 1:
+            raise TinyFormulaError(f"Dask worker {name} runs {threads} thread(s) with "
+                                   f"{DASK_RESOURCE}={slots:g}: one GPU trial per process "
+                                   f"(one capture at a time, nothing else on CUDA meanwhile); "
+                                   f"{SETUP_HINT}")
+    return dask_trial_resources(), "cuda"
 
 
 # -- needs a GPU -----------------------------------------------------------------------------------
@@ -193,30 +279,3 @@ def visible_gpus() -> list[Gpu]:
         free, total = torch.cuda.mem_get_info(index)
         gpus.append(Gpu(index, torch.cuda.get_device_name(index), free, total))
     return gpus
-
-
-def measure_trial_bytes(data, base, scale, config, *, resolution_base: int | None = None) -> int:
-    """Peak GPU memory of a short run of one trial (warm-up, capture and a few replays at
-    the configured batch size and scoring batch), plus :data:`CONTEXT_BYTES`. Measure the
-    search's largest candidate (highest c and resolution): the others need less. Call it
-    before :func:`visible_gpus`, whose free memory then excludes this process's context."""
-    import dataclasses
-
-    import torch
-
-    from ..training.steps import WARMUP_STEPS
-    from ..training.trainer import train
-
-    device = torch.device(config.device if config.device.startswith("cuda") else "cuda")
-    short = dataclasses.replace(config, device=str(device), epochs=1,
-                                train_size=min(len(data.train_images),
-                                               config.batch_size * (WARMUP_STEPS + 3)))
-    torch.cuda.synchronize(device)
-    torch.cuda.empty_cache()  # the peak below then counts this run alone
-    torch.cuda.reset_peak_memory_stats(device)
-    result = train(data, base, scale, short, resolution_base=resolution_base)
-    if result.status not in ("ok", "diverged"):
-        raise RuntimeError(f"could not measure a trial's memory: {result.status} {result.message}")
-    peak = torch.cuda.max_memory_reserved(device)
-    torch.cuda.empty_cache()  # so visible_gpus() afterwards sees the memory free again
-    return peak + CONTEXT_BYTES

@@ -15,8 +15,11 @@ class TrialState(str, Enum):
     PENDING = "pending"
     OK = "ok"
     DIVERGED = "diverged"   # the training loss turned nan or inf
-    OOM = "oom"             # CUDA ran out of memory
+    OOM = "oom"             # CUDA ran out of memory, even alone on a GPU: retried on resume
     FAILED = "failed"       # the trial raised (a bad setting, a crash): retried on resume
+    # The worker's CUDA graph capture failed: the executor trains the trial again eagerly in
+    # a fresh process and reports that result instead; never stored.
+    CAPTURE_FAILED = "capture_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -50,7 +53,10 @@ class TrialJob:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """What a worker reports for one job."""
+    """What a worker reports for one job: the scores and times the store keeps, and how it
+    trained (``graphed``: its step was a replayed CUDA graph; the steady state's training
+    images, seconds and wall-clock start, for throughput figures; see
+    :class:`~tinyformula.training.trainer.TrainResult`)."""
 
     id: int
     state: TrialState
@@ -59,6 +65,10 @@ class TrialResult:
     seconds: float | None = None
     images_per_s: float | None = None
     message: str = ""
+    graphed: bool = False
+    steady_images: int = 0
+    steady_seconds: float = 0.0
+    steady_start: float = 0.0
 
     def to_dict(self) -> dict:
         return {**asdict(self), "state": self.state.value}

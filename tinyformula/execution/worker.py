@@ -1,5 +1,6 @@
-"""What runs inside a worker: one trial trained and reported, and the set-up of a worker
-process (die with the driver, one torch thread, its GPU claimed before CUDA starts)."""
+"""What runs inside a worker: one trial trained and reported, the set-up of a worker process
+(die with the driver, one torch thread, pinned to its GPU before CUDA starts), and a GPU
+slot's worker loop (:func:`serve`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
         return TrialResult(job.id, TrialState.FAILED, message=message)
     return TrialResult(job.id, TrialState(result.status), top1=result.top1, loss=result.loss,
                        seconds=result.seconds, images_per_s=result.images_per_s,
-                       message=result.message)
+                       message=result.message, graphed=result.graphed,
+                       steady_images=result.steady_images,
+                       steady_seconds=result.steady_seconds, steady_start=result.steady_start)
 
 
 def init_worker(threads: int, driver_pid: int, pids=None) -> None:
@@ -45,9 +48,49 @@ def init_worker(threads: int, driver_pid: int, pids=None) -> None:
     torch.set_num_threads(threads)
 
 
-def init_gpu_worker(slots, threads: int, driver_pid: int, pids=None) -> None:
-    """GPU worker set-up: claim a GPU (before CUDA starts in this process), then as above."""
-    from .gpu import claim_gpu
+def init_gpu_worker(gpu_index: int, visible: str | None, threads: int, driver_pid: int,
+                    pids=None) -> None:
+    """GPU worker set-up: pin this process to the parent's visible GPU ``gpu_index``
+    (``visible``: the parent's ``CUDA_VISIBLE_DEVICES``; see
+    :func:`~.gpu.worker_environment`) before CUDA starts in it, then as :func:`init_worker`."""
+    from .gpu import worker_environment
 
-    claim_gpu(slots)
+    os.environ.update(worker_environment(gpu_index, visible))
     init_worker(threads, driver_pid, pids)
+
+
+def serve(connection, gpu_index: int, visible: str | None, threads: int,
+          driver_pid: int) -> None:
+    """A GPU slot's worker process: set up (:func:`init_gpu_worker`), then run each
+    ``(function, args)`` received on ``connection`` and send back ``("ok", value)`` or
+    ``("error", message)``, until ``None`` arrives or the driver goes away."""
+    init_gpu_worker(gpu_index, visible, threads, driver_pid)
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        function, args = task
+        try:
+            reply = ("ok", function(*args))
+        except Exception as error:
+            reply = ("error", f"{type(error).__name__}: {error}".splitlines()[0][:500])
+        connection.send(reply)
+
+
+def describe_worker() -> dict:
+    """This worker process: its id, the GPUs it sees (``CUDA_VISIBLE_DEVICES``) and its torch
+    threads (for tests and diagnostics; does not start CUDA)."""
+    import torch
+
+    return {"pid": os.getpid(), "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "threads": torch.get_num_threads()}
+
+
+def sees_cuda() -> bool:
+    """Whether this (Dask worker) process sees a CUDA GPU."""
+    import torch
+
+    return bool(torch.cuda.is_available())

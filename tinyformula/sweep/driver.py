@@ -14,6 +14,7 @@ import ast
 import contextlib
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
@@ -33,6 +34,10 @@ from .results import SearchResult, finish_search
 from .space import plan_candidates
 from .store import TrialStore
 from .trials import PlannedTrial, Trial
+
+# Trials run (again) when a search starts or resumes: not yet run, failed (a crash, a bad
+# setting), or out of GPU memory even alone on a GPU (memory may be free next time).
+RETRIED = (TrialState.PENDING, TrialState.FAILED, TrialState.OOM)
 
 # Effective throughput of a 2-core CPU on small candidates, in forward-FLOPs per second (fitted
 # on a smoke run's trial times); used only to print an expected duration.
@@ -77,37 +82,103 @@ def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
 def plan_gpus(config: SearchConfig, yardstick: Yardstick, trials: list[Trial], dataset,
               log) -> tuple[tuple[int, ...], str]:
     """Where GPU trials run: ``(worker slots, device name for the jobs)``. Empty slots and
-    the configured device when the search trains on the CPU (or no GPU is visible).
+    the configured device when the search trains on the CPU, no GPU is visible, or a running
+    Dask cluster's own workers decide (``--scheduler``).
 
-    On CUDA, one worker process per slot, pinned to its GPU (so jobs say plain ``cuda``);
-    how many share a GPU follows the measured memory of the largest pending candidate, or
-    ``--trials-per-gpu``. ``cuda:N`` keeps the search on GPU N alone.
+    On CUDA, one worker process per slot, pinned to its GPU (so jobs say plain ``cuda``).
+    How many share a GPU: ``--trials-per-gpu``, else the measured throughput ramp (when the
+    search has enough trials to repay it), capped by what fits in the GPU's memory (the
+    largest pending candidate's measured memory, its data counted) and by the host's cores
+    and memory. ``cuda:N`` keeps the search on GPU N alone.
     """
-    if config.device == "cpu" or config.executor != "local":
+    if config.device == "cpu" or config.scheduler is not None:
         return (), config.device
     import torch
 
     if not torch.cuda.is_available():
         return (), config.device
-    from dataclasses import replace
-
-    from ..execution.gpu import measure_trial_bytes, plan_gpu_workers, visible_gpus
+    from ..execution import slots
+    from ..execution.gpu import host_worker_cap, plan_gpu_workers, trials_that_fit, visible_gpus
+    from ..execution.gpu_memory import host_bytes_per_worker
+    from ..execution.resources import available_memory, usable_cores
 
     largest = max(trials, key=lambda t: (t.config.resolution, t.config.c))
     job = trial_jobs(config, yardstick, [largest], device="cuda")[0]
-    trial_bytes = measure_trial_bytes(dataset, job.base, job.scale,
-                                      replace(job.train, device=config.device if
-                                              config.device.startswith("cuda") else "cuda"),
-                                      resolution_base=job.resolution_base)
-    gpus = visible_gpus()
+    # Measured in processes of their own: this one keeps no CUDA context for the whole
+    # search, and a failed capture cannot leave it unreliable.
+    memory = _measure_memory(replace(job, train=job.train.replace(
+        device=config.device if config.device.startswith("cuda") else "cuda")), log)
+    log(f"GPU memory: {memory.describe()}")
+    gpus = slots.run_apart(visible_gpus)
     if config.device.startswith("cuda:"):
         gpus = [g for g in gpus if g.index == int(config.device.split(":", 1)[1])]
-    plan = plan_gpu_workers(gpus, trial_bytes, override=config.trials_per_gpu)
+    host = host_worker_cap(usable_cores(), available_memory(), host_bytes_per_worker(dataset))
+    ramp = None
+    cap = min(min(MAX_RAMP, trials_that_fit(gpus[0].free_bytes, memory.total)), *host)
+    if config.trials_per_gpu is None and cap > 1:
+        if len(trials) >= RAMP_MIN_TRIALS_PER_SLOT * cap:
+            ramp = _measure_ramp(job, gpus[0].index, cap, log)
+        else:
+            log(f"throughput ramp not measured for {len(trials)} trial(s): up to {cap} at "
+                f"once by memory")
+    plan = plan_gpu_workers(gpus, memory.total, override=config.trials_per_gpu, ramp=ramp,
+                            host_cap=host)
     for note in plan.notes:
         log(note)
-    log(f"{plan.workers} trials at once on {len(plan.per_gpu)} GPU(s) "
-        f"({trial_bytes / 2**30:.2f} GiB measured per trial)")
+    each = ", ".join(f"cuda:{index} {n}" for index, n in plan.per_gpu.items())
+    log(f"{plan.workers} trials at once on {len(plan.per_gpu)} GPU(s) ({each})")
     return plan.slots, "cuda"
+
+
+def _measure_memory(job: TrialJob, log):
+    """The largest candidate's GPU memory (:func:`~tinyformula.execution.gpu_memory.
+    measure_job_memory`), in a fresh process; eagerly (again in a fresh process) if its
+    capture failed; a one-line error if it cannot be measured at all."""
+    from ..execution import slots
+    from ..execution.gpu_memory import measure_job_memory
+
+    try:
+        return slots.run_apart(measure_job_memory, job)
+    except RuntimeError as error:
+        if not job.train.cuda_graph:
+            raise TinyFormulaError(f"could not measure a trial's GPU memory: {error}") from None
+        log(f"measuring a trial's GPU memory with its step graphed failed ({error}); "
+            f"measuring it eagerly")
+        return _measure_memory(replace(job, train=job.train.replace(cuda_graph=False)), log)
+
+
+# The throughput ramp: measured only when a search has at least this many trials per slot
+# it could use (it costs a few short trials at each step), each ramp trial training this
+# many steady-state steps after its warm-up and capture (long enough to overlap).
+RAMP_MIN_TRIALS_PER_SLOT = 4
+RAMP_STEADY_STEPS = 200
+MAX_RAMP = 16
+
+
+def _measure_ramp(job: TrialJob, gpu: int, cap: int, log) -> dict[int, float] | None:
+    """Aggregate training images/s of 1, 2, 4, ... up to ``cap`` short copies of ``job`` at
+    once on ``gpu`` (:func:`~tinyformula.execution.gpu.measure_ramp`), in worker processes
+    of their own; None (with a note) if a ramp trial fails."""
+    import math
+
+    from ..execution.gpu import measure_ramp
+    from ..execution.slots import GpuExecutor
+    from ..training.steps import WARMUP_STEPS
+
+    train = job.train
+    images = train.batch_size * (WARMUP_STEPS + 1 + RAMP_STEADY_STEPS)
+    size = min(images, train.train_size or images)
+    short = replace(job, train=train.replace(train_size=size, epochs=math.ceil(images / size),
+                                             bn_recalibrate=0, val_size=train.batch_size))
+    try:
+        with GpuExecutor((gpu,) * cap) as executor:
+            ramp = measure_ramp(lambda n: executor.ramp_rate(short, n), cap)
+    except RuntimeError as error:
+        log(f"throughput ramp not measured ({error}); trials at once from memory alone")
+        return None
+    log("throughput ramp (training images/s, trials at once): " +
+        ", ".join(f"{n}: {rate:,.0f}" for n, rate in ramp.items()))
+    return ramp
 
 
 def search(base: str | None = None, data: str | None = None, *, progress: bool = True,
@@ -120,8 +191,9 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     """
     requested = SearchConfig.from_options(base=base, data=data, **settings)
     config = requested.resolved()
-    if config.scheduler is None and (config.workers or os.cpu_count() or 1) > 1:
-        check_main_guard()
+    spawns, advice = spawns_workers(config)
+    if spawns:
+        check_main_guard(advice)
     log = log or (lambda message: print(message, file=sys.stderr))
     # Everything that can be wrong with the input is checked before the folder is touched.
     out = check_output_path("--out", config.out)
@@ -158,8 +230,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                     trials = store.merge_plan(config, planned)
                     # Failed trials (a bad setting, a crash) are tried again; diverged ones
                     # are results.
-                    pending = [t for t in trials
-                               if t.state in (TrialState.PENDING, TrialState.FAILED)]
+                    pending = [t for t in trials if t.state in RETRIED]
                     if pending and executor is None:
                         executor, device = _start_executor(config, yardstick, pending,
                                                            dataset, stack, log)
@@ -170,7 +241,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                         estimates = {t.id: expected_seconds(config, [t]) for t in pending}
                         trials = _train_pending(store, executor, trials,
                                                 trial_jobs(config, yardstick, pending, device),
-                                                progress, estimates)
+                                                progress, estimates, log)
         finally:
             if store is not None:
                 store.close()
@@ -190,10 +261,10 @@ def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Tr
         workers, note = cap_workers(config.workers, len(pending))
         if note:
             log(note)
-    executor = stack.enter_context(make_executor(
-        config.executor, workers, config.scheduler, slots,
-        gpu=config.device.startswith("cuda")))  # a cluster's GPU workers declare GPU_TRIALS
-    return executor, device
+    executor = stack.enter_context(make_executor(config.executor, workers, config.scheduler,
+                                                 slots, device=device, log=log))
+    # A running Dask cluster's workers decide where its trials train (GPU_TRIALS declared).
+    return executor, getattr(executor, "job_device", None) or device
 
 
 def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
@@ -249,7 +320,27 @@ def _check_folder(out: Path, config: SearchConfig, requested: SearchConfig) -> S
     return config
 
 
-def check_main_guard() -> None:
+def spawns_workers(config: SearchConfig) -> tuple[bool, str]:
+    """Whether the search will start worker processes on this machine (which import the main
+    script again), and the advice for a script that does not guard its top level: local
+    processes (``workers`` > 1), GPU workers (one per slot, whatever ``workers`` says) or a
+    local Dask cluster; a running Dask cluster (``scheduler``) starts none here."""
+    if config.scheduler is not None:
+        return False, ""
+    if config.device != "cpu":
+        import torch
+
+        if torch.cuda.is_available():
+            return True, ("(GPU trials always run in worker processes; only device='cpu' "
+                          "with workers=1 trains in this one)")
+    if config.executor == "dask":
+        return True, "(or use the local executor with workers=1)"
+    if (config.workers or os.cpu_count() or 1) > 1:
+        return True, "(or pass workers=1)"
+    return False, ""
+
+
+def check_main_guard(advice: str = "(or pass workers=1)") -> None:
     """Refuse a multi-process search started from a script's unguarded top level.
 
     Worker processes are spawned, and a spawned process imports the main script again: a
@@ -278,7 +369,7 @@ def check_main_guard() -> None:
     raise TinyFormulaError(
         f"search() is called at the top level of {path} (line {line}); its trials run in "
         f"worker processes that import that script again, and each would start the search "
-        f"anew. Put the call under 'if __name__ == \"__main__\":' (or pass workers=1)")
+        f"anew. Put the call under 'if __name__ == \"__main__\":' {advice}".rstrip())
 
 
 def _remove_store(out: Path, unmark: bool) -> None:
@@ -305,19 +396,22 @@ def holds_search(folder: Path) -> bool:
 
 
 def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[TrialJob],
-                   progress: bool, estimates: dict[int, float] | None = None) -> list[Trial]:
+                   progress: bool, estimates: dict[int, float] | None = None,
+                   log=None) -> list[Trial]:
     """Train the jobs, storing each result as it arrives; return every trial, updated.
 
     The bar's time left is the idle-CPU estimate of the trials still to run (``estimates``,
     seconds per trial id, from their FLOPs) scaled by how the finished ones compared with
     theirs: calibrated as trials finish, and weighted by size, where a count of trials is not
-    (one large candidate can take ten small ones' time)."""
+    (one large candidate can take ten small ones' time). Trials that did not finish (out of
+    memory, a failed capture) are counted and ``log`` says so at the end."""
     import time
 
     from tqdm import tqdm
 
     by_id = {t.id: t for t in trials}
     done = len(trials) - len(jobs)
+    unfinished: dict[str, int] = {}
     best = max((t.top1 for t in trials if t.top1 is not None), default=None)
     estimates = estimates or {}
     left_work = sum(estimates.get(job.id, 0.0) for job in jobs)
@@ -334,6 +428,8 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
                 outcome = f"top-1 {result.top1:.1%} ({result.seconds:.0f} s)"
             else:
                 outcome = f"{result.state}: {result.message}"
+                if result.state in RETRIED:
+                    unfinished[str(result.state)] = unfinished.get(str(result.state), 0) + 1
             work = estimates.get(result.id, 0.0)
             done_work, left_work = done_work + work, max(0.0, left_work - work)
             bar.update(1)
@@ -346,4 +442,8 @@ def _train_pending(store: TrialStore, executor, trials: list[Trial], jobs: list[
                       f"{trial.config.scale} seed={trial.seed}  {outcome}", file=sys.stderr)
     finally:
         bar.close()
+    if unfinished:
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(unfinished.items()))
+        (log or print)(f"{sum(unfinished.values())} trial(s) did not finish ({counts}): left "
+                       f"out of this fit; running the same search again retries them")
     return [by_id[t.id] for t in trials]

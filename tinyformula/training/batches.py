@@ -90,6 +90,14 @@ class TrainBatches:
         return self.steps
 
     @property
+    def device_bytes(self) -> int:
+        """Bytes this run keeps on its device (the subset's images and labels, the draws):
+        what :func:`resident_bytes` predicts before anything is built."""
+        held = (self.index, self.crops, self.flips, self.images, self.labels, self._mean,
+                self._std)
+        return sum(t.numel() * t.element_size() for t in held if t is not None)
+
+    @property
     def total_images(self) -> int:
         """Training images over the whole run (``steps * batch_size``)."""
         return self.steps * self.batch_size
@@ -130,3 +138,18 @@ class TrainBatches:
         """uint8 images as normalised model inputs at ``resolution`` (default the run's)."""
         return to_input(images, resolution or self.resolution, self._mean, self._std,
                         channels_last=self.channels_last)
+
+
+def resident_bytes(data: ImageData, *, train_size: int, batch_size: int, epochs: int,
+                   augment: bool = True) -> int:
+    """Bytes a run's :class:`TrainBatches` keeps on its device, computed without building
+    it: the training subset's images (uint8 at the dataset's native size) and labels, and
+    every batch's positions, crops and flips (a GPU's memory plan counts these explicitly)."""
+    batch = min(batch_size, train_size)
+    steps = train_size * epochs // batch
+    image = data.train_images[:1]
+    per_image = image.numel() * image.element_size()
+    per_label = data.train_labels[:1].element_size()
+    draws = steps * batch * (8 + (2 * 8 + 1 if augment else 0))  # int64 index, crops, flips
+    norm = 2 * 4 * len(data.mean)
+    return train_size * (per_image + per_label) + draws + norm

@@ -79,7 +79,7 @@ from .evaluate import score_copy
 from .loop import run_steps
 from .losses import Distillation
 from .sizes import check_training_size
-from .steps import make_step
+from .steps import CaptureFailed, make_step, on_device
 from .teacher import (
     base_teacher_folder,
     base_teacher_recipe,
@@ -216,22 +216,28 @@ def train_final(data: ImageData, model: nn.Module, out, recipe: RecipeConfig | N
                            batch_size=config.batch_size, epochs=config.epochs, seed=config.seed,
                            resolution=model_config["resolution"], device=device,
                            extra_resolutions=extra)
-    with torch_threads(config.threads):
-        teacher_info = None
-        if teacher is not None:
-            teacher = teacher.to(device, memory_format=torch.channels_last)  # type: ignore
-            check = check_teacher(teacher, batches, device, data.num_classes)
-            teacher_info = teacher_entry(teacher, teacher_path, check)
-        out = prepare_folder(out)
-        key = run_key(model_config, recipe, data, teacher)
-        checkpoint_path = out / CHECKPOINT_FILE
-        saved = read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
-        if saved is not None and comparable(saved["key"]) != comparable(key):
-            why = describe_difference(comparable(saved["key"]), comparable(key))
-            raise TinyFormulaError(f"{out} holds a different training run ({why}); use "
-                                   f"another --out, or the same options to continue it")
-        return _train(data, model, model_config, out, recipe, key, saved, batches, device,
-                      teacher, teacher_info, command, progress, stop_after)
+    try:
+        with torch_threads(config.threads), on_device(device):
+            teacher_info = None
+            if teacher is not None:
+                teacher = teacher.to(device, memory_format=torch.channels_last)  # type: ignore
+                check = check_teacher(teacher, batches, device, data.num_classes)
+                teacher_info = teacher_entry(teacher, teacher_path, check)
+            out = prepare_folder(out)
+            key = run_key(model_config, recipe, data, teacher)
+            checkpoint_path = out / CHECKPOINT_FILE
+            saved = read_checkpoint(checkpoint_path) if checkpoint_path.exists() else None
+            if saved is not None and comparable(saved["key"]) != comparable(key):
+                why = describe_difference(comparable(saved["key"]), comparable(key))
+                raise TinyFormulaError(f"{out} holds a different training run ({why}); use "
+                                       f"another --out, or the same options to continue it")
+            return _train(data, model, model_config, out, recipe, key, saved, batches, device,
+                          teacher, teacher_info, command, progress, stop_after)
+    except CaptureFailed as error:
+        # This process must not train on after a failed capture; the last checkpoint stands.
+        raise TinyFormulaError(f"{error}; run the same command with --no-cuda-graph "
+                               f"(cuda_graph=False) to train this model eagerly: it continues "
+                               f"from the last finished epoch") from None
 
 
 def _train(data, model, model_config, out, recipe, key, saved, batches, device, teacher,

@@ -10,8 +10,16 @@ whole step once in a ``torch.cuda.CUDAGraph`` and replays it for every later bat
 copying the batch into the graph's static input tensors. Everything that changes from step to
 step lives on the device: the learning rate (a 0-dim tensor, set from a precomputed table
 before each step; SGD is the fused implementation and AdamW the capturable one, the two that
-read a tensor learning rate inside a graph) and the EMA weight. If capture fails, the step
-stays eager for the rest of the run and says why in ``note``.
+read a tensor learning rate inside a graph) and the EMA weight. Warm-up and capture run on
+the step's own side stream, on the step's device (the caller runs the trial under
+``torch.cuda.device(device)``: :func:`on_device`), so a model on ``cuda:1`` captures there.
+
+A failed capture raises :class:`CaptureFailed`: the process that tried it is no longer safe
+for CUDA work (``capture_end`` raising leaves the thread on the capture stream and the
+graph's private memory pool reserved), so the run ends there, and whoever runs trials
+(:mod:`tinyformula.execution`) trains it again eagerly in a fresh worker process. Where this
+torch cannot run the graphed optimizer at all (fused SGD or capturable AdamW reading a
+tensor learning rate), :func:`make_step` returns an eager step saying so in ``note``.
 
 The loss is a hook (:mod:`.losses`): a step is called as ``step(x, labels, *extra)`` and
 minimises ``loss(model(x), labels, *extra)``, so distillation runs inside the same step (and
@@ -24,6 +32,9 @@ Both return the loss as a tensor; reading it is the caller's choice (a read wait
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+
 import torch
 from torch import nn
 
@@ -32,6 +43,35 @@ from .losses import LabelSmoothing
 from .optim import WeightEma, autocast, lr_factor, make_optimizer
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (the PyTorch docs use 3)
+
+
+class CaptureFailed(RuntimeError):
+    """Capturing the step in a CUDA graph failed. The process's CUDA state is unreliable
+    from here on: train the run again eagerly (``cuda_graph=False``) in a new process.
+    ``out_of_memory``: the capture ran out of GPU memory."""
+
+    def __init__(self, message: str, out_of_memory: bool = False):
+        super().__init__(message)
+        self.out_of_memory = out_of_memory
+
+
+def on_device(device: torch.device):
+    """The context a run on ``device`` trains in: ``torch.cuda.device(device)`` on CUDA (so
+    streams, graphs and their memory pools are made on the run's GPU), nothing on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
+
+
+def _out_of_memory(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it arose from, is CUDA running out of memory (inside a
+    capture the OOM surfaces as ``capture_end``'s error, with the OOM as its context)."""
+    seen = 0
+    while error is not None and seen < 8:
+        if isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 class EagerStep:
@@ -101,9 +141,9 @@ class EagerStep:
 class GraphedStep(EagerStep):
     """The step captured once in a CUDA graph and replayed (CUDA only; see the module doc).
 
-    The first ``WARMUP_STEPS`` steps run eagerly on a side stream; the next is captured and
-    replayed, and so is every later one. On a failed capture the run continues eagerly with
-    the same optimizer and schedule, ``graphed`` stays False and ``note`` says why.
+    The first ``WARMUP_STEPS`` steps run eagerly on the step's side stream; the next is
+    captured on that same stream and replayed, and so is every later one. A failed capture
+    raises :class:`CaptureFailed` (never trains on in this process).
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, total_steps: int,
@@ -128,7 +168,7 @@ class GraphedStep(EagerStep):
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
         self.note = ""
-        self._side = torch.cuda.Stream(device)
+        self._side = torch.cuda.Stream(device)  # warm-up and capture, both here
 
     def _check_lr_shared(self) -> None:
         if any(group["lr"] is not self.lr for group in self.optimizer.param_groups):
@@ -157,38 +197,44 @@ class GraphedStep(EagerStep):
         self._inputs = [t.clone() for t in (x, labels, *extra)]
         self.optimizer.zero_grad(set_to_none=True)  # backward allocates grads in the graph's pool
         graph = torch.cuda.CUDAGraph()
-        # thread_local: trials in other threads of this process (Dask) cannot break the capture.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        # On the step's own stream (made on its device), where the warm-up ran: without
+        # ``stream=`` torch captures on a stream made on the *current* device. One trial runs
+        # per process; thread_local only keeps a stray CUDA call from another thread of the
+        # process (none is expected) from invalidating this capture.
+        self._side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.graph(graph, stream=self._side, capture_error_mode="thread_local"):
             self._loss = self._compute(*self._inputs)
+        torch.cuda.current_stream(self.device).wait_stream(self._side)
         self.graph = graph
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor, *extra) -> torch.Tensor:
         self.lr.copy_(self.lr_table[self.done])
         if self.ema is not None:
             self.ema_weight.copy_(self.ema_table[self.done])
-        if self.graph is None and not self.failed and self.eager_done == WARMUP_STEPS:
+        if self.failed:
+            raise CaptureFailed("this step's CUDA graph capture failed; train it again "
+                                "eagerly in a new process")
+        if self.graph is None and self.eager_done == WARMUP_STEPS:
             try:
                 self._capture(x, labels, *extra)
-            except torch.cuda.OutOfMemoryError:
-                raise
-            except Exception as error:  # any capture failure: train on, eagerly
+            except Exception as error:  # never train on in a process whose capture failed
                 self.graph, self.failed = None, True
-                self.note = ("CUDA graph capture failed, trained eagerly: "
-                             f"{type(error).__name__}: {error}").splitlines()[0][:300]
-                torch.cuda.synchronize(self.device)
+                message = (f"CUDA graph capture failed: {type(error).__name__}: "
+                           f"{error}").splitlines()[0][:300]
+                raise CaptureFailed(message, out_of_memory=_out_of_memory(error)) from error
+        if self.ema is not None:
+            self.ema.updates = self.done + 1  # the update this step makes (for a checkpoint)
         if self.graph is not None:
             for static, value in zip(self._inputs, (x, labels, *extra)):
                 static.copy_(value)
             self.graph.replay()
             loss = self._loss
-        elif self.eager_done < WARMUP_STEPS and not self.failed:
+        else:  # the eager warm-up, on the side stream the capture will use
             self._side.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self._side):
                 loss = self._eager(x, labels, *extra)
             torch.cuda.current_stream(self.device).wait_stream(self._side)
             self.eager_done += 1
-        else:
-            loss = self._eager(x, labels, *extra)
         self.done += 1
         return loss
 
@@ -201,10 +247,47 @@ class GraphedStep(EagerStep):
         self._check_lr_shared()
 
 
+def graph_unsupported(config: TrainConfig, device: torch.device) -> str:
+    """Why this torch cannot run ``config``'s optimizer inside a CUDA graph on ``device``
+    (empty when it can): the graphed step needs SGD's fused implementation (torch 2.3 and
+    later) or AdamW's capturable one to take a device tensor as the learning rate (tried on
+    one small tensor, once per process and device), and ``torch.cuda.graph`` to take the
+    capture stream and error mode."""
+    key = (config.optimizer, str(device))
+    graph_options = inspect.signature(torch.cuda.graph.__init__).parameters
+    missing = [name for name in ("stream", "capture_error_mode") if name not in graph_options]
+    if missing:
+        return (f"torch {torch.__version__}'s torch.cuda.graph takes no {missing[0]}=; trained "
+                f"eagerly, without a CUDA graph")
+    if key not in _GRAPH_SUPPORT:
+        try:
+            probe = nn.Linear(2, 2).to(device)  # a decaying weight and a bias
+            optimizer = make_optimizer(probe, config, lr=torch.tensor(0.1, device=device))
+            for parameter in probe.parameters():
+                parameter.grad = torch.ones_like(parameter)
+            optimizer.step()
+            _GRAPH_SUPPORT[key] = ""
+        except Exception as error:  # whatever this torch objects to, the graph cannot run it
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:160]
+            _GRAPH_SUPPORT[key] = (f"torch {torch.__version__} cannot step {config.optimizer} "
+                                   f"with a tensor learning rate on {device} ({reason}); "
+                                   f"trained eagerly, without a CUDA graph")
+    return _GRAPH_SUPPORT[key]
+
+
+_GRAPH_SUPPORT: dict[tuple[str, str], str] = {}
+
+
 def make_step(model: nn.Module, config: TrainConfig, total_steps: int,
               device: torch.device, loss=None, start: int = 0) -> EagerStep:
-    """A graphed step on CUDA when ``config.cuda_graph`` and more than the warm-up remains;
-    otherwise eager. ``loss`` and ``start`` as in :class:`EagerStep`."""
+    """A graphed step on CUDA when ``config.cuda_graph``, more than the warm-up remains and
+    this torch can run the optimizer in a graph; otherwise eager (``note`` says why when a
+    graph was asked for but torch cannot). ``loss`` and ``start`` as in :class:`EagerStep`."""
     if device.type == "cuda" and config.cuda_graph and total_steps - start > WARMUP_STEPS:
-        return GraphedStep(model, config, total_steps, device, loss, start)
+        reason = graph_unsupported(config, device)
+        if not reason:
+            return GraphedStep(model, config, total_steps, device, loss, start)
+        step = EagerStep(model, config, total_steps, device, loss, start)
+        step.note = reason
+        return step
     return EagerStep(model, config, total_steps, device, loss, start)

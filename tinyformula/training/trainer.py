@@ -20,9 +20,12 @@ initialisation uses the same seed. On CPU a run is deterministic for a given see
 count (same seed -> same top-1).
 
 On CUDA the whole training step is captured once in a CUDA graph and replayed
-(:mod:`.steps`; ``cuda_graph=False`` keeps it eager, and a model whose capture
-fails trains eagerly and says so in ``message``); BatchNorm recalibration and scoring run in
-larger batches there. On CPU the step is always eager.
+(:mod:`.steps`; ``cuda_graph=False`` keeps it eager); the run happens under
+``torch.cuda.device(device)``, so ``cuda:1`` captures on GPU 1. A failed capture ends the run
+with status ``"capture_failed"``: this process's CUDA state is then unreliable, and the run
+must be trained again with ``cuda_graph=False`` in a new process (the search's executors do
+this themselves). BatchNorm recalibration and scoring run in larger batches on CUDA. On CPU
+the step is always eager.
 
 Grayscale images (Fashion-MNIST, digits) are repeated to three channels rather than building
 the model with ``in_channels=1``: the bases are specified for RGB, and the FLOPs and c of a
@@ -30,7 +33,7 @@ candidate then equal the reference convention (the two extra input channels add 
 FLOPs to B0's stem at 32 px, 1.7% of its total; more for shallow, narrow candidates).
 
 A run whose training loss turns nan/inf stops with status ``"diverged"``; a CUDA out-of-memory
-error gives status ``"oom"``; neither raises.
+error gives status ``"oom"``; none of these raises.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from .evaluate import eval_batch_size, evaluate, recalibrate_batchnorm
 from .loop import run_steps
 from .optim import autocast
 from .sizes import check_training_size
-from .steps import make_step
+from .steps import CaptureFailed, make_step, on_device
 
 
 @dataclass
@@ -67,8 +70,9 @@ class TrainResult:
     ``seconds`` is the whole run (build, train, evaluate). ``flops``, ``params`` and
     ``resolution`` come from the analytic cost model. ``images`` = ``steps`` x
     ``batch_size`` (the static batch: the configured one, or the train size when smaller).
-    ``graphed``: whether the step ran as a replayed CUDA graph; when a capture failed,
-    ``message`` says why.
+    ``graphed``: whether the step ran as a replayed CUDA graph; when a graph was asked for
+    and not used (status ``"capture_failed"``, or a torch that cannot run one), ``message``
+    says why.
     """
 
     top1: float | None
@@ -85,6 +89,10 @@ class TrainResult:
     device: str = "cpu"
     graphed: bool = False
     message: str = ""
+    steady_images_per_s: float = 0.0
+    steady_images: int = 0
+    steady_seconds: float = 0.0
+    steady_start: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,8 +116,9 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
     ``resolution_base`` defaults to the dataset's (32 for small images, 224 for folders); the
     candidate sees ``int(resolution_base * r)`` pixels. ``model``: train this module (built
     from the same base and scale, e.g. to continue an earlier run) in place instead of a fresh
-    one. Bad input raises TinyFormulaError; divergence and CUDA out-of-memory are reported in
-    ``status``.
+    one. Bad input raises TinyFormulaError; divergence, CUDA out-of-memory and a failed CUDA
+    graph capture are reported in ``status`` (``"diverged"``, ``"oom"``,
+    ``"capture_failed"``).
     """
     start = time.perf_counter()
     config = config or TrainConfig()
@@ -126,7 +135,7 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
                   device=str(device))
     outcome, out_of_memory = None, None
     try:
-        with torch_threads(config.threads):
+        with torch_threads(config.threads), on_device(device):
             batches = TrainBatches(data, train_size=n_train, batch_size=config.batch_size,
                                    epochs=config.epochs, seed=config.seed,
                                    resolution=cost.resolution, augment=config.augment,
@@ -136,6 +145,12 @@ def train(data: ImageData, base: str | BaseNetwork = "efficientnet_b0", scale: S
                     torch.manual_seed(config.seed)
                     model = base.build(scale, data.num_classes, resolution_base)
             outcome = _run(model, batches, data, config, device, progress)
+    except CaptureFailed as error:
+        # Nothing more runs on CUDA here (not even empty_cache): the process is unreliable.
+        model = batches = None
+        outcome = dict(status="oom" if error.out_of_memory else "capture_failed",
+                       message=f"{error}; train it again with cuda_graph=False in a new "
+                               f"process")
     except torch.cuda.OutOfMemoryError as error:
         out_of_memory = (str(error).splitlines() or ["CUDA out of memory"])[0]
     if out_of_memory is not None:
@@ -175,7 +190,9 @@ def _run(model: nn.Module, batches: TrainBatches, data: ImageData, config: Train
     outcome = dict(status=run.status, images=run.images, steps=run.steps,
                    batch_size=batches.batch_size, graphed=step.graphed,
                    images_per_s=run.images / run.seconds if run.seconds > 0 else 0.0,
-                   message="; ".join(notes))
+                   steady_images_per_s=run.steady_images_per_s,
+                   steady_images=run.steady_images, steady_seconds=run.steady_seconds,
+                   steady_start=run.steady_start, message="; ".join(notes))
     if run.status != "ok":
         return outcome
     # Gradients, optimizer state and a CUDA graph's memory pool are not needed to score.
