@@ -10,7 +10,7 @@ test keeps new ones on the same path. It reads every module with ``ast`` and fai
   read-only file system in one line). Serialising into an in-memory handle is fine: a call
   whose target is a name ``handle``/``buffer`` (what ``write_atomically`` passes) or an
   ``io.BytesIO()``;
-* a module that parses a file (``json.load(s)``, ``torch.load``, ``np.load``, ``pickle``,
+* a module that parses a file (``core.files.read_json_file``, ``json.load(s)``, ``torch.load``, ``np.load``, ``pickle``,
   ``onnx.load``, ``sqlite3.connect``, ``pd.read_*``) without validating what it read against
   a declared schema (``core.schema.validate``).
 
@@ -41,7 +41,8 @@ IN_MEMORY = {"handle", "buffer"}
 READERS = ("json.load", "json.loads", "torch.load", "torch.jit.load", "np.load", "numpy.load",
            "pickle.load", "pickle.loads", "pickle.Unpickler", "onnx.load",
            "onnx.load_from_string", "sqlite3.connect", "pd.read_csv", "pd.read_json",
-           "pd.read_parquet", "tomllib.load", "tomllib.loads", "yaml.safe_load")
+           "pd.read_parquet", "tomllib.load", "tomllib.loads", "yaml.safe_load", "read_json_file",
+           "files.read_json_file")
 
 # module (path under tinyformula/) -> why it writes outside core/files.py
 WRITES_ALLOWED = {
