@@ -10,9 +10,11 @@ test keeps new ones on the same path. It reads every module with ``ast`` and fai
   read-only file system in one line). Serialising into an in-memory handle is fine: a call
   whose target is a name ``handle``/``buffer`` (what ``write_atomically`` passes) or an
   ``io.BytesIO()``;
-* a module that parses a file (``core.files.read_json_file``, ``json.load(s)``, ``torch.load``, ``np.load``, ``pickle``,
-  ``onnx.load``, ``sqlite3.connect``, ``pd.read_*``) without validating what it read against
-  a declared schema (``core.schema.validate``).
+* a module that opens an SQLite file without recognising it by its application id first
+  (``core.databases``: ``connect_read_only``, ``check_application``, ``claim``);
+* a module that parses a file (``core.files.read_json_file``, ``json.load(s)``,
+  ``torch.load``, ``np.load``, ``pickle``, ``onnx.load``, ``sqlite3.connect``, ``pd.read_*``)
+  without validating what it read against a declared schema (``core.schema.validate``).
 
 The exceptions are listed below, each with its reason; a new one needs one too.
 """
@@ -47,6 +49,8 @@ READERS = ("json.load", "json.loads", "torch.load", "torch.jit.load", "np.load",
 # module (path under tinyformula/) -> why it writes outside core/files.py
 WRITES_ALLOWED = {
     "core/files.py": "the atomic writer itself",
+    "core/databases.py": "connect_read_only opens SQLite files without write access (mode=ro, "
+                         "or immutable on read-only storage)",
     "core/locks.py": "a lock file with no content; the kernel releases the lock however a "
                      "process ends",
     "sweep/store.py": "the trials store is SQLite (transactions are its atomicity); it carries "
@@ -59,6 +63,8 @@ WRITES_ALLOWED = {
 # module -> why it parses a file without core.schema.validate
 READS_ALLOWED = {
     "core/files.py": "read_json serves FileKind recognisers: any failure means 'not this kind'",
+    "core/databases.py": "connect_read_only serves readers that validate what they read (the "
+                         "store's meta against META, its rows against TRIAL_ROW)",
     "core/folders.py": "the folder marker is checked key by key (format, kind, made_by)",
     "formula/estimator.py": "the built-in formula ships inside the package and goes through "
                             "from_dict, which validates it (formula/file_format.py)",
@@ -163,6 +169,20 @@ def test_every_file_parsed_is_validated_against_a_schema(module):
         f"tinyformula/{module} parses a file ({'; '.join(read)}) without a declared schema: "
         f"check what it read with tinyformula.core.schema.validate(value, SCHEMA, origin, "
         f"advice) before using it, or add it to READS_ALLOWED with why")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_sqlite_file_is_recognised_before_it_is_written(module):
+    tree = ast.parse((PACKAGE / module).read_text())
+    names = {dotted(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    if "sqlite3.connect" not in names or module == "core/databases.py":
+        return
+    assert {"check_application", "connect_read_only", "claim"} <= {
+        name.split(".")[-1] for name in names}, (
+        f"tinyformula/{module} opens an SQLite file: read it first with "
+        f"core.databases.connect_read_only and check_application (its own application id), "
+        f"claim(db, APPLICATION_ID) when creating it, and raise sqlite_error(path, error) for "
+        f"every sqlite3.Error")
 
 
 def test_the_exceptions_are_still_needed():
