@@ -145,6 +145,42 @@ def checksum(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+# -- reading: one line for a file that is missing, too large or not what it should be -------
+
+def read_limited(path, max_bytes: int, what: str, advice: str = "") -> bytes:
+    """The bytes of the ``what`` at ``path`` (at most ``max_bytes``, read in one go so an
+    absurd file is never loaded whole); one line for a missing, unreadable, folder or
+    oversized file. The first step of every reader; :func:`read_json_file` the second for
+    JSON, then ``core.schema.validate`` against the file's declared schema."""
+    path = Path(path)
+    tail = f"; {advice}" if advice else ""
+    if path.is_dir():
+        raise TinyFormulaError(f"{path} is a directory, not a {what}{tail}")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise TinyFormulaError(f"no {what} at {path}") from None
+    except OSError as error:
+        raise TinyFormulaError(f"cannot read {path}: {error.strerror or error}") from None
+    if len(raw) > max_bytes:
+        raise TinyFormulaError(f"{path} is larger than any {what} ({max_bytes / 2**20:g} MB); "
+                               f"is it the right file?")
+    return raw
+
+
+def read_json_file(path, max_bytes: int, what: str, advice: str = ""):
+    """The JSON value in the ``what`` at ``path`` (not yet validated: pass it to
+    ``core.schema.validate`` with the file's schema); one line for anything that is not
+    JSON text (truncated, binary, too deeply nested)."""
+    raw = read_limited(path, max_bytes, what, advice)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
+        tail = f"; {advice}" if advice else ""
+        raise TinyFormulaError(f"{path} is not valid JSON (truncated or corrupt){tail}") from None
+
+
 # -- recognisers for the kinds of file the lower layers write ----------------------------------
 
 MAX_RECOGNISED_JSON = 256 * 2**20

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import TinyFormulaError
-from .files import FileKind, write_atomically
+from .files import FileKind, read_json_file, write_atomically
 
 MARKER = ".tinyformula"
 FORMAT = "tinyformula-folder"
@@ -35,10 +35,8 @@ def read_marker(folder: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        if not path.is_file() or path.stat().st_size > MAX_MARKER_BYTES:
-            raise ValueError("not a marker file")
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = read_json_file(path, MAX_MARKER_BYTES, "folder marker")
+    except TinyFormulaError:
         data = None
     if not (isinstance(data, dict) and data.get("format") == FORMAT
             and isinstance(data.get("kind"), str) and isinstance(data.get("made_by"), str)):

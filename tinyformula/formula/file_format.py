@@ -12,12 +12,11 @@ shapes (:meth:`~tinyformula.formula.gp.GPPosterior.from_dict`).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..core.constraints import Boolean, Integer, Options, OrNone, Real, check
 from ..core.errors import TinyFormulaError
-from ..core.files import checksum, json_kind
+from ..core.files import checksum, json_kind, read_json_file
 from ..core.schema import ListOf, Number, Record, Text, validate
 from ..cost.latency.measure import DEVICES, RUNTIMES
 from ..cost.yardstick import COST_NAMES
@@ -89,21 +88,7 @@ def read_formula_file(path) -> dict:
     if path.is_dir():
         raise TinyFormulaError(f"{path} is a directory; pass the formula file inside it "
                                f"(e.g. {path / 'formula.json'})")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise TinyFormulaError(f"no formula file at {path}") from None
-    except OSError as error:
-        raise TinyFormulaError(f"cannot read {path}: {error.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise TinyFormulaError(f"{path} is larger than any formula file "
-                               f"({MAX_FILE_BYTES // 2**20} MB); is it the right file?")
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError included
-        raise TinyFormulaError(f"{path} is not valid JSON (truncated or corrupt); "
-                               f"fit a new formula") from None
+    return read_json_file(path, MAX_FILE_BYTES, "formula file", "fit a new formula")
 
 
 def verify(data, origin: str) -> dict:

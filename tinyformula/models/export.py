@@ -31,7 +31,8 @@ from pathlib import Path
 from ..core.constraints import Integer
 from ..core.errors import TinyFormulaError
 from ..core.files import FileKind, check_replaceable, write_atomically
-from .files import TORCHSCRIPT_CONFIG, load_model
+from ..core.schema import validate
+from .files import MODEL_CONFIG, TORCHSCRIPT_CONFIG, load_model
 
 FORMATS = ("onnx", "torchscript")
 EXPORT_IMAGES = Integer(1, 10_000, why="each image runs through torch and the export")
@@ -87,13 +88,14 @@ def check_images(model, data, n: int = 256):
     return x, data.val_labels[:n]
 
 
-def _to_onnx(model, example, destination) -> None:
-    """torch.onnx.export (TorchScript-based) with BatchNorm kept as nodes, batch size free."""
+def _to_onnx(model, example, buffer) -> None:
+    """torch.onnx.export (TorchScript-based) into an in-memory ``buffer``, with BatchNorm kept
+    as nodes, batch size free."""
     import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter is called "legacy"
-        torch.onnx.export(model, (example,), destination, dynamo=False, opset_version=OPSET,
+        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=OPSET,
                           input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
                           training=torch.onnx.TrainingMode.PRESERVE)
@@ -164,12 +166,19 @@ EXPORT_KINDS = {"onnx": ONNX_KIND, "torchscript": TORCHSCRIPT_KIND}
 
 
 def onnx_config(path) -> dict:
-    """The model configuration stored in an exported ONNX file."""
+    """The model configuration stored in an exported ONNX file, checked against its schema
+    (``models.files.MODEL_CONFIG``, as a TorchScript export's)."""
     onnx, _ = _require_onnx()
     graph = onnx.load(str(path), load_external_data=False)
     for entry in graph.metadata_props:
         if entry.key == ONNX_METADATA_KEY:
-            return json.loads(entry.value)
+            try:
+                config = json.loads(entry.value)
+            except (ValueError, RecursionError):
+                raise TinyFormulaError(f"{path}'s tinyformula metadata is not JSON; export "
+                                       f"the model again") from None
+            return validate(config, MODEL_CONFIG, f"{path}'s tinyformula metadata",
+                            "export the model again")
     raise TinyFormulaError(f"{path} has no tinyformula metadata")
 
 

@@ -20,7 +20,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core import databases
 from ..core.constraints import Integer
+from ..core.databases import check_application, claim, connect_read_only
 from ..core.errors import TinyFormulaError
 from ..core.schema import Record, validate
 from ..cost.yardstick import Configuration, Yardstick
@@ -78,7 +80,7 @@ class TrialStore:
             raise TinyFormulaError(f"no search here: {path} does not exist")
         if path.exists():  # recognised as a trials store (read only) before anything is written
             try:
-                reader = _connect_read_only(path)
+                reader = connect_read_only(path)
                 try:
                     check_identity(reader, path)
                 finally:
@@ -91,9 +93,9 @@ class TrialStore:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.executescript(_SCHEMA)
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                claim(db, APPLICATION_ID)
             else:
-                db = _connect_read_only(path)
+                db = connect_read_only(path)
             has_trials = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
                                     "AND name='trials'").fetchone()[0]
             if has_trials:
@@ -314,18 +316,7 @@ def check_identity(db: sqlite3.Connection, path: Path) -> None:
     application id, or tables of its own) or one whose tables have another shape. An empty
     database is a store with no search yet; a store written before application ids is
     recognised by its tables and their columns."""
-    application = db.execute("PRAGMA application_id").fetchone()[0]
-    tables = {name for (name,) in db.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
-    if application not in (0, APPLICATION_ID):
-        raise TinyFormulaError(f"{path} is another program's SQLite file (application id "
-                               f"{application:#x}), not a trials store; tinyformula leaves it "
-                               f"alone: choose another --out")
-    if application == 0 and tables - OWN_TABLES:
-        shown = ", ".join(sorted(tables - OWN_TABLES)[:3])
-        raise TinyFormulaError(f"{path} is another program's SQLite file (tables {shown}), not "
-                               f"a trials store; tinyformula leaves it alone: choose another "
-                               f"--out")
+    tables = check_application(db, path, APPLICATION_ID, OWN_TABLES, "trials store")
     if "trials" in tables:
         columns = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
         if not set(legacy_columns(None)) & set(COLUMNS) <= columns:
@@ -340,41 +331,7 @@ def check_identity(db: sqlite3.Connection, path: Path) -> None:
                                    f"tinyformula trials store, or a damaged one; {ADVICE}")
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """A read-only connection. A WAL database on read-only storage cannot make its shared-
-    memory file: it is then opened as immutable (nobody can be writing it there)."""
-    uri = path.absolute().as_uri()
-    try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.OperationalError:
-        db = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-
-
-# SQLite's result codes for "the disk", as opposed to "the file" (sqlite3.h).
-_SQLITE_DISK_FULL = {13}                   # SQLITE_FULL
-_SQLITE_NO_ACCESS = {3, 8, 14, 23}         # SQLITE_PERM, _READONLY, _CANTOPEN, _AUTH
-_SQLITE_IO = {10, 15}                      # SQLITE_IOERR, _PROTOCOL (locking)
-_SQLITE_BUSY = {5, 6}                      # SQLITE_BUSY, _LOCKED
-
-
 def sqlite_error(path: Path, error: sqlite3.Error) -> TinyFormulaError:
     """One line for an SQLite error on the store at ``path``, saying what to do."""
-    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
-    if code in _SQLITE_DISK_FULL:
-        return TinyFormulaError(f"the disk holding {path} is full; every trial finished before "
-                                f"is saved: free some space and run the same command again")
-    if code in _SQLITE_NO_ACCESS:
-        return TinyFormulaError(f"cannot write {path} ({error}): the folder is read-only or not "
-                                f"yours; choose another --out")
-    if code in _SQLITE_IO:
-        return TinyFormulaError(f"the disk failed while using {path} ({error}); check it and "
-                                f"run the same command again")
-    if code in _SQLITE_BUSY:
-        return TinyFormulaError(f"{path} is in use by another process ({error}); wait for it "
-                                f"and run the same command again")
-    return TinyFormulaError(f"{path} is not a readable trials database ({error}); move it "
-                            f"aside or choose another --out")
+    return databases.sqlite_error(path, error, "trials database",
+                                  "every trial finished before is saved")

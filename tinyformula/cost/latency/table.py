@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...core.constraints import Integer, OrNone, Real
 from ...core.errors import TinyFormulaError
-from ...core.files import checksum, json_kind, write_atomically
+from ...core.files import checksum, json_kind, read_json_file, write_atomically
 from ...core.locks import locked_file
 from ...core.schema import ListOf, MapOf, Record, Text, validate
 from .measure import Setting, machine_description
@@ -81,14 +81,11 @@ def read_table(path: Path, key: dict) -> dict:
     if not path.exists():
         return {"key": key, "units": {}, "calibrations": {}}
     advice = f"delete {path} to rebuild it"
-    try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            raise ValueError("larger than any latency table")
-        data = json.loads(path.read_bytes().decode("utf-8"))
-        body, stored_checksum = data["body"], data["checksum"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-        raise TinyFormulaError(f"latency table {path} is corrupt ({type(error).__name__}); "
-                               f"{advice}") from None
+    data = read_json_file(path, MAX_TABLE_BYTES, "latency table", advice)
+    if not isinstance(data, dict) or not {"body", "checksum"} <= set(data):
+        raise TinyFormulaError(f"latency table {path} is corrupt (not a body and its "
+                               f"checksum); {advice}")
+    body, stored_checksum = data["body"], data["checksum"]
     if not isinstance(body, dict) or checksum(body) != stored_checksum:
         raise TinyFormulaError(f"latency table {path} is corrupt (checksum mismatch); {advice}")
     # A checksum proves nothing against an edit that recomputes it: every entry is checked.
