@@ -288,3 +288,38 @@ def test_flops_and_latency_read_a_model_file(cli, tmp_path, small_file, monkeypa
                             "--no-predict", "--quick", "--json")
     assert code == 0, err
     assert json.loads(stdout)["resolution"] == built["resolution"]
+
+
+# -- unreachable budgets and estimates -----------------------------------------------------------
+
+def test_an_unreachable_budget_says_its_amount_in_the_costs_unit():
+    with pytest.raises(TinyFormulaError, match=r"c=1e-05 \(\S+ FLOPs\) is below the smallest"):
+        solve_budget(SMALL, 1e-5, 0.5, 0.5)
+
+
+def test_a_budget_is_not_called_unreachable_on_an_estimate(monkeypatch):
+    """A predicted cost (latency) bisects on estimates; one that puts even the narrowest
+    network over the budget is checked exactly before the budget is called unreachable (the
+    fit summary called c = 0.25 unreachable where predict answered). Here a FLOPs meter that
+    claims to predict, and whose estimates are five times too high."""
+    from dataclasses import replace as replaced
+
+    from tinyformula.cost import yardstick as yardsticks
+    from tinyformula.cost.meters import CountMeter, get_meter
+
+    class Overestimating(CountMeter):
+        def amount(self, yardstick, scale, exact=True):
+            return super().amount(yardstick, scale, exact) * (1 if exact else 5)
+
+    flops = get_meter("flops")
+    fake = Overestimating(**{f: getattr(flops, f) for f in flops.__dataclass_fields__})
+    fake = replaced(fake, exact=False)
+    monkeypatch.setattr(yardsticks, "get_meter", lambda name: fake)
+    yardstick = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
+    r, d = 0.5, 0.5
+    narrowest = yardstick.c(Scale(r, d, 1 / 64))
+    c = 2 * narrowest                       # the estimate puts it at 2.5x the budget
+    assert yardstick.amount(Scale(r, d, 1 / 64), exact=False) > yardstick.budget(c)
+    answer = solve_budget(yardstick, c, r, d)
+    assert narrowest <= answer.c <= c
+    assert yardstick.amount(answer.scale) <= yardstick.budget(c)

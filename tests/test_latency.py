@@ -252,3 +252,26 @@ def test_nothing_is_timed_inside_no_timing(cache, monkeypatch):
         assert model.predict_ms(new, **TINY) > 0
         with pytest.raises(TinyFormulaError, match="nothing is timed"):
             model._profile(model.missing(base.network(new, **TINY)))
+
+
+def test_an_estimate_depends_on_the_table_alone(cache):
+    """Two processes with the same table estimate the same latency, whatever each asked before
+    (the per-kind lines were refitted only when the table grew by a tenth, so a search and a
+    later predict could disagree on whether a budget is reachable)."""
+    base = get_base("efficientnet_b0")
+    model = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    model.min_fit_units = 2
+    model.prebuild([Scale(0.5, 0.5, 0.4), Scale(0.6, 0.5, 0.6)], **TINY)
+    new = Scale(0.55, 0.5, 0.7)
+    before = model.estimate_ms(new, **TINY)  # fits the lines on the table as it is now
+    units = model._table["units"]
+    for key, entry in list(units.items()):  # one more block of each kind, three times slower
+        if entry.get("flops") and not any(k.startswith("more ") for k in units
+                                          if units[k].get("unit") == entry.get("unit")):
+            units["more " + key] = {**entry, "flops": 2 * entry["flops"],
+                                    latency.STATISTIC: 6 * entry[latency.STATISTIC]}
+    model.save()
+    assert model.estimate_ms(new, **TINY) != before
+    fresh = LatencyModel.load_or_build(base, protocol=QUICK, **TINY)
+    fresh.min_fit_units = 2
+    assert model.estimate_ms(new, **TINY) == fresh.estimate_ms(new, **TINY)
