@@ -4,7 +4,9 @@ environment, never by the package (which needs no timm).
     python3 -m venv --system-site-packages /tmp/timm-venv
     /tmp/timm-venv/bin/pip install --no-deps timm==1.0.31
     PYTHONPATH=scripts/timm_reference /tmp/timm-venv/bin/python \
-        scripts/timm_reference/make_mobilenet_reference.py > tests/data/mobilenet_timm_reference.json
+        scripts/timm_reference/make_mobilenet_reference.py > /tmp/more.json
+
+and merge its records into tests/data/mobilenet_timm_reference.json.
 
 ``torchvision.py`` beside this script is a stub (timm imports torchvision; nothing here uses
 it). timm's V4 generator takes no depth multiplier: for d != 1 its table goes through timm's
@@ -15,7 +17,6 @@ the package's MobileNetV4 spec states.
 import json
 import random
 import sys
-from functools import partial
 
 import timm
 import torch
@@ -59,8 +60,8 @@ def main():
     for base in ("mobilenetv3_large_100", "mobilenetv3_small_100", "mobilenetv4_conv_small"):
         points = [(1.0, 1.0, 1.0, 10)]
         for _ in range(7):
-            points.append((round(2 ** rng.uniform(-2, 1.5), 3), round(2 ** rng.uniform(-2, 1.5), 3),
-                           round(2 ** rng.uniform(-2, 1.5), 3), rng.choice([10, 100, 1000])))
+            r, d, w = (round(2 ** rng.uniform(-2, 1.5), 3) for _ in range(3))
+            points.append((r, d, w, rng.choice([10, 100, 1000])))
         for r, d, w, num_classes in points:
             resolution = int(224 * r + 1e-9)
             flops, params = count(build(base, w, d, num_classes), resolution)

@@ -24,7 +24,7 @@ from ..core.errors import TinyFormulaError
 from ..core.files import write_atomically
 from ..cost.budgets import check_budget
 from ..cost.yardstick import Yardstick
-from ..nets.bases import get_base
+from ..nets.bases import base_record, get_base, restore_base
 from .file_format import (
     FORMAT,
     VERSION,
@@ -343,6 +343,9 @@ class TinyFormula:
                 **({"machine": self.machine_} if getattr(self, "machine_", None) else {}),
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
         # Keys added in 0.2, written only when present: older files read the same.
+        record = base_record(self.base)
+        if record is not None:   # a base from a spec or a factory: the file carries it
+            body["base_spec"] = record
         if getattr(self, "posterior_top1_", None) is not None:
             body["gp"]["top1"] = self.posterior_top1_.to_dict()
         if getattr(self, "quality_", None) is not None:
@@ -356,6 +359,8 @@ class TinyFormula:
     @classmethod
     def from_dict(cls, data: dict, origin: str = "formula") -> "TinyFormula":
         verify(data, origin)
+        if "base_spec" in data:   # the base this formula was fitted on, unless built in
+            restore_base(data["base_spec"], origin)
         # A checksum proves nothing against an edit that recomputes it: check every value.
         try:
             formula = cls(base=data["base"], resolution_base=data["resolution_base"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..core.errors import TinyFormulaError
 from ..cost.yardstick import Yardstick
 from ..formula import giant_recommendation, load_formula
-from ..nets.bases import get_base
+from ..nets.bases import base_record, get_base, restore_base
 from ..nets.scale import Scale
 
 GIANT = "giant"                  # ``formula="giant"``: EfficientNet's compound formula inverted
@@ -48,10 +48,13 @@ def model_config(yardstick: Yardstick, scale: Scale, budget: float | None = None
     """The ``model.tinyformula`` dict of ``yardstick``'s base at ``scale``: its FLOPs and
     params, and ``c`` (with ``budget``) in the yardstick's cost (a formula's own cost)."""
     config = yardstick.measure(scale)
+    record = base_record(yardstick.base)
     return {"base": yardstick.base, "r": scale.r, "d": scale.d, "w": scale.w,
             "resolution": config.resolution, "resolution_base": yardstick.resolution_base,
             "num_classes": yardstick.num_classes, "flops": config.flops,
-            "params": config.params, "c": config.c, "budget": budget, "formula": formula}
+            "params": config.params, "c": config.c, "budget": budget, "formula": formula,
+            # A base not built in travels with the model (its spec, or its factory's name).
+            **({"base_spec": record} if record is not None else {})}
 
 
 def create_model(base: str = "efficientnet_b0", flops: float | None = None, formula=None,
@@ -73,7 +76,7 @@ def create_model(base: str = "efficientnet_b0", flops: float | None = None, form
         raise TinyFormulaError("give a budget (flops=) or explicit r, d, w, not both")
     if formula is not None and flops is None:
         raise TinyFormulaError("a formula needs a budget: pass flops=C")
-    get_base(base)
+    base = get_base(base).name   # a spec file's path: the base it registers
     if flops is not None:
         scale, yardstick, source = _recommend(formula, base, flops, num_classes,
                                               resolution_base)
@@ -90,6 +93,8 @@ def build_configured(config: dict, seed: int | None = None):
     its initial weights; None: torch's global RNG), with the dict attached."""
     import torch
 
+    if "base_spec" in config:
+        restore_base(config["base_spec"], "the model's configuration")
     network = get_base(config["base"])
     scale = Scale(config["r"], config["d"], config["w"])
     if seed is None:

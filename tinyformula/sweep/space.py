@@ -56,7 +56,7 @@ def _round(value: float) -> float:
 
 def network_key(yardstick: Yardstick, config: Configuration) -> tuple:
     """What makes two configurations the same network: input size and layer tree."""
-    return (config.resolution, yardstick.network.layers(config.scale, yardstick.num_classes))
+    return (config.resolution, yardstick.network.structure(config.scale, yardstick.num_classes))
 
 
 def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
-from ..cost.yardstick import Configuration, Yardstick
+from ..cost.yardstick import Configuration, Yardstick, restore_recorded_base
 from ..execution.jobs import TrialResult, TrialState
 from .config import SearchConfig
 from .migrations import LEGACY_SCHEMAS, legacy_columns, migrate_schema1
@@ -127,7 +127,10 @@ class TrialStore:
     def config(self) -> SearchConfig | None:
         """The search this store holds (None for a new store)."""
         settings = self.meta().get("settings")
-        return SearchConfig.from_dict(settings) if settings else None
+        if not settings:
+            return None
+        restore_recorded_base(settings.get("yardstick"), str(self.path))  # a spec base
+        return SearchConfig.from_dict(settings)
 
     def yardstick(self) -> Yardstick | None:
         """How its trials' c was measured (None for a new store)."""

@@ -42,8 +42,8 @@ def list_bases() -> list[str]:
 def get_base(name) -> BaseNetwork:
     """The base network called ``name``, or the one a spec file at that path declares
     (registered under its own name); a :class:`TinyFormulaError` names the known ones."""
-    if isinstance(name, BaseNetwork):
-        return name
+    if isinstance(name, BaseNetwork):   # a base object: registered under its name
+        return _register(name, f"base {name.name}")
     if isinstance(name, str) and name in _BASES:
         return _BASES[name]
     if looks_like_path(name):
@@ -89,7 +89,8 @@ def base_from_dict(data, origin: str = "spec", relative_to: Path | None = None) 
     return SpecNetwork.from_dict(data, origin)
 
 
-def _traced_from_dict(data: dict, origin: str, relative_to: Path | None) -> TracedBase:
+def _traced_from_dict(data: dict, origin: str, relative_to: Path | None,
+                      trusted: bool = False) -> TracedBase:
     from ...core.constraints import check
     from .declared import _name
     from .spec import RESOLUTION_BASE
@@ -117,6 +118,8 @@ def _traced_from_dict(data: dict, origin: str, relative_to: Path | None) -> Trac
     summary = data.get("summary", "")
     if not isinstance(summary, str) or len(summary) > 500:
         raise TinyFormulaError(f"{origin}: summary must be a text of at most 500 characters")
+    if trusted:   # checked where it was recorded: count by shapes, check nothing now
+        return TracedBase(name, factory, resolution, summary, source, method="shape")
     base = TracedBase(name, factory, resolution, summary, source)
     base.check_input(max(1, int(resolution * 0.25)), origin)
     return base
@@ -127,13 +130,17 @@ def _register(base: BaseNetwork, origin: str, replace: bool = False) -> BaseNetw
     if known is None:
         _BASES[base.name] = base
         return base
+    if known is base:
+        return known
     if is_builtin(base.name):
-        raise TinyFormulaError(f"{origin}: {base.name} is a built-in base; give your base "
-                               f"another name")
+        if base.counted == "analytic" and known.record() == base.record():
+            return known   # the built-in base's own spec (examples/bases/)
+        raise TinyFormulaError(f"{origin}: {base.name} is a built-in base with another spec; "
+                               f"give your base another name")
     same = known.record() == base.record() and (
-        base.counted == "analytic" or getattr(known, "factory", None) is getattr(base, "factory",
-                                                                                  None))
-    if known is base or same:
+        base.counted == "analytic"
+        or getattr(known, "factory", None) is getattr(base, "factory", None))
+    if same:
         return known
     if not replace:
         raise TinyFormulaError(
@@ -218,10 +225,12 @@ def base_record(name) -> dict | None:
     return None if is_builtin(base.name) else base.record()
 
 
-def restore_base(record, origin: str = "a file") -> str:
+def restore_base(record, origin: str = "a file", trusted: bool = False) -> str:
     """Register the base a stored record describes (checked as a spec file is, its checksum
     included) and return its name. A base of that name registered already must be the same
-    one: a file fitted on another network of the same name is refused, in one line."""
+    one: a file fitted on another network of the same name is refused, in one line.
+    ``trusted``: a worker process rebuilding the base its driver checked (a traced base is
+    then not counted by fvcore again to choose how to count it)."""
     from ...core.files import checksum
 
     if not isinstance(record, dict) or record.get("kind") not in ("spec", "traced") \
@@ -242,7 +251,7 @@ def restore_base(record, origin: str = "a file") -> str:
                 f"(another spec); use the file's own base, or rename yours")
         return name
     base = base_from_dict(body, origin) if record["kind"] == "spec" \
-        else _traced_from_dict(body, origin, None)
+        else _traced_from_dict(body, origin, None, trusted)
     return _register(base, origin).name
 
 

@@ -138,11 +138,14 @@ class NetworkSpec:
     layer_scale: float | None = None
 
     def to_dict(self) -> dict:
+        def table(part) -> dict:   # unset fields (None: the network's act) are left out
+            return {k: v for k, v in asdict(part).items() if v is not None}
+
         body = {"name": self.name, "summary": self.summary, "resolution": self.resolution,
-                "act": self.act, "stem": asdict(self.stem),
+                "act": self.act, "stem": table(self.stem),
                 "stages": [list(strings) for strings in self.stage_strings],
-                "head": asdict(self.head), "se": asdict(self.se),
-                "scaling": asdict(self.scaling)}
+                "head": table(self.head), "se": table(self.se),
+                "scaling": table(self.scaling)}
         if self.layer_scale is not None:
             body["layer_scale"] = self.layer_scale
         return body

@@ -170,6 +170,10 @@ class BaseNetwork(ABC):
         the same input size (the layer tree here): how the search tells candidates apart."""
         return self.layers(scale, num_classes)
 
+    def counting(self) -> dict:
+        """How this base's costs are counted, as plain data (``bases``, the run summary)."""
+        return {"counted": self.counted}
+
     def record(self) -> dict | None:
         """What a run folder, a formula file and a model file keep of this base beyond its
         name, so it can be rebuilt elsewhere (None: the name is enough, a built-in base)."""

@@ -67,7 +67,7 @@ class TracedBase(BaseNetwork):
     counted = "traced"
 
     def __init__(self, name: str, factory: Callable, resolution: int = 224, summary: str = "",
-                 source: str | None = None):
+                 source: str | None = None, method: str | None = None):
         if not callable(factory):
             raise TinyFormulaError(f"base {name}: factory must be callable, got "
                                    f"{type(factory).__name__}")
@@ -81,6 +81,11 @@ class TracedBase(BaseNetwork):
         self._by_scale: dict = {}     # (d, w, classes, resolution) -> Cost
         self.counts = 0               # modules traced
         self.count_seconds = 0.0      # time spent tracing them
+        # "shape" or "fvcore": chosen on the first count (None), or given (a worker process
+        # rebuilding a base its driver checked)
+        self.method: str | None = method
+        self.note = ""                   # how it is counted, in words
+        self._meta = True                # whether the factory builds on the meta device
 
     # -- building ------------------------------------------------------------------------------
 
@@ -121,12 +126,24 @@ class TracedBase(BaseNetwork):
         key = (scale.d, scale.w, num_classes)
         found = self._structures.get(key)
         if found is None:
-            import torch
-
-            with torch.random.fork_rng(devices=[]):   # building draws initial weights
-                found = self._structures[key] = structure_key(
-                    self.make(scale.d, scale.w, num_classes))
+            found = self._structures[key] = structure_key(self._light(scale, num_classes))
         return found
+
+    def _light(self, scale: Scale, num_classes: int):
+        """The factory's module without its weights' cost: built on the meta device (shapes
+        only), or on the CPU (its RNG state kept) for a factory that cannot build there."""
+        import torch
+
+        if self._meta:
+            try:
+                with torch.device("meta"):
+                    return self.make(scale.d, scale.w, num_classes)
+            except TinyFormulaError:
+                with torch.random.fork_rng(devices=[]):
+                    self.make(scale.d, scale.w, num_classes)   # raises on the CPU too?
+                self._meta = False
+        with torch.random.fork_rng(devices=[]):
+            return self.make(scale.d, scale.w, num_classes)
 
     # -- counting ------------------------------------------------------------------------------
 
@@ -155,46 +172,126 @@ class TracedBase(BaseNetwork):
         key = (scale.d, scale.w, num_classes, resolution)
         cost = self._by_scale.get(key)
         if cost is None:
-            structure = self.structure(scale, num_classes)
+            model = None
+            structure = self._structures.get(key[:3])
+            if structure is None:
+                model = self._light(scale, num_classes)
+                structure = self._structures[key[:3]] = structure_key(model)
             cost = self._costs.get((structure, resolution))
             if cost is None:
                 cost = self._costs[(structure, resolution)] = self._count(
-                    scale, num_classes, resolution)
+                    scale, num_classes, resolution, model)
             self._by_scale[key] = cost
         return cost
 
-    def _count(self, scale: Scale, num_classes: int, resolution: int) -> Cost:
-        import torch
+    def _count(self, scale: Scale, num_classes: int, resolution: int, model=None) -> Cost:
+        from ..build import param_count
 
-        from ..build import activation_counts, fvcore_flops, param_count
-
+        if self.method is None:
+            self._choose_method()
         start = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            model = self.make(scale.d, scale.w, num_classes)
         where = (f"base {self.name} at r={scale.r:g}, d={scale.d:g}, w={scale.w:g} "
                  f"({resolution} px, {num_classes} classes)")
+        if self.method == "fvcore":
+            flops, activations, model = self._fvcore_count(scale, num_classes, resolution, where)
+        else:
+            if model is None:
+                model = self._light(scale, num_classes)
+            try:
+                flops, activations = self._shape_count(model, num_classes, resolution, where)
+            except TinyFormulaError:
+                if not self._meta:
+                    raise
+                self._meta = False   # a forward pass that needs real tensors: on the CPU
+                model = self._light(scale, num_classes)
+                flops, activations = self._shape_count(model, num_classes, resolution, where)
+        self.counts += 1
+        self.count_seconds += time.perf_counter() - start
+        return Cost(resolution=resolution, flops=flops, params=param_count(model),
+                    activations=activations)
+
+    def _shape_count(self, model, num_classes: int, resolution: int, where: str):
+        """FLOPs and activations by the shape-only trace (:mod:`..shape_count`), with the
+        output's shape checked: ``(batch, num_classes)`` logits."""
+        from ..shape_count import shape_count
+
+        device = next((p.device.type for p in model.parameters()), "cpu")
         model.eval()
         try:
-            with torch.no_grad():
-                output = model(torch.zeros(2, 3, resolution, resolution))
+            flops, activations, output = shape_count(model, resolution, device)
         except Exception as error:
             raise TinyFormulaError(f"{where}: the module's forward pass raised "
                                    f"{_describe(error)}") from None
-        shape = tuple(getattr(output, "shape", ()))
-        if shape != (2, num_classes):
-            raise TinyFormulaError(f"{where}: the module returned output of shape "
-                                   f"{shape or type(output).__name__} for a batch of 2; "
-                                   f"expected (2, {num_classes}): (batch, classes) logits")
+        _check_output(output, 1, num_classes, where)
+        return flops, activations
+
+    def _fvcore_count(self, scale: Scale, num_classes: int, resolution: int, where: str):
+        """FLOPs by fvcore itself (a real forward pass on the CPU), activations by hooks."""
+        import torch
+
+        from ..build import activation_counts, fvcore_flops
+
+        with torch.random.fork_rng(devices=[]):
+            model = self.make(scale.d, scale.w, num_classes)
+        model.eval()
+        try:
+            with torch.no_grad():
+                output = model(torch.zeros(1, 3, resolution, resolution))
+        except Exception as error:
+            raise TinyFormulaError(f"{where}: the module's forward pass raised "
+                                   f"{_describe(error)}") from None
+        _check_output(output, 1, num_classes, where)
         try:
             flops = fvcore_flops(model, resolution)
             activations = sum(activation_counts(model, resolution).values())
         except Exception as error:
             raise TinyFormulaError(f"{where}: fvcore could not trace the module "
                                    f"({_describe(error)})") from None
-        self.counts += 1
-        self.count_seconds += time.perf_counter() - start
-        return Cost(resolution=resolution, flops=flops, params=param_count(model),
-                    activations=activations)
+        return flops, activations, model
+
+    def _choose_method(self) -> None:
+        """Compare the shape-only count with fvcore's on the base at r = d = w = 1 (at its own
+        resolution and at the smallest the search uses, 10 classes; batch 2 checks the output
+        keeps the batch): equal, the shape-only count is used from now on; else fvcore."""
+        import torch
+
+        self.method = "fvcore"
+        scale = Scale()
+        for resolution in sorted({self.default_resolution,
+                                  max(1, int(self.default_resolution * SMALLEST_R))}):
+            where = (f"base {self.name} at r = d = w = 1 ({resolution} px, 10 classes)")
+            flops, activations, model = self._fvcore_count(scale, 10, resolution, where)
+            try:
+                with torch.no_grad():
+                    output = model(torch.zeros(2, 3, resolution, resolution))
+            except Exception as error:
+                raise TinyFormulaError(f"{where}: the module's forward pass raised "
+                                       f"{_describe(error)} on a batch of 2") from None
+            _check_output(output, 2, 10, where)
+            light = self._light(scale, 10)
+            try:
+                fast = self._shape_count(light, 10, resolution, where)
+            except TinyFormulaError:
+                if not self._meta:
+                    raise
+                self._meta = False   # the module cannot run on meta tensors: on the CPU
+                fast = self._shape_count(self._light(scale, 10), 10, resolution, where)
+            if fast != (flops, activations):
+                self.note = (f"counted by fvcore at every size: the shape-only count "
+                             f"({fast[0]:,} FLOPs at {resolution} px) differs from fvcore's "
+                             f"({flops:,})")
+                return
+        self.method = "shape"
+        self.note = ("counted by a shape-only trace (meta tensors) with fvcore's conventions, "
+                     "equal to fvcore's count on this base" if self._meta else
+                     "counted by a shape-only trace with fvcore's conventions (on the CPU: "
+                     "the module cannot run on meta tensors)")
+
+    def counting(self) -> dict:
+        """How its costs are counted: traced, how many networks were counted in this process
+        and the mean seconds one took (build + count), and the method in words."""
+        return {"counted": self.counted, "counts": self.counts,
+                "seconds_per_count": self.seconds_per_count, "note": self.note}
 
     @property
     def seconds_per_count(self) -> float | None:
@@ -244,6 +341,15 @@ class TracedBase(BaseNetwork):
 
     def __repr__(self) -> str:
         return f"<base {self.name} (traced): {self.summary}>"
+
+
+def _check_output(output, batch: int, num_classes: int, where: str) -> None:
+    shape = tuple(getattr(output, "shape", ()))
+    if shape != (batch, num_classes):
+        raise TinyFormulaError(f"{where}: the module returned "
+                               f"{'shape ' + str(shape) if shape else type(output).__name__} "
+                               f"for a batch of {batch}; expected ({batch}, {num_classes}): "
+                               f"(batch, classes) logits")
 
 
 def structure_key(model) -> tuple:
