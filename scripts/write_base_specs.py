@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from tinyformula.nets.bases import BUILTIN
-from tinyformula.nets.bases.declared import HeadSpec, ScalingSpec, SqueezeSpec, StemSpec
+from tinyformula.nets.bases.netspec import HeadSpec, ScalingSpec, SqueezeSpec, StemSpec
 
 OUT = Path(__file__).resolve().parent.parent / "examples" / "bases"
 DEFAULTS = {"stem": StemSpec(channels=0), "head": HeadSpec(), "se": SqueezeSpec(),

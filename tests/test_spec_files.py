@@ -21,8 +21,9 @@ from tinyformula.nets.bases import (
     restore_base,
     unregister_base,
 )
-from tinyformula.nets.bases.declared import NetworkSpec, stage_blocks
+from tinyformula.nets.bases.declared import stage_blocks
 from tinyformula.nets.bases.files import read_spec_file
+from tinyformula.nets.bases.netspec import NetworkSpec
 from tinyformula.nets.bases.spec import parse_stage
 from tinyformula.nets.count import module_costs
 

@@ -14,15 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...core.errors import TinyFormulaError
-from .declared import NetworkSpec, SpecNetwork
+from .declared import SpecNetwork
+from .factories import factory_source, import_factory
 from .fd_mobilenet import fd_mobilenet
 from .files import looks_like_path, read_spec_file
 from .ghostnet import ghostnet_100
 from .mobile import efficientnet_b0, mobilenetv2_100
 from .mobilenetv3 import mobilenetv3_large_100, mobilenetv3_small_100, mobilenetv4_conv_small
+from .netspec import NetworkSpec
 from .resnet import resnet50
 from .spec import BaseNetwork
-from .traced import TracedBase, factory_source, import_factory
+from .traced import TracedBase
 
 BUILTIN: dict[str, BaseNetwork] = {
     base.name: base
@@ -92,7 +94,7 @@ def base_from_dict(data, origin: str = "spec", relative_to: Path | None = None) 
 def _traced_from_dict(data: dict, origin: str, relative_to: Path | None,
                       trusted: bool = False) -> TracedBase:
     from ...core.constraints import check
-    from .declared import _name
+    from .netspec import _name
     from .spec import RESOLUTION_BASE
 
     unknown = sorted(set(data) - set(_TRACED_KEYS))
@@ -175,7 +177,7 @@ def register_base(name=None, *, spec=None, factory: Callable | None = None,
             raise TinyFormulaError("give register_base a spec or a factory, not both")
         if not isinstance(name, str):
             raise TinyFormulaError("register_base(name, factory=...) needs the base's name")
-        from .declared import _name
+        from .netspec import _name
 
         _name(name, "register_base")
         base: BaseNetwork = TracedBase(name, factory, _resolution(resolution), summary,
