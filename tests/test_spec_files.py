@@ -285,3 +285,18 @@ def test_malformed_spec_files(text, message, tmp_path, cli):
 def test_a_missing_spec_file_names_it(cli, tmp_path):
     code, _, err = cli("flops", "--base", str(tmp_path / "nope.toml"))
     assert code == 2 and "no spec file at" in err
+
+
+def test_a_map_that_vanishes_only_at_the_datasets_smallest_input_is_refused(tmp_path, cli,
+                                                                             registered):
+    # Fine at 224 px (checked at 56 when read); on 32 px data the search draws 8 px inputs.
+    spec = dict(_with(stages=["ds_r1_k3_s2_c16", "ds_r1_k3_s2_c16", "cn_r1_k2_s1_c16"]),
+                resolution=224)
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(spec))
+    assert get_base(str(path)).cost().flops > 0
+    out = tmp_path / "run"
+    code, _, err = cli("fit", "--base", str(path), "--data", "digits", "--preset", "smoke",
+                       "--out", str(out))
+    assert code == 2 and "stages[2] at 8 px" in err and "vanishes" in err, err
+    assert not out.exists()

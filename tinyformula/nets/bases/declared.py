@@ -134,8 +134,8 @@ class SpecNetwork(BaseNetwork):
             except ValueError as error:
                 raise TinyFormulaError(
                     f"{origin or self.name}: {where} at {resolution} px (the smallest input a "
-                    f"search at {self.default_resolution} px uses, r = {SMALLEST_R:g}): "
-                    f"{error}") from None
+                    f"search draws: r = {SMALLEST_R:g} of its resolution base): {error}"
+                ) from None
 
     def record(self) -> dict:
         """What a run folder, a formula file and a model file keep of this base: the canonical
