@@ -26,25 +26,36 @@ def round8(value: float) -> int:
     return rounded + 8 if rounded < 0.9 * value else rounded
 
 
-def conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
-                         nn.ReLU(inplace=True))
+class ConvBlock(nn.Module):
+    """3x3 conv, BatchNorm, ReLU; plus the input when stride and width stay (a residual)."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = nn.ReLU(inplace=True)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.act(self.bn(self.conv(x)))
+        return x + y if self.residual else y
 
 
 class TinyCNN(nn.Module):
-    """A stem, four stages of 3x3 conv-BN-ReLU, global average pooling, a linear classifier."""
+    """A stem, four stages of 3x3 conv blocks, global average pooling, a linear classifier."""
 
     def __init__(self, depth_multiplier: float = 1.0, width_multiplier: float = 1.0,
                  num_classes: int = 10):
         super().__init__()
         cin = round8(32 * width_multiplier)
-        self.stem = conv_bn_relu(3, cin, 1)
+        self.stem = nn.Sequential(nn.Conv2d(3, cin, 3, 1, 1, bias=False), nn.BatchNorm2d(cin),
+                                  nn.ReLU(inplace=True))
         stages = []
         for channels, blocks, stride in STAGES:
             cout = round8(channels * width_multiplier)
             layers = []
             for i in range(max(1, round(blocks * depth_multiplier))):
-                layers.append(conv_bn_relu(cin, cout, stride if i == 0 else 1))
+                layers.append(ConvBlock(cin, cout, stride if i == 0 else 1))
                 cin = cout
             stages.append(nn.Sequential(*layers))
         self.blocks = nn.Sequential(*stages)

@@ -333,7 +333,7 @@ class TinyFormula:
 
     def to_dict(self) -> dict:
         self._check_fitted()
-        body = {"format": FORMAT, "version": VERSION, "base": self.base,
+        body = {"format": FORMAT, "version": VERSION, "base": self.yardstick.base,
                 "resolution_base": self.resolution_base, "num_classes": self.num_classes,
                 # The default cost is left out, as in files written before costs were a choice.
                 **({"cost": self.cost, **self.yardstick.meter.settings(self.yardstick)}
@@ -343,7 +343,7 @@ class TinyFormula:
                 **({"machine": self.machine_} if getattr(self, "machine_", None) else {}),
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
         # Keys added in 0.2, written only when present: older files read the same.
-        record = base_record(self.base)
+        record = base_record(self.yardstick.base)
         if record is not None:   # a base from a spec or a factory: the file carries it
             body["base_spec"] = record
         if getattr(self, "posterior_top1_", None) is not None:

@@ -348,14 +348,26 @@ def _check_output(output, batch: int, num_classes: int, where: str) -> None:
                                f"(batch, classes) logits")
 
 
+_NOT_PLAIN = object()
+
+
+def _plain(value):
+    """A hashable copy of a setting (a number, a string, or a tuple or list of them)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, _PLAIN) for v in value):
+        return tuple(value)
+    return _NOT_PLAIN
+
+
 def structure_key(model) -> tuple:
     """What makes two modules the same network: every submodule's name, type, settings
     (``extra_repr``) and plain attributes, and every parameter's and buffer's shape."""
     parts = []
     for name, module in model.named_modules():
-        plain = tuple(sorted((k, v) for k, v in vars(module).items()
+        plain = tuple(sorted((k, _plain(v)) for k, v in vars(module).items()
                              if not k.startswith("_") and k != "training"
-                             and isinstance(v, _PLAIN)))
+                             and _plain(v) is not _NOT_PLAIN))
         parts.append((name, type(module).__qualname__, module.extra_repr(), plain,
                       tuple((n, tuple(p.shape)) for n, p in module.named_parameters(
                           recurse=False)),
