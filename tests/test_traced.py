@@ -98,6 +98,27 @@ def test_shape_only_count_equals_fvcore_on_functional_ops():
     assert activations == sum(activation_counts(model, 12).values())
 
 
+
+@pytest.mark.parametrize("call", [
+    lambda x: F.conv2d(x, torch.empty(8, 3, 3, 3, device="meta"), None, 2, 1),
+    lambda x: F.conv2d(x, torch.empty(8, 1, 5, 3, device="meta"), None, (2, 1), (2, 0), (1, 2),
+                       3),
+    lambda x: F.conv2d(x, torch.empty(8, 3, 1, 1, device="meta"), padding="same"),
+    lambda x: F.batch_norm(x, torch.empty(3, device="meta"), torch.empty(3, device="meta")),
+    lambda x: F.hardswish(x) + x,
+    lambda x: x.mul_(x),
+])
+def test_the_meta_shortcut_gives_the_shapes_the_kernels_give(call):
+    """The shape-only count skips some meta kernels (slow Python reference code) and computes
+    their output's shape itself: the same shapes as running them."""
+    from tinyformula.nets.shape_count import _Counter
+
+    x = torch.empty(2, 3, 17, 12, device="meta")
+    expected = call(x.clone())
+    with _Counter():
+        got = call(x.clone())
+    assert got.shape == expected.shape and got.dtype == expected.dtype and got.is_meta
+
 class WithAttention(nn.Module):
     """Attention through ``F.multi_head_attention_forward``: its matrix products run inside one
     Python function, which the shape-only count cannot open (fvcore's jit trace does): the

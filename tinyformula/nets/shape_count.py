@@ -150,6 +150,57 @@ HANDLES = {
 }
 
 
+# On meta tensors some functions are not run (meta kernels of norms, convolutions and
+# elementwise sums run slow Python reference code): their output shape is computed here.
+SAME_SHAPE = {F.batch_norm, F.group_norm, F.layer_norm, F.instance_norm,
+              F.relu, F.relu6, F.hardswish, F.hardsigmoid, F.silu, F.gelu, F.elu,
+              F.leaky_relu, torch.relu, torch.relu_, torch.sigmoid, torch.tanh,
+              torch.Tensor.relu, torch.Tensor.relu_, torch.Tensor.sigmoid}
+ELEMENTWISE = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__,
+               torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, torch.Tensor.__rmul__}
+IN_PLACE = {torch.Tensor.add_, torch.Tensor.__iadd__, torch.Tensor.mul_,
+            torch.Tensor.__imul__}
+CONVOLUTIONS = {torch.conv1d: 1, torch.conv2d: 2, torch.conv3d: 3}
+
+
+def _as_tuple(value, n: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * n
+
+
+def _conv_shape(args, kwargs, dims: int):
+    """The output shape of ``conv{dims}d``, or None where it is not plain arithmetic."""
+    x, w = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "weight")
+    stride = _as_tuple(_arg(args, kwargs, 3, "stride", 1), dims)
+    padding = _arg(args, kwargs, 4, "padding", 0)
+    dilation = _as_tuple(_arg(args, kwargs, 5, "dilation", 1), dims)
+    if isinstance(padding, str) or x.dim() != dims + 2:
+        return None
+    padding = _as_tuple(padding, dims)
+    spatial = tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, k, s, p, d in zip(
+        x.shape[2:], w.shape[2:], stride, padding, dilation))
+    if any(size < 1 for size in spatial):
+        return None   # let the kernel raise its own error
+    return (x.shape[0], w.shape[0]) + spatial
+
+
+def _meta_shortcut(func, args, kwargs):
+    """The output of ``func`` on meta tensors without running it, or None to run it."""
+    first = args[0] if args else kwargs.get("input")
+    if not (isinstance(first, torch.Tensor) and first.is_meta):
+        return None
+    if func in SAME_SHAPE:
+        return torch.empty_like(first)
+    if func in CONVOLUTIONS:
+        shape = _conv_shape(args, kwargs, CONVOLUTIONS[func])
+        return None if shape is None else first.new_empty(shape)
+    if func in ELEMENTWISE or func in IN_PLACE:
+        other = args[1] if len(args) > 1 else kwargs.get("other")
+        if isinstance(other, torch.Tensor) and other.shape == first.shape \
+                and other.dtype == first.dtype and not kwargs:
+            return first if func in IN_PLACE else torch.empty_like(first)
+    return None
+
+
 class _Counter(TorchFunctionMode):
     def __init__(self):
         super().__init__()
@@ -157,7 +208,9 @@ class _Counter(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = _meta_shortcut(func, args, kwargs)
+        if out is None:
+            out = func(*args, **kwargs)
         handle = HANDLES.get(func)
         if handle is not None:
             self.flops += int(handle(args, kwargs, out))
