@@ -5,13 +5,18 @@ Part ``count``: the median time of one uncached analytic count (layer tree built
 of every built-in base and of ``examples/tiny_cnn_spec.toml``, on 50 random (r, d, w) in
 [0.25, 4] at 224 px (32 px for the tiny CNN), 1000 classes. Target: under 1 ms.
 
+Part ``plan``: what the traced base adds, alone: in a fresh process each, import, register the
+base and plan the smoke search's 24 candidates (the driver's counting work), for
+``examples/tiny_cnn.toml`` and ``examples/tiny_cnn_spec.toml``, alternated. The training
+that follows is the same for both (same candidates, same seeds).
+
 Part ``smoke``: ``tinyformula fit --preset smoke`` on ``examples/tiny_cnn.toml`` (a PyTorch
 model counted by tracing) and on ``examples/tiny_cnn_spec.toml`` (the same network as a spec),
 alternated, each in a fresh run folder, timed by wall clock from the command's start to its end
 (import, registration, planning, training, fit). Same seed, same candidates, same training:
 the difference is the counting. Target: the traced search at most 20% longer.
 
-    python experiments/bench_bases.py [--part count|smoke|both] [--repeats 2]
+    python experiments/bench_bases.py [--part count|plan|smoke|all] [--repeats 2]
         [--out /tmp/bench_bases]
 
 Writes experiments/results/bases.md and bases.json (with command, machine, load, date).
@@ -63,6 +68,31 @@ def count_times(n: int = 50, seed: int = 0) -> list[dict]:
     return rows
 
 
+PLAN_CODE = """
+import json, sys, time
+start = time.perf_counter()
+from tinyformula import PRESETS, Yardstick, get_base, plan_candidates
+base = get_base(sys.argv[1])
+registered = time.perf_counter()
+yardstick = Yardstick(base.name, 10, 32)
+plan = plan_candidates(yardstick, PRESETS["smoke"].trials, c_range=(0.03, 1.0), seed=0)
+end = time.perf_counter()
+print(json.dumps({"import_register_s": registered - start, "plan_s": end - registered,
+                  "total_s": end - start, "candidates": [c.to_dict() for c in plan],
+                  "counting": base.counting()}))
+"""
+
+
+def plan_once(spec: str) -> dict:
+    before = load()
+    proc = subprocess.run([sys.executable, "-c", PLAN_CODE, spec], capture_output=True,
+                          text=True, check=True)
+    row = json.loads(proc.stdout)
+    row.update(base=spec, load_before=before, load_after=load())
+    print(json.dumps({k: v for k, v in row.items() if k != "candidates"}), file=sys.stderr)
+    return row
+
+
 def smoke_once(spec: str, out: Path) -> dict:
     before = load()
     start = time.perf_counter()
@@ -83,15 +113,28 @@ def smoke_once(spec: str, out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("count", "smoke", "both"), default="both")
+    parser.add_argument("--part", choices=("count", "plan", "smoke", "all", "render"),
+                        default="all", help="what to measure (render: none, rewrite the .md "
+                                            "from bases.json); measured parts replace those "
+                                            "of earlier runs in bases.json, others are kept")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="/tmp/bench_bases")
     args = parser.parse_args()
     start = time.perf_counter()
-    report: dict = {"load_start": load()}
-    if args.part in ("count", "both"):
+    saved = RESULTS / "bases.json"
+    report: dict = json.loads(saved.read_text()) if saved.exists() else {}
+    if args.part != "render":
+        report["load_start"] = load()
+    if args.part in ("count", "all"):
         report["count"] = count_times()
-    if args.part in ("smoke", "both"):
+    if args.part in ("plan", "all"):
+        plans = [plan_once(str(EXAMPLES / spec)) for _ in range(args.repeats + 1)
+                 for spec in ("tiny_cnn_spec.toml", "tiny_cnn.toml")]
+        same = all(p["candidates"] == plans[0]["candidates"] for p in plans)
+        for p in plans:
+            del p["candidates"]
+        report["plan"] = {"runs": plans, "same_candidates": same}
+    if args.part in ("smoke", "all"):
         runs = []
         for i in range(args.repeats):
             for spec in ("tiny_cnn_spec.toml", "tiny_cnn.toml"):
@@ -103,13 +146,21 @@ def main() -> None:
         traced = [r["seconds"] for r in runs if r["base"].endswith("tiny_cnn.toml")]
         spec_ = [r["seconds"] for r in runs if r["base"].endswith("tiny_cnn_spec.toml")]
         report["smoke_ratio"] = statistics.median(traced) / statistics.median(spec_)
-    report["load_end"] = load()
+    if args.part != "render":
+        report["load_end"] = load()
+        report.setdefault("commands", []).append(" ".join(["experiments/bench_bases.py"]
+                                                          + sys.argv[1:]))
     command = ["experiments/bench_bases.py"] + sys.argv[1:]
+    if args.part == "render" and report.get("commands"):
+        command = report["commands"][-1].split() + ["(rendered again)"]
     (RESULTS / "bases.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = ["# Bases: spec counts and a traced base's search", "",
              provenance(command, time.perf_counter() - start),
-             f"Load average (1, 5, 15 min) at the start: {report['load_start']}; at the end: "
-             f"{report['load_end']}.", ""]
+             "Measured by: " + "; ".join(f"`python {c}`" for c in report.get("commands", [])),
+             "",
+             f"Load average (1, 5, 15 min) at the start of the last: "
+             f"{report.get('load_start')}; at its end: {report.get('load_end')} (2 cores "
+             f"shared with other work: figures are under that load).", ""]
     if "count" in report:
         lines += ["## One analytic count of a spec base (target: under 1 ms)", "",
                   "Median (and largest) of the best of 5 timings of one uncached count, over 50 "
@@ -118,6 +169,32 @@ def main() -> None:
         lines += [f"| {r['base']} | {r['median_ms']:.3f} | {r['max_ms']:.3f} |"
                   for r in report["count"]]
         lines.append("")
+    if "plan" in report:
+        same = "the same" if report["plan"]["same_candidates"] else "NOT the same"
+        lines += ["## What a traced base adds: import, registration and planning, alone", "",
+                  "A fresh process each: import tinyformula, register the base, plan the smoke "
+                  "search's 24 candidates (the counting a search does before training; the "
+                  f"candidates are {same} for both bases).", "",
+                  "| base | import + register s | plan s | total s | load before | counted |",
+                  "|---|---|---|---|---|---|"]
+        for r in report["plan"]["runs"]:
+            counting = r["counting"]
+            how = counting["counted"]
+            if how == "traced":
+                how += (f", {counting['counts']} networks, "
+                        f"{counting['seconds_per_count'] * 1e3:.0f} ms each")
+            lines.append(f"| {Path(r['base']).name} | {r['import_register_s']:.1f} | "
+                         f"{r['plan_s']:.1f} | {r['total_s']:.1f} | {r['load_before']} | "
+                         f"{how} |")
+        runs = report["plan"]["runs"]
+        extra = [t["total_s"] - s["total_s"] for s, t in zip(runs[::2], runs[1::2])]
+        lines += ["", f"Seconds the traced base adds, pair by pair: "
+                  f"{', '.join(f'{x:.1f}' for x in extra)} (median "
+                  f"{statistics.median(extra):.1f}). Most of it is the factory building a module "
+                  f"for every (d, w) the width solver tries (it cannot know two widths give the "
+                  f"same network without building both), then torch's import and fvcore's check; "
+                  f"the counts themselves are the smaller part. The smoke search's training "
+                  f"that follows is the same for both bases.", ""]
     if "smoke" in report:
         lines += ["## Smoke search: traced base against the same network as a spec "
                   "(target: at most +20%)", "",
