@@ -13,7 +13,8 @@ from tinyformula.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ALL_BASES = ["efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100", "fd_mobilenet"]
+ALL_BASES = ["efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100", "fd_mobilenet",
+             "mobilenetv3_large_100", "mobilenetv3_small_100", "mobilenetv4_conv_small"]
 
 
 def leaf_types(module: nn.Module) -> str:

@@ -58,7 +58,8 @@ def test_bases_lists_every_base_with_its_counts(cli):
     assert names["efficientnet_b0"]["flops"] == 399_352_864
     assert names["resnet50"]["params"] == 25_557_032
     assert set(names) == {"efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100",
-                          "fd_mobilenet"}
+                          "fd_mobilenet", "mobilenetv3_large_100", "mobilenetv3_small_100",
+                          "mobilenetv4_conv_small"}
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -5,7 +5,6 @@ import math
 import pytest
 
 from tinyformula import Scale, TinyFormulaError, get_base, list_bases
-from tinyformula.nets.bases.mobile import EFFICIENTNET_RULES, TINYNET_RULES
 from tinyformula.nets.bases.spec import (
     Stage,
     make_divisible,
@@ -45,9 +44,9 @@ def test_parse_stage_rejects_bad_strings(text):
 
 
 def test_depth_rules():
-    assert [TINYNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 1, 2, 2]
-    assert TINYNET_RULES.repeats(1, 0.1) == 1
-    assert [EFFICIENTNET_RULES.repeats(n, 0.6) for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
+    assert [scale_depth(n, 0.6, "round") for n in (1, 2, 3, 4)] == [1, 1, 2, 2]
+    assert scale_depth(1, 0.1, "round") == 1
+    assert [scale_depth(n, 0.6, "ceil") for n in (1, 2, 3, 4)] == [1, 2, 2, 3]
 
 
 def test_scale_depth_is_timms_rule():

@@ -5,7 +5,8 @@ may move. Names load on first use: importing the package imports neither torch n
 scikit-learn, so ``tinyformula predict`` stays fast.
 
 Networks and costs
-    :class:`Scale`, :func:`get_base`, :func:`list_bases`, :class:`BaseNetwork`, :class:`Cost`,
+    :class:`Scale`, :func:`get_base`, :func:`list_bases`, :func:`register_base` (your own
+    network: a spec or a PyTorch model's factory), :class:`BaseNetwork`, :class:`Cost`,
     :class:`Yardstick` (how c is measured), :class:`Configuration`, :class:`LatencyModel`,
     :class:`LatencySetting`, :func:`measure_latency`, :func:`measure_module_latency`,
     :func:`fvcore_flops`,
@@ -49,6 +50,7 @@ _EXPORTS = {
     "BaseNetwork": ".nets.bases",
     "get_base": ".nets.bases",
     "list_bases": ".nets.bases",
+    "register_base": ".nets.bases",
     "Cost": ".nets.count",
     "fvcore_flops": ".nets.build",
     "param_count": ".nets.build",
@@ -138,7 +140,7 @@ if TYPE_CHECKING:
     from .models.create import create_model
     from .models.export import check_images, export_model
     from .models.files import load_model, save_model
-    from .nets.bases import BaseNetwork, get_base, list_bases
+    from .nets.bases import BaseNetwork, get_base, list_bases, register_base
     from .nets.build import fvcore_flops, init_weights, param_count
     from .nets.count import Cost, network_cost
     from .nets.reparam import fold, reparameterise
@@ -211,6 +213,7 @@ __all__ = [
     "plan_candidates",
     "plan_gpus",
     "plot_run",
+    "register_base",
     "reparameterise",
     "run_trial",
     "save_figure",

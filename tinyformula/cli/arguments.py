@@ -57,7 +57,8 @@ def add_scale_arguments(p, default: float | None = 1.0) -> None:
     """--base, --r, --d, --w; with ``default=None`` an option left out stays None, so a
     command can tell explicit multipliers from a budget (a missing one then means 1)."""
     p.add_argument("--base", default="efficientnet_b0" if default else None,
-                   help="base network (default: efficientnet_b0, or the formula's)")
+                   help="base network: a name or a spec file (.toml/.json) (default: "
+                        "efficientnet_b0, or the formula's)")
     for name, what in (("r", "resolution"), ("d", "depth"), ("w", "width")):
         checked(p, f"--{name}", MULTIPLIERS[name], default=default,
                 help=f"{what} multiplier in (0, 16] (default 1)")

@@ -29,7 +29,8 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # Every default and limit is SearchConfig's: unset flags stay None and the config fills
     # them in; it checks each value against its limit, with the reason.
-    p.add_argument("--base", help=f"base network (default: {Defaults.base})")
+    p.add_argument("--base", help=f"base network: a name ('tinyformula bases' lists them) or a "
+                                  f"spec file, mynet.toml or .json (default: {Defaults.base})")
     p.add_argument("--data", help="fashion-mnist, digits, cifar10, cifar100 or imagefolder:PATH "
                                   f"(default: {Defaults.data})")
     p.add_argument("--data-dir", help="where the dataset's files are")
@@ -123,6 +124,13 @@ def run(args) -> int:
 def _print_summary(summary: dict) -> None:
     print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
           f"{summary['failed']} failed or diverged.")
+    base = summary.get("base") or {}
+    if base.get("counted") == "traced":
+        each = base.get("seconds_per_count")
+        print(f"Base {base['name']} is a PyTorch model counted by tracing: "
+              f"{base.get('counts', 0)} distinct network(s) counted here"
+              + (f", {each * 1e3:,.0f} ms each on average" if each else "")
+              + f" ({base.get('note') or 'cached'}).")
     spread = summary["seed_spread"]
     if spread:
         print(f"Seed-to-seed noise: top-1 differs by {100 * spread['mean_abs_diff']:.1f} pp on "

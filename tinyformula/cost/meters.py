@@ -159,6 +159,11 @@ class LatencyMeter(Meter):
     def check(self, yardstick: Yardstick) -> None:
         from .latency.measure import Setting
 
+        if yardstick.network.counted != "analytic":
+            raise TinyFormulaError(
+                f"latency tables time a base's blocks, and {yardstick.base} is a PyTorch model "
+                f"counted by tracing: use --cost flops, params or activations, or declare it "
+                f"as a spec (docs/bases.md)")
         Setting(yardstick.device, yardstick.threads, 1, yardstick.runtime).check()
 
     def describe(self, yardstick: Yardstick) -> str:

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from ..core.constraints import Integer, Options, check, check_fields
 from ..core.errors import TinyFormulaError
-from ..nets.bases import get_base
+from ..nets.bases import base_record, get_base, restore_base
 from ..nets.bases.spec import NUM_CLASSES, RESOLUTION_BASE, BaseNetwork
 from ..nets.count import Cost
 from ..nets.scale import Scale
@@ -53,6 +53,12 @@ class Configuration:
         return asdict(self)
 
 
+def restore_recorded_base(data, origin: str) -> None:
+    """Register the base a stored yardstick records (its ``base_spec``), if it has one."""
+    if isinstance(data, dict) and "base_spec" in data:
+        restore_base(data["base_spec"], origin)
+
+
 @dataclass(frozen=True)
 class Yardstick:
     """The conventions that make a relative cost c absolute.
@@ -60,7 +66,8 @@ class Yardstick:
     Parameters
     ----------
     base : str
-        Name of the base network (``tinyformula bases`` lists them).
+        Name of the base network (``tinyformula bases`` lists them), or the path of a spec
+        file (``mynet.toml``): the yardstick keeps the name the file registers.
     num_classes : int
         Classifier outputs; the base at r = d = w = 1 is counted with as many.
     resolution_base : int or None
@@ -92,6 +99,7 @@ class Yardstick:
 
     def __post_init__(self):
         network = get_base(self.base)
+        object.__setattr__(self, "base", network.name)
         object.__setattr__(self, "resolution_base",
                            check("resolution_base", network.default_resolution
                                  if self.resolution_base is None else self.resolution_base,
@@ -164,13 +172,17 @@ class Yardstick:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def to_dict(self) -> dict:
-        """Plain data; a meter's own settings (where latency is measured) only for it."""
+        """Plain data; a meter's own settings (where latency is measured) only for it; a base
+        that is not built in, its record (``base_spec``: its spec and checksum), so whoever
+        reads this needs no spec file."""
+        record = base_record(self.base)
         return {"base": self.base, "num_classes": self.num_classes,
                 "resolution_base": self.resolution_base, "cost": self.cost,
-                **self.meter.settings(self)}
+                **self.meter.settings(self), **({"base_spec": record} if record else {})}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Yardstick":
+    def from_dict(cls, data: dict, origin: str = "a stored yardstick") -> "Yardstick":
+        restore_recorded_base(data, origin)
         try:
             meter = get_meter(data.get("cost", "flops"))
             settings = {k: data[k] for k in meter.setting_names if k in data}

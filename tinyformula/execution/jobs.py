@@ -49,6 +49,7 @@ class TrialJob:
     resolution_base: int
     data: DataSource
     train: TrainConfig     # its seed is the trial's seed
+    base_record: dict | None = None  # a base not built in: what registers it in a worker
 
 
 @dataclass(frozen=True)

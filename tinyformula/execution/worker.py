@@ -14,8 +14,11 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
     """Train one planned trial and return its result; never raises for a failed trial."""
     try:
         from ..data import cached_dataset
+        from ..nets.bases import restore_base
         from ..training.trainer import train
 
+        if job.base_record is not None:   # a spec or traced base, registered in this process
+            restore_base(job.base_record, f"trial {job.id}", trusted=True)
         data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation)
         config = job.train if threads is None else replace(job.train, threads=threads)
         result = train(data, job.base, job.scale, config, resolution_base=job.resolution_base)

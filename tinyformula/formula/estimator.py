@@ -24,7 +24,7 @@ from ..core.errors import TinyFormulaError
 from ..core.files import write_atomically
 from ..cost.budgets import check_budget, relative_budget
 from ..cost.yardstick import Yardstick
-from ..nets.bases import get_base
+from ..nets.bases import base_record, get_base, restore_base
 from .file_format import (
     FORMAT,
     FORMULA_KIND,
@@ -347,7 +347,7 @@ class TinyFormula:
 
     def to_dict(self) -> dict:
         self._check_fitted()
-        body = {"format": FORMAT, "version": VERSION, "base": self.base,
+        body = {"format": FORMAT, "version": VERSION, "base": self.yardstick.base,
                 "resolution_base": self.resolution_base, "num_classes": self.num_classes,
                 # The default cost is left out, as in files written before costs were a choice.
                 **({"cost": self.cost, **self.yardstick.meter.settings(self.yardstick)}
@@ -357,6 +357,9 @@ class TinyFormula:
                 **({"machine": self.machine_} if getattr(self, "machine_", None) else {}),
                 "gp": {"r": self.posterior_r_.to_dict(), "d": self.posterior_d_.to_dict()}}
         # Keys added in 0.2, written only when present: older files read the same.
+        record = base_record(self.yardstick.base)
+        if record is not None:   # a base from a spec or a factory: the file carries it
+            body["base_spec"] = record
         if getattr(self, "posterior_top1_", None) is not None:
             body["gp"]["top1"] = self.posterior_top1_.to_dict()
         if getattr(self, "quality_", None) is not None:
@@ -374,6 +377,8 @@ class TinyFormula:
         # A checksum proves nothing against an edit that recomputes it: every key is checked
         # against the file's schema (verify), then what relates keys to each other here.
         data = verify(data, origin)
+        if "base_spec" in data:   # the base this formula was fitted on, unless built in
+            restore_base(data["base_spec"], origin)
         try:
             formula = cls(base=data["base"], resolution_base=data["resolution_base"],
                           num_classes=data["num_classes"], source=str(data.get("source", "")),

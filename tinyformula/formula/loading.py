@@ -11,6 +11,7 @@ the machine.
 from __future__ import annotations
 
 from ..core.errors import TinyFormulaError
+from ..nets.bases import base_name
 from .estimator import TinyFormula
 
 DEFAULT_BASE = "efficientnet_b0"
@@ -40,6 +41,8 @@ def load_formula(formula=None, *, base: str | None = None,
 
     A formula fitted on a cost that belongs to a machine (latency) is refused on another one.
     """
+    if base is not None:
+        base = base_name(base)   # a spec file's path names the base it registers
     if formula is None:
         loaded = TinyFormula.builtin(base or DEFAULT_BASE)
         origin = "the built-in formula"

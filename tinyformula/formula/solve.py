@@ -85,10 +85,10 @@ def _widest_fitting(fits, low: float, high: float) -> float | None:
 
 def _shortest_equivalent_width(yardstick: Yardstick, r: float, d: float, w: float) -> float:
     network, classes = yardstick.network, yardstick.num_classes
-    layers = network.layers(Scale(r, d, w), classes)
+    layers = network.structure(Scale(r, d, w), classes)
     for decimals in range(2, 7):
         candidate = math.floor(w * 10**decimals) / 10**decimals
-        if candidate > 0 and network.layers(Scale(r, d, candidate), classes) == layers:
+        if candidate > 0 and network.structure(Scale(r, d, candidate), classes) == layers:
             return candidate
     return w
 

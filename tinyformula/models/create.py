@@ -18,7 +18,7 @@ from ..core.schema import Text
 from ..cost.budgets import relative_budget
 from ..cost.yardstick import Configuration, Yardstick
 from ..formula import giant_recommendation, load_formula
-from ..nets.bases import get_base
+from ..nets.bases import base_record, get_base, restore_base
 from ..nets.bases.spec import NUM_CLASSES, RESOLUTION_BASE
 from ..nets.scale import MULTIPLIERS, Scale
 
@@ -62,12 +62,15 @@ def model_config(yardstick: Yardstick, scale: Scale, budget: float | None = None
     converts to an absolute amount and back. ``config``: the measured configuration, when
     the caller has it (a latency yardstick measures again otherwise)."""
     config = config or yardstick.measure(scale)
+    record = base_record(yardstick.base)
     return {"base": yardstick.base, "r": scale.r, "d": scale.d, "w": scale.w,
             "resolution": config.resolution, "resolution_base": yardstick.resolution_base,
             "num_classes": yardstick.num_classes, "flops": config.flops,
             "params": config.params, "c": config.c, "budget": budget,
             "budget_as_typed": budget_as_typed, "cost": yardstick.cost,
-            "unit": yardstick.unit, "reference": yardstick.reference, "formula": formula}
+            "unit": yardstick.unit, "reference": yardstick.reference, "formula": formula,
+            # A base not built in travels with the model (its spec, or its factory's name).
+            **({"base_spec": record} if record is not None else {})}
 
 
 # ``flops`` is not declared here: a budget may be typed with its unit ("100M"), and
@@ -103,7 +106,7 @@ def create_model(base: str | None = None, flops: float | str | None = None, form
     if formula is not None and flops is None:
         raise TinyFormulaError("a formula needs a budget: pass flops=C (or flops='100M')")
     if base is not None:
-        get_base(base)
+        base = get_base(base).name   # a spec file's path: the base it registers
     if flops is not None:
         measured, c, yardstick, source = _recommend(formula, base, flops, num_classes,
                                                     resolution_base)
@@ -123,6 +126,8 @@ def build_configured(config: dict, seed: int | None = None):
     its initial weights; None: torch's global RNG), with the dict attached."""
     import torch
 
+    if "base_spec" in config:
+        restore_base(config["base_spec"], "the model's configuration")
     network = get_base(config["base"])
     scale = Scale(config["r"], config["d"], config["w"])
     if seed is None:

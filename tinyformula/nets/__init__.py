@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ..core.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .bases import BaseNetwork, get_base, list_bases
+    from .bases import BaseNetwork, get_base, list_bases, register_base
     from .count import Cost
     from .scale import Scale
 
@@ -21,8 +21,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "BaseNetwork": ".bases",
     "get_base": ".bases",
     "list_bases": ".bases",
+    "register_base": ".bases",
     "Cost": ".count",
     "Scale": ".scale",
 })
 
-__all__ = ["BaseNetwork", "Cost", "Scale", "get_base", "list_bases"]
+__all__ = ["BaseNetwork", "Cost", "Scale", "get_base", "list_bases", "register_base"]

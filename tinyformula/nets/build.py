@@ -22,6 +22,7 @@ from .layers import (
     GhostModule,
     GlobalAvgPool,
     LayerHandles,
+    LayerScale,
     Linear,
     MaxPool,
     Network,
@@ -34,6 +35,7 @@ _ACTIVATIONS = {
     "swish": lambda: nn.SiLU(inplace=True),
     "relu": lambda: nn.ReLU(inplace=True),
     "relu6": lambda: nn.ReLU6(inplace=True),
+    "hard_swish": lambda: nn.Hardswish(inplace=True),
     "sigmoid": nn.Sigmoid,
     "hard_sigmoid": lambda: nn.Hardsigmoid(inplace=True),
 }
@@ -87,6 +89,17 @@ class GhostModuleModule(nn.Module):
         return torch.cat([x1, self.cheap_operation(x1)], dim=1)[:, :self.out_ch]
 
 
+class LayerScaleModule(nn.Module):
+    """``x * gamma`` with one learned scale per channel (timm's ``LayerScale2d``)."""
+
+    def __init__(self, spec: LayerScale):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((spec.channels,), float(spec.init)))
+
+    def forward(self, x):
+        return x * self.gamma.view(1, -1, 1, 1)
+
+
 class GlobalAvgPoolModule(nn.Sequential):
     def __init__(self, flatten: bool = True):
         super().__init__(nn.AdaptiveAvgPool2d(1), *([nn.Flatten(1)] if flatten else []))
@@ -119,6 +132,11 @@ def _act(layer: Act) -> nn.Module:
 @_BUILDERS.register(SqueezeExcite)
 def _squeeze_excite(layer: SqueezeExcite) -> nn.Module:
     return SqueezeExciteModule(layer)
+
+
+@_BUILDERS.register(LayerScale)
+def _layer_scale(layer: LayerScale) -> nn.Module:
+    return LayerScaleModule(layer)
 
 
 @_BUILDERS.register(MaxPool)

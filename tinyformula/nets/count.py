@@ -29,6 +29,7 @@ from .layers import (
     GhostModule,
     GlobalAvgPool,
     LayerHandles,
+    LayerScale,
     Linear,
     MaxPool,
     Network,
@@ -107,6 +108,9 @@ def _conv(layer: Conv, shape: Shape) -> tuple:
         raise ValueError(f"Conv expects {layer.in_ch} channels, got {ch}")
     oh = conv_output_size(h, layer.kernel, layer.stride, layer.pad)
     ow = conv_output_size(w, layer.kernel, layer.stride, layer.pad)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"a {layer.kernel}x{layer.kernel} convolution (stride {layer.stride}) "
+                         f"on a {h}x{w} feature map leaves no output: the map vanishes")
     per_output = (layer.in_ch // layer.groups) * layer.kernel * layer.kernel
     params = layer.out_ch * per_output + (layer.out_ch if layer.bias else 0)
     outputs = layer.out_ch * oh * ow
@@ -132,11 +136,19 @@ def _squeeze_excite(layer: SqueezeExcite, shape: Shape) -> tuple:
     return 2 * c * r, 2 * c * r + r + c, r + c, shape
 
 
+@_COST_HANDLES.register(LayerScale)
+def _layer_scale(layer: LayerScale, shape: Shape) -> tuple:
+    return 0, layer.channels, 0, shape
+
+
 @_COST_HANDLES.register(MaxPool)
 def _max_pool(layer: MaxPool, shape: Shape) -> tuple:
     ch, h, w = shape
     oh = conv_output_size(h, layer.kernel, layer.stride, layer.padding)
     ow = conv_output_size(w, layer.kernel, layer.stride, layer.padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"a {layer.kernel}x{layer.kernel} max-pool (stride {layer.stride}) on "
+                         f"a {h}x{w} feature map leaves no output: the map vanishes")
     return 0, 0, 0, (ch, oh, ow)
 
 

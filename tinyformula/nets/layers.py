@@ -41,9 +41,14 @@ class BatchNorm:
     channels: int
 
 
+# Every activation a layer tree may name (``Act.kind``, squeeze-excite's act and gate).
+ACTIVATIONS = ("relu", "relu6", "swish", "hard_swish", "sigmoid", "hard_sigmoid")
+
+
 @dataclass(frozen=True)
 class Act:
-    """Elementwise activation: ``swish``, ``relu``, ``relu6``, ``sigmoid`` or ``hard_sigmoid``."""
+    """Elementwise activation: ``swish``, ``relu``, ``relu6``, ``hard_swish``, ``sigmoid`` or
+    ``hard_sigmoid`` (:data:`ACTIVATIONS`)."""
 
     kind: str
 
@@ -59,6 +64,15 @@ class SqueezeExcite:
     reduced: int
     act: str = "swish"
     gate: str = "sigmoid"
+
+
+@dataclass(frozen=True)
+class LayerScale:
+    """A learned per-channel scale (``x * gamma``, MobileNetV4's layer scale): ``channels``
+    parameters, started at ``init``; an elementwise product, which fvcore does not count."""
+
+    channels: int
+    init: float = 1e-5
 
 
 @dataclass(frozen=True)

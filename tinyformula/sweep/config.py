@@ -26,7 +26,7 @@ from ..cost.meters import get_meter
 from ..cost.yardstick import COST_NAMES, Yardstick
 from ..data.holdout import holdout_size as _holdout_size
 from ..execution.cluster import check_scheduler
-from ..nets.bases import get_base
+from ..nets.bases import base_name, base_record
 from .halving import SCHEDULES, Rungs, check_halving, rung_train_sizes
 from .presets import PRESETS
 from .space import C_RANGE, PLANNER, SAMPLERS
@@ -202,8 +202,8 @@ class SearchConfig:
             if config.executor != "dask":
                 raise TinyFormulaError("--scheduler needs --executor dask")
             check_scheduler(config.scheduler)
-        get_base(config.base)
-        return config
+        # A spec file's path becomes the name it registers (the folder records the spec).
+        return replace(config, base=base_name(config.base))
 
     def continuing(self, stored: "SearchConfig | None",
                    given: "SearchConfig") -> "SearchConfig":
@@ -259,6 +259,9 @@ class SearchConfig:
                     "sampler": self.sampler, "c_range": list(self.c_range),
                     "train_size": self.train_size, "epochs": self.epochs,
                     "batch_size": self.batch_size, "val_size": self.val_size}
+        record = base_record(self.base)
+        if record is not None:   # a spec base: the same name must mean the same network
+            identity["base_spec"] = record["checksum"]
         if self.planner != 1:
             identity["planner"] = self.planner
         if self.cost != "flops":  # the default cost: not stored, as before costs were a choice

@@ -27,6 +27,7 @@ from ..execution.cluster import reach_scheduler
 from ..execution.executors import make_executor
 from ..execution.jobs import DataSource, TrialJob, TrialState
 from ..execution.resources import cap_workers
+from ..nets.bases import base_record
 from ..training.config import TrainConfig
 from .config import SearchConfig
 from .halving import plan_rung
@@ -71,7 +72,8 @@ def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     config's)."""
     device = device or config.device
     data = DataSource(config.data, config.data_dir, config.val_size)
-    return [TrialJob(id=t.id, base=config.base, scale=t.scale,
+    record = base_record(config.base)
+    return [TrialJob(id=t.id, base=config.base, base_record=record, scale=t.scale,
                      resolution_base=yardstick.resolution_base, data=data,
                      train=TrainConfig(train_size=t.images // config.epochs, epochs=config.epochs,
                                        batch_size=config.batch_size, seed=t.seed,

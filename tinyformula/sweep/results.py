@@ -219,7 +219,9 @@ def run_summary(result: SearchResult) -> dict:
                 entry[side] = {"error": str(error)}
         budgets.append(entry)
     trials = result.trials
-    return {"out": str(result.path), "cost": result.yardstick.cost, "trials": len(trials),
+    network = result.yardstick.network
+    return {"out": str(result.path), "cost": result.yardstick.cost,
+            "base": {"name": network.name, **network.counting()}, "trials": len(trials),
             "ok": int((trials["status"] == "ok").sum()),
             "failed": int((~trials["status"].isin(["ok", "pending"])).sum()),
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]

@@ -56,7 +56,7 @@ def _round(value: float) -> float:
 
 def network_key(yardstick: Yardstick, config: Configuration) -> tuple:
     """What makes two configurations the same network: input size and layer tree."""
-    return (config.resolution, yardstick.network.layers(config.scale, yardstick.num_classes))
+    return (config.resolution, yardstick.network.structure(config.scale, yardstick.num_classes))
 
 
 def plan_candidates(yardstick: Yardstick, n: int, *, sampler: str = "budgeted",
@@ -106,7 +106,10 @@ def reachable_c(yardstick: Yardstick) -> tuple[float, float]:
 
 
 def check_reachable(yardstick: Yardstick, lo: float, hi: float) -> None:
-    """Refuse a c range no candidate with multipliers in [0.25, 4] can fall in."""
+    """Refuse a c range no candidate with multipliers in [0.25, 4] can fall in (and a base
+    whose feature map vanishes at the smallest input the search draws)."""
+    yardstick.network.check_input(Scale(MULTIPLIER_RANGE[0]).resolution(
+        yardstick.resolution_base))
     smallest, largest = reachable_c(yardstick)
     if hi < smallest or lo > largest:
         raise TinyFormulaError(

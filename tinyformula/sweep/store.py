@@ -25,7 +25,7 @@ from ..core.constraints import Integer
 from ..core.databases import check_application, claim, connect_read_only
 from ..core.errors import TinyFormulaError
 from ..core.schema import Record, validate
-from ..cost.yardstick import Configuration, Yardstick
+from ..cost.yardstick import Configuration, Yardstick, restore_recorded_base
 from ..execution.jobs import TrialResult, TrialState
 from .config import SearchConfig
 from .migrations import LEGACY_SCHEMAS, legacy_columns, migrate_schema1
@@ -160,6 +160,7 @@ class TrialStore:
         if not settings:
             return None
         try:
+            restore_recorded_base(settings.get("yardstick"), str(self.path))  # a spec base
             return SearchConfig.from_dict(settings)
         except TinyFormulaError as error:
             raise self.damaged(f"settings: {error}") from None

@@ -24,25 +24,24 @@ is 147,625,728 FLOPs at 1x (2,901,288 params).
 
 from __future__ import annotations
 
-from .mobile import MobileNetwork, MobileScalingRules
+from .declared import spec_base
 
 # Stage strings as timm's MobileNet v1: dsa = depthwise-separable with an activation after the
 # pointwise conv and no shortcut; one row per resolution (plus the final widening to 1024).
-FD_MOBILENET_STAGES = """
-    dsa_r1_k3_s2_c64
-    dsa_r2_k3_s2_c128
-    dsa_r2_k3_s2_c256
-    dsa_r5_k3_s2_c512
-    dsa_r1_k3_s1_c1024
-"""
+FD_MOBILENET = {
+    "name": "fd_mobilenet",
+    "summary": "FD-MobileNet 1x (fast down-sampling MobileNet; w = the paper's alpha, stem "
+               "scaled)",
+    "act": "relu",
+    "stem": {"channels": 32},
+    "stages": [
+        "dsa_r1_k3_s2_c64",
+        "dsa_r2_k3_s2_c128",
+        "dsa_r2_k3_s2_c256",
+        "dsa_r5_k3_s2_c512",
+        "dsa_r1_k3_s1_c1024",
+    ],
+    "scaling": {"depth": "round", "stem": "scaled"},
+}
 
-FD_MOBILENET_RULES = MobileScalingRules(depth_rounding="round", scale_stem=True)
-
-fd_mobilenet = MobileNetwork(
-    name="fd_mobilenet",
-    summary="FD-MobileNet 1x (fast down-sampling MobileNet; w = the paper's alpha, stem scaled)",
-    stages=FD_MOBILENET_STAGES,
-    rules=FD_MOBILENET_RULES,
-    act="relu",
-    head=None,
-)
+fd_mobilenet = spec_base(FD_MOBILENET)

@@ -22,129 +22,37 @@ Scaling rules:
   width, then its stride-1 blocks in table order, cycled when d > 1 (a one-block stage repeats
   its own block at stride 1). So d adds or removes stride-1 blocks, and more depth never costs less.
 * r: resolution ``int(224 * r)``.
+
+As a spec: ``gb`` blocks (:mod:`.blocks`; ``m`` is the hidden width), width divisor 4,
+squeeze-excite of the hidden width rounded to multiples of 4 with a hard-sigmoid gate,
+``stage_depth = "cycle"``, the 960 conv before pooling and the 1280 conv (with bias) after.
 """
 
 from __future__ import annotations
 
-import math
-from typing import NamedTuple
+from .declared import spec_base
 
-from ..layers import (
-    Act,
-    BatchNorm,
-    Conv,
-    Flatten,
-    GhostModule,
-    GlobalAvgPool,
-    Linear,
-    Residual,
-    Sequential,
-    SqueezeExcite,
-)
-from ..scale import Scale
-from .mobile import conv_bn_act
-from .spec import BaseNetwork, make_divisible, scale_depth
+# The paper's Table 1 (timm's cfgs), one G-bneck a string, grouped into stages of one output
+# width: gb_k<kernel>_s<stride>_m<hidden>_c<out>[_se<ratio>].
+GHOSTNET_100 = {
+    "name": "ghostnet_100",
+    "summary": "GhostNet 1.0x as timm builds it; w = GhostNet's width multiplier (divisor 4)",
+    "act": "relu",
+    "stem": {"channels": 16},
+    "stages": [
+        ["gb_r1_k3_s1_m16_c16"],
+        ["gb_r1_k3_s2_m48_c24", "gb_r1_k3_s1_m72_c24"],
+        ["gb_r1_k5_s2_m72_c40_se0.25", "gb_r1_k5_s1_m120_c40_se0.25"],
+        ["gb_r1_k3_s2_m240_c80", "gb_r1_k3_s1_m200_c80", "gb_r2_k3_s1_m184_c80"],
+        ["gb_r1_k3_s1_m480_c112_se0.25", "gb_r1_k3_s1_m672_c112_se0.25"],
+        ["gb_r1_k5_s2_m672_c160_se0.25", "gb_r1_k5_s1_m960_c160",
+         "gb_r1_k5_s1_m960_c160_se0.25", "gb_r1_k5_s1_m960_c160",
+         "gb_r1_k5_s1_m960_c160_se0.25"],
+    ],
+    "se": {"gate": "hard_sigmoid", "reduce_from": "mid", "rounding": "divisible"},
+    "head": {"conv": 960, "conv_width": "scaled", "pooled_conv": 1280, "pooled_width": "fixed",
+             "pooled_bias": True},
+    "scaling": {"depth": "round", "stage_depth": "cycle", "stem": "scaled", "divisor": 4},
+}
 
-
-class GhostBlock(NamedTuple):
-    kernel: int
-    mid: int
-    out: int
-    se: float
-    stride: int
-
-
-# The paper's Table 1 (timm's cfgs), one G-bneck a row, grouped into stages of one output width.
-GHOSTNET_STAGES = (
-    #            k  mid  out  SE   stride
-    (GhostBlock(3,  16,  16, 0.0,  1),),
-    (GhostBlock(3,  48,  24, 0.0,  2),
-     GhostBlock(3,  72,  24, 0.0,  1)),
-    (GhostBlock(5,  72,  40, 0.25, 2),
-     GhostBlock(5, 120,  40, 0.25, 1)),
-    (GhostBlock(3, 240,  80, 0.0,  2),
-     GhostBlock(3, 200,  80, 0.0,  1),
-     GhostBlock(3, 184,  80, 0.0,  1),
-     GhostBlock(3, 184,  80, 0.0,  1)),
-    (GhostBlock(3, 480, 112, 0.25, 1),
-     GhostBlock(3, 672, 112, 0.25, 1)),
-    (GhostBlock(5, 672, 160, 0.25, 2),
-     GhostBlock(5, 960, 160, 0.0,  1),
-     GhostBlock(5, 960, 160, 0.25, 1),
-     GhostBlock(5, 960, 160, 0.0,  1),
-     GhostBlock(5, 960, 160, 0.25, 1)),
-)
-
-
-def ghost_module(cin: int, cout: int, act: str | None, ratio: int = 2) -> GhostModule:
-    primary = math.ceil(cout / ratio)
-    return GhostModule(
-        primary=Sequential(tuple(conv_bn_act(cin, primary, 1, 1, act))),
-        cheap=Sequential(tuple(conv_bn_act(primary, primary * (ratio - 1), 3, 1, act,
-                                           groups=primary))),
-        out_ch=cout)
-
-
-def ghost_bottleneck(cin: int, mid: int, cout: int, block: GhostBlock, stride: int) -> Residual:
-    k = block.kernel
-    body: list = [ghost_module(cin, mid, "relu")]
-    if stride > 1:
-        body += [Conv(mid, mid, k, stride, groups=mid), BatchNorm(mid)]
-    if block.se:
-        body.append(SqueezeExcite(mid, make_divisible(mid * block.se, 4), act="relu",
-                                  gate="hard_sigmoid"))
-    body.append(ghost_module(mid, cout, None))
-    shortcut = None
-    if stride != 1 or cin != cout:
-        shortcut = Sequential((Conv(cin, cin, k, stride, groups=cin), BatchNorm(cin),
-                               Conv(cin, cout, 1), BatchNorm(cout)))
-    return Residual(Sequential(tuple(body)), shortcut)
-
-
-class GhostNet(BaseNetwork):
-    """A stem conv, a table of ghost-bottleneck stages, a 1x1 conv, pooling, a 1x1 head conv
-    with bias and a classifier."""
-
-    def __init__(self, name: str, summary: str, stages: tuple, stem: int = 16,
-                 features: int = 960, head: int = 1280):
-        self.name = name
-        self.summary = summary
-        self.stages = stages
-        self.stem = stem
-        self.features = features
-        self.head = head
-
-    def layers(self, scale: Scale, num_classes: int) -> Sequential:
-        def width(c: int) -> int:
-            return make_divisible(c * scale.w, 4)
-
-        stem = width(self.stem)
-        stages, cin = [], stem
-        for blocks in self.stages:
-            first, rest = blocks[0], blocks[1:] or (blocks[0],)
-            cout = width(first.out)
-            layers = [ghost_bottleneck(cin, width(first.mid), cout, first, first.stride)]
-            # Stride-1 blocks keep the width: build each once and reuse it when cycling.
-            repeats = [ghost_bottleneck(cout, width(b.mid), cout, b, 1) for b in rest]
-            count = scale_depth(len(blocks), scale.d)
-            layers += [repeats[i % len(repeats)] for i in range(count - 1)]
-            stages.append(Sequential(tuple(layers)))
-            cin = cout
-
-        features = width(self.features)
-        return Sequential(
-            (Sequential(tuple(conv_bn_act(3, stem, 3, 2, "relu"))),
-             Sequential(tuple(stages)),
-             Sequential(tuple(conv_bn_act(cin, features, 1, 1, "relu"))),
-             GlobalAvgPool(flatten=False),
-             Sequential((Conv(features, self.head, 1, bias=True), Act("relu"), Flatten())),
-             Linear(self.head, num_classes)),
-            names=("stem", "blocks", "features", "pool", "head", "classifier"),
-        )
-
-
-ghostnet_100 = GhostNet(
-    name="ghostnet_100",
-    summary="GhostNet 1.0x as timm builds it; w = GhostNet's width multiplier (divisor 4)",
-    stages=GHOSTNET_STAGES,
-)
+ghostnet_100 = spec_base(GHOSTNET_100)

@@ -15,70 +15,30 @@ Scaling rules (the TinyNet paper shrinks ResNet-50 too but gives no rounding; ou
 * d: each stage keeps ``max(1, round(n * d))`` of its n = 3, 4, 6, 3 blocks (TinyNet's rule); the
   first (projection) block always stays, so d adds or removes identity blocks.
 * r: resolution ``int(224 * r)``.
+
+As a spec: ``bot`` blocks (:mod:`.blocks`; ``c`` is the block's output, ``e`` the bottleneck's
+expansion, so the inner width is ``round_channels(c / e * w)`` and the output 4x that), a 7x7
+stem with a max-pool, no head conv.
 """
 
 from __future__ import annotations
 
-from ..layers import Act, BatchNorm, Conv, GlobalAvgPool, Linear, MaxPool, Residual, Sequential
-from ..scale import Scale
-from .spec import BaseNetwork, round_channels, scale_depth
+from .declared import spec_base
 
-EXPANSION = 4  # a bottleneck's output is 4x its inner width
+# The ResNet paper's Table 1, 50-layer column: conv2_x (56 x 56, after the stem's stride-2 conv
+# and max-pool) to conv5_x (7 x 7), each stage's first block carrying its stride.
+RESNET50 = {
+    "name": "resnet50",
+    "summary": "ResNet-50 (bottleneck v1.5); w scales stem and stage widths, round depth",
+    "act": "relu",
+    "stem": {"channels": 64, "kernel": 7, "stride": 2, "pool": True},
+    "stages": [
+        "bot_r3_k3_s1_e4_c256",
+        "bot_r4_k3_s2_e4_c512",
+        "bot_r6_k3_s2_e4_c1024",
+        "bot_r3_k3_s2_e4_c2048",
+    ],
+    "scaling": {"depth": "round", "stem": "scaled"},
+}
 
-# The ResNet paper's Table 1, 50-layer column: (blocks, inner width, stride of the first block).
-RESNET50_STAGES = (
-    (3, 64, 1),   # conv2_x, 56 x 56 (after the stem's stride-2 conv and max-pool)
-    (4, 128, 2),  # conv3_x, 28 x 28
-    (6, 256, 2),  # conv4_x, 14 x 14
-    (3, 512, 2),  # conv5_x, 7 x 7
-)
-
-
-def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, act: str | None = "relu") -> tuple:
-    layers = (Conv(cin, cout, kernel, stride), BatchNorm(cout))
-    return layers + (Act(act),) if act else layers
-
-
-def bottleneck(cin: int, width: int, stride: int) -> Residual:
-    cout = width * EXPANSION
-    body = Sequential(conv_bn(cin, width, 1) + conv_bn(width, width, 3, stride)
-                      + conv_bn(width, cout, 1, act=None))
-    shortcut = None
-    if stride != 1 or cin != cout:
-        shortcut = Sequential(conv_bn(cin, cout, 1, stride, act=None))
-    return Residual(body, shortcut, act="relu")
-
-
-class ResNet(BaseNetwork):
-    """A 7x7 stem, max-pool, a table of bottleneck stages, global pooling and a classifier."""
-
-    def __init__(self, name: str, summary: str, stages: tuple, stem: int = 64):
-        self.name = name
-        self.summary = summary
-        self.stages = stages
-        self.stem = stem
-
-    def layers(self, scale: Scale, num_classes: int) -> Sequential:
-        stem = round_channels(self.stem, scale.w)
-        stages, cin = [], stem
-        for blocks, width, stride in self.stages:
-            width = round_channels(width, scale.w)
-            repeats = scale_depth(blocks, scale.d)
-            first = bottleneck(cin, width, stride)
-            cin = width * EXPANSION
-            # The identity blocks are identical: one shared (immutable) description.
-            stages.append(Sequential((first,) + (bottleneck(cin, width, 1),) * (repeats - 1)))
-        return Sequential(
-            (Sequential(conv_bn(3, stem, 7, 2) + (MaxPool(3, 2, padding=1),)),
-             Sequential(tuple(stages)),
-             GlobalAvgPool(),
-             Linear(cin, num_classes)),
-            names=("stem", "blocks", "pool", "classifier"),
-        )
-
-
-resnet50 = ResNet(
-    name="resnet50",
-    summary="ResNet-50 (bottleneck v1.5); w scales stem and stage widths, round depth",
-    stages=RESNET50_STAGES,
-)
+resnet50 = spec_base(RESNET50)

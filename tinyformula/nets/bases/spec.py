@@ -76,7 +76,14 @@ def scale_depth(repeats: int, multiplier: float, rounding: str = "round") -> int
 
 @dataclass(frozen=True)
 class Stage:
-    """One row of a stage table: ``repeats`` blocks of one type, the first with ``stride``."""
+    """One block string of a stage table: ``repeats`` blocks of one kind, the first with
+    ``stride`` (the first block string of a stage carries the stage's stride).
+
+    ``act`` overrides the network's activation (timm's ``nre``, ``nr6``, ``nhs``, ``nsw``);
+    ``skip`` forces (True) or forbids (False) the identity shortcut where None leaves it to the
+    block kind; ``start`` and ``end`` are the universal inverted bottleneck's extra depthwise
+    kernels (timm's ``a`` and ``p``; 0: none); ``mid`` is a ghost bottleneck's hidden width.
+    """
 
     block: str
     repeats: int
@@ -85,25 +92,54 @@ class Stage:
     expand: float
     out: int
     se: float = 0.0
+    act: str | None = None
+    skip: bool | None = None
+    start: int = 0
+    end: int = 0
+    mid: int = 0
 
 
+# Option letters of a block string: the field each sets and its type. ``se`` before ``s``.
 _STAGE_FIELDS = {"r": ("repeats", int), "k": ("kernel", int), "s": ("stride", int),
-                 "e": ("expand", float), "c": ("out", int), "se": ("se", float)}
+                 "e": ("expand", float), "c": ("out", int), "se": ("se", float),
+                 "a": ("start", int), "p": ("end", int), "m": ("mid", int)}
+# timm's activation options: ``nre`` is ReLU, and so on.
+STAGE_ACTS = {"nre": "relu", "nr6": "relu6", "nhs": "hard_swish", "nsw": "swish"}
+_STAGE_FLAGS = {"skip": True, "noskip": False}
+_REQUIRED = ("repeats", "kernel", "stride", "out")
+_NUMBER = re.compile(r"([a-z]+)([0-9]+(?:\.[0-9]+)?)")
 
 
 def parse_stage(text: str) -> Stage:
-    """Decode a timm-style stage string, e.g. ``ir_r2_k3_s2_e6_c24_se0.25``."""
+    """Decode a timm-style block string, e.g. ``ir_r2_k3_s2_e6_c24_se0.25`` or
+    ``uir_r1_a5_k5_s2_e3_c96``; a ValueError names what is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"a block string must be a non-empty string, got {text!r}")
     block, *options = text.strip().split("_")
     values: dict = {"expand": 1.0, "se": 0.0}
     for option in options:
-        match = re.fullmatch(r"([a-z]+)([0-9.]+)", option)
+        if option in STAGE_ACTS:
+            values["act"] = STAGE_ACTS[option]
+            continue
+        if option in _STAGE_FLAGS:
+            values["skip"] = _STAGE_FLAGS[option]
+            continue
+        match = _NUMBER.fullmatch(option)
         if not match or match.group(1) not in _STAGE_FIELDS:
-            raise ValueError(f"bad option {option!r} in stage string {text!r}")
+            raise ValueError(f"bad option {option!r} in block string {text!r}")
         name, kind = _STAGE_FIELDS[match.group(1)]
-        values[name] = kind(match.group(2))
-    missing = {"repeats", "kernel", "stride", "out"} - values.keys()
+        if name in values and name not in ("expand", "se"):
+            raise ValueError(f"option {match.group(1)!r} given twice in block string {text!r}")
+        try:
+            values[name] = kind(match.group(2))
+        except ValueError:
+            raise ValueError(f"option {option!r} in block string {text!r} must be a whole "
+                             f"number") from None
+    missing = [name for name in _REQUIRED if name not in values]
     if missing:
-        raise ValueError(f"stage string {text!r} lacks {', '.join(sorted(missing))}")
+        letters = {field: letter for letter, (field, _) in _STAGE_FIELDS.items()}
+        raise ValueError(f"block string {text!r} lacks {', '.join(letters[m] for m in missing)}"
+                         f" ({', '.join(missing)})")
     return Stage(block=block, **values)
 
 
@@ -113,15 +149,38 @@ def parse_stages(table: str) -> tuple[Stage, ...]:
 
 
 class BaseNetwork(ABC):
-    """A scalable base network: subclasses say how a :class:`Scale` shapes their layers."""
+    """A scalable base network: subclasses say how a :class:`Scale` shapes their layers.
+
+    ``counted`` says how its costs are known: ``"analytic"`` (counted from the layer tree,
+    without torch) or ``"traced"`` (a PyTorch model built and counted by fvcore, cached:
+    :class:`~tinyformula.nets.bases.traced.TracedBase`).
+    """
 
     name: str
     summary: str
     default_resolution: int = 224
+    counted: str = "analytic"
 
     @abstractmethod
     def layers(self, scale: Scale, num_classes: int) -> Sequential:
         """The layer tree at this scale (resolution does not change the layers)."""
+
+    def structure(self, scale: Scale, num_classes: int):
+        """A hashable value equal for two scales exactly when they build the same network at
+        the same input size (the layer tree here): how the search tells candidates apart."""
+        return self.layers(scale, num_classes)
+
+    def counting(self) -> dict:
+        """How this base's costs are counted, as plain data (``bases``, the run summary)."""
+        return {"counted": self.counted}
+
+    def record(self) -> dict | None:
+        """What a run folder, a formula file and a model file keep of this base beyond its
+        name, so it can be rebuilt elsewhere (None: the name is enough, a built-in base)."""
+        return None
+
+    def check_input(self, resolution: int, origin: str | None = None) -> None:
+        """Refuse (one line) a base whose feature map vanishes at ``resolution`` px."""
 
     def network(self, scale: Scale | None = None, num_classes: int = 1000,
                 resolution_base: int | None = None) -> Network:
@@ -169,7 +228,14 @@ class BaseNetwork(ABC):
 
 @lru_cache(maxsize=100_000)
 def _cached_cost(base: BaseNetwork, scale: Scale, num_classes, resolution_base) -> Cost:
-    return network_cost(base.network(scale, num_classes, resolution_base))
+    network = base.network(scale, num_classes, resolution_base)
+    try:
+        return network_cost(network)
+    except TinyFormulaError:
+        raise
+    except ValueError as error:  # a feature map vanished, a width does not fit its layer
+        raise TinyFormulaError(f"{base.name} at {scale}, {network.resolution} px: {error}"
+                               ) from None
 
 
 def _check_scale(scale) -> Scale:

@@ -1,0 +1,122 @@
+"""Does "resolution and depth before width" hold on a modern base? Formulas of finished default
+searches on different bases, side by side.
+
+    python experiments/base_formulas.py RUN_DIR [RUN_DIR ...] [--out NAME]
+
+For each finished run folder (read only, nothing is trained): the base, the search's size and
+noise, the formula's (r, d, w) at c = 0.06, 0.13, 0.25, 0.5, and how the shrinking is shared
+out. The share of a dimension at budget c is its part of log c in the cost model
+``c ~ r^2 d w^2`` (2 log r / log c, log d / log c, 2 log w / log c; they need not add up to 1:
+fixed parts of a network, its classifier, the rounding of widths): TinyNet's finding,
+"resolution and depth before width", is a w share above the r and d shares (width shrinks
+first; resolution and depth are kept). The frontier's own slopes (least squares of log r, log
+d, log w on log c over the Pareto frontier) say the same without the GPs. Writes
+``experiments/results/NAME.md`` and ``.json`` (default ``base_formulas``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, provenance  # noqa: E402
+
+BUDGETS = (0.06, 0.13, 0.25, 0.5)
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    n = len(xs)
+    if n < 2:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    return None if var == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
+
+
+def summarise(run_dir: str) -> dict:
+    from tinyformula import load_run
+
+    run = load_run(run_dir)
+    if run.formula is None:
+        raise SystemExit(f"{run_dir} has no formula yet (unfinished search)")
+    formula, frontier = run.formula, run.frontier
+    budgets = []
+    for c in BUDGETS:
+        try:
+            rec = formula.recommend(c).config
+        except Exception as error:  # an unreachable budget is a finding, not a crash
+            budgets.append({"c": c, "error": str(error)})
+            continue
+        log_c = math.log(rec.c)
+        budgets.append({"c": c, "achieved": rec.c, "r": rec.r, "d": rec.d, "w": rec.w,
+                        "resolution": rec.resolution,
+                        "share_r": 2 * math.log(rec.r) / log_c,
+                        "share_d": math.log(rec.d) / log_c,
+                        "share_w": 2 * math.log(rec.w) / log_c})
+    log_c = [math.log(v) for v in frontier["c"]]
+    slopes = {k: slope(log_c, [math.log(v) for v in frontier[k]]) for k in ("r", "d", "w")}
+    trials = run.trials
+    quality = formula.quality_ or {}
+    return {"run": str(run_dir), "base": run.config.base, "data": run.config.data,
+            "preset": run.config.preset, "seed": run.config.seed,
+            "trials": int(len(trials)), "ok": int((trials["status"] == "ok").sum()),
+            "best_top1": float(trials["top1"].max()),
+            "frontier": frontier[["c", "r", "d", "w", "resolution", "top1"]].to_dict("records"),
+            "seed_spread": run.seed_spread, "verdict": quality.get("verdict"),
+            "c_range": list(formula.c_range_), "budgets": budgets, "frontier_slopes": slopes}
+
+
+def table(summary: dict) -> list[str]:
+    lines = [f"### {summary['base']} ({summary['run']})", "",
+             f"{summary['trials']} trials ({summary['ok']} ok), {summary['preset']} preset on "
+             f"{summary['data']}, seed {summary['seed']}; best top-1 "
+             f"{summary['best_top1']:.1%}; frontier of {len(summary['frontier'])} points over c = "
+             f"{summary['c_range'][0]:.3g}..{summary['c_range'][1]:.3g}; seed-to-seed noise "
+             f"{(summary['seed_spread'] or {}).get('mean_abs_diff', float('nan')):.1%}; verdict: "
+             f"{summary['verdict']}.", "",
+             "| c | r | d | w | px | r share | d share | w share |",
+             "|---|---|---|---|---|---|---|---|"]
+    for b in summary["budgets"]:
+        if "error" in b:
+            lines.append(f"| {b['c']:g} | unreachable: {b['error'][:80]} | | | | | | |")
+            continue
+        lines.append(f"| {b['c']:g} | {b['r']:.3f} | {b['d']:.3f} | {b['w']:.3f} | "
+                     f"{b['resolution']} | {b['share_r']:.2f} | {b['share_d']:.2f} | "
+                     f"{b['share_w']:.2f} |")
+    s = summary["frontier_slopes"]
+    lines += ["", "Frontier slopes d log x / d log c: " + ", ".join(
+        f"{k} {v:.2f}" if v is not None else f"{k} -" for k, v in s.items()), ""]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--out", default="base_formulas")
+    parser.add_argument("--note", default="", help="a paragraph to add (how the runs were made)")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    summaries = [summarise(run) for run in args.runs]
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(summaries, indent=1) + "\n")
+    lines = ["# Formulas of default searches on different bases", "",
+             provenance(["experiments/base_formulas.py"] + sys.argv[1:],
+                        time.perf_counter() - start), ""]
+    if args.note:
+        lines += [args.note, ""]
+    lines += ["Shares: each dimension's part of log c under c ~ r^2 d w^2 (see the script's "
+              "docstring); a w share above the r and d shares is TinyNet's \"resolution and "
+              "depth before width\".", ""]
+    for summary in summaries:
+        lines += table(summary)
+    (RESULTS / f"{args.out}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
