@@ -186,11 +186,12 @@ def test_a_schema_1_folder_loads_as_rung_0_and_migrates_when_continued(tmp_path)
 # -- a real search -----------------------------------------------------------------------------
 
 def halving_search(out, **extra):
-    """A tiny halving search; too few top-rung points for a formula is fine here."""
+    """A tiny halving search by 0.2's rules (its rungs are at chance: the rules of 0.3 would
+    top its top rung up); too few top-rung points for a formula is fine here."""
     try:
         return search("efficientnet_b0", "fashion-mnist", out=out, preset="smoke", trials=8,
                       train_size=256, schedule="halving", min_rung=2, workers=2,
-                      progress=False, log=lambda message: None, **extra)
+                      halving_rules=1, progress=False, log=lambda message: None, **extra)
     except TinyFormulaError as error:
         assert "Pareto-optimal" in str(error)
         return None
@@ -238,7 +239,7 @@ def test_halving_search_resumes_with_nothing_trained_twice(tmp_path, cli):
 
     # The folder is refused for another schedule, and the summary reports the rungs.
     code, _, err = cli("fit", "--preset", "smoke", "--trials", "8", "--train-size", "256",
-                       "--out", out)
+                       "--schedule", "full", "--out", out)
     assert code == 2 and "holds a different search" in err
 
 
@@ -274,9 +275,10 @@ def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path
     assert [r["candidates"] for r in fidelity["rungs"]] == [30, 10, 6]
     assert [t["promoted"] for t in fidelity["transitions"]] == [10, 6]
     assert all(t["spearman"] > 0.5 for t in fidelity["transitions"])
-    assert set(run.frontier["rung"]) == {2} and summary["seed_spread"]["pairs"] == 1
+    # The top rung replicates as many candidates as the full schedule does (the preset's 2).
+    assert set(run.frontier["rung"]) == {2} and summary["seed_spread"]["pairs"] == 2
     images = sum(t.images for t in trials)
-    assert fidelity["compute"]["images"] == images < 0.45 * 32 * 2048
+    assert fidelity["compute"]["images"] == images < 0.5 * 32 * 2048
     c = float(run.frontier["c"].iloc[len(run.frontier) // 2])
     paths = plot_run(tmp_path, budget=c)
     assert [p.name for p in paths][-1] == "rungs.png" and paths[-1].stat().st_size > 0

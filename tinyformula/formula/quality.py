@@ -129,7 +129,7 @@ def curves_monotone(formula) -> dict[str, bool]:
 
 
 def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
-           trials: int) -> dict:
+           trials: int, frontier: dict | None = None) -> dict:
     """The quality report of a formula fitted on a search's frontier (with top-1).
 
     Parameters
@@ -143,18 +143,24 @@ def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
         measured).
     trials : int
         How many trials finished: the best of more trials lands further above chance by luck.
+    frontier : dict, optional
+        The search's Pareto frontier (columns ``c`` and ``top1``, by c) when the formula was
+        not fitted on it (the surrogate fit): its rise is what the trials show.
 
     Returns
     -------
     dict
         Plain data: ``verdict``, ``reasons`` (words), ``rules``, and the measurements.
     """
-    frontier = formula.frontier_
+    points = formula.frontier_
+    frontier = frontier if frontier and len(frontier.get("top1", ())) else points
     top1 = frontier["top1"]
     chance = chance_level(num_classes)
     rise = top1[-1] - top1[0]
-    loo = leave_one_out(formula)
-    relative = {key: (loo[key] / (sum(frontier[key]) / len(frontier[key]))
+    # Leave-one-out measures a fit through points; the surrogate's path is not data.
+    loo = (leave_one_out(formula) if getattr(formula, "method", "frontier") == "frontier"
+           else {"r": None, "d": None, "top1": None})
+    relative = {key: (loo[key] / (sum(points[key]) / len(points[key]))
                       if loo[key] is not None else None) for key in ("r", "d")}
     monotone = curves_monotone(formula)
     report = {
@@ -165,7 +171,7 @@ def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
         "rise_over_noise": rise / seed_noise if seed_noise else None,
         "loo_rmse": loo, "loo_relative": relative, "monotone_fit": formula.monotone,
         "monotone": monotone,
-        "spearman": {key: spearman(frontier["c"], frontier[key]) for key in ("r", "d")},
+        "spearman": {key: spearman(points["c"], points[key]) for key in ("r", "d")},
     }
     noise, weak = [], []
     if report["above_chance"] < report["chance_margin"]:

@@ -27,7 +27,7 @@ from ..execution.jobs import DataSource, TrialJob, TrialState
 from ..execution.resources import cap_workers
 from ..training.config import TrainConfig
 from .config import SearchConfig
-from .halving import plan_rung
+from .halving import plan_rung, small_rung_warning
 from .results import SearchResult, finish_search
 from .space import plan_candidates
 from .store import TrialStore
@@ -134,6 +134,11 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     candidates = search_candidates(config, yardstick)
+    if config.schedule == "halving":
+        warning = small_rung_warning(config.rung_train_sizes[0], config.epochs,
+                                     config.batch_size)
+        if warning:
+            log(warning)
     fresh = not (out / "trials.sqlite").exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -145,21 +150,27 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         try:
             store = TrialStore.open(out / "trials.sqlite")
             with contextlib.ExitStack() as stack:
-                executor, device, planned = None, config.device, []
+                executor, device = None, config.device
+                by_rung: dict[int, list[PlannedTrial]] = {}
+                rungs = config.rungs(dataset.num_classes)
                 for rung in range(config.top_rung + 1):
-                    # A rung's plan depends only on the stored results of the rung below.
-                    planned += plan_rung(config.rungs(), rung, candidates, store.trials())
-                    trials = store.merge_plan(config, planned)
-                    # Failed trials (a bad setting, a crash) are tried again; diverged ones
-                    # are results.
-                    pending = [t for t in trials
-                               if t.state in (TrialState.PENDING, TrialState.FAILED)]
-                    if pending and executor is None:
-                        executor, device = _start_executor(config, yardstick, pending,
-                                                           dataset, stack, log)
-                    store.write_plan(config, yardstick, trials)
-                    planned_written = True
-                    if pending:
+                    while True:  # the top rung may be topped up once it has finished
+                        # A rung's plan depends only on the stored results of the rung below
+                        # (and, for a top-up, of its own).
+                        by_rung[rung] = plan_rung(rungs, rung, candidates, store.trials())
+                        planned = [p for k in sorted(by_rung) for p in by_rung[k]]
+                        trials = store.merge_plan(config, planned)
+                        # Failed trials (a bad setting, a crash) are tried again; diverged
+                        # ones are results.
+                        pending = [t for t in trials
+                                   if t.state in (TrialState.PENDING, TrialState.FAILED)]
+                        if pending and executor is None:
+                            executor, device = _start_executor(config, yardstick, pending,
+                                                               dataset, stack, log)
+                        store.write_plan(config, yardstick, trials)
+                        planned_written = True
+                        if not pending:
+                            break
                         log(_plan_message(config, rung, trials, pending))
                         trials = _train_pending(store, executor, trials,
                                                 trial_jobs(config, yardstick, pending, device),

@@ -16,13 +16,12 @@ from ..core.errors import TinyFormulaError
 from ..core.files import write_atomically
 from ..cost.budgets import SUMMARY_BUDGETS
 from ..cost.yardstick import Yardstick
-from ..execution.jobs import TrialState
-from ..formula.estimator import MIN_POINTS, TinyFormula
-from ..formula.quality import assess, check_above_chance, noise_sigma
+from ..formula.estimator import TinyFormula
 from ..formula.solve import BudgetUnreachable
 from .config import SearchConfig
-from .fidelity import fidelity_report, seed_noise
-from .pareto import pareto_frontier
+from .fidelity import fidelity_report
+from .fitting import fit_formula, search_frontier
+from .noise import seed_noise
 from .store import TrialStore
 from .trials import COLUMNS, Trial, trials_dataframe
 
@@ -73,49 +72,12 @@ class SearchResult:
                    fidelity=fidelity_report(trials, config.rungs()))
 
 
-def search_frontier(config: SearchConfig, trials: list[Trial]) -> list[Trial]:
-    """The frontier the formula is fitted on: the search seed's trials at the top rung."""
-    return pareto_frontier([t for t in trials if t.rung == config.top_rung], seed=config.seed)
-
-
 def _csv(trials: list[Trial]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), lineterminator="\n")
     writer.writeheader()
     writer.writerows(t.to_row() for t in trials)
     return buffer.getvalue()
-
-
-def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
-                **params) -> TinyFormula:
-    """The formula of a search's trials: fitted on the frontier of the top rung (r, d and
-    top-1 against c), with its quality report. ``params`` are :class:`TinyFormula` parameters
-    (default: the config's ``monotone``). Raises TinyFormulaError when every trial scored at
-    chance or the frontier has too few points."""
-    frontier = search_frontier(config, trials)
-    noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
-    scores = [t.top1 for t in trials if t.state is TrialState.OK and t.rung == config.top_rung]
-    check_above_chance(scores, yardstick.num_classes, config.val_size, noise)
-    if len(frontier) < MIN_POINTS:
-        ok = sum(t.state is TrialState.OK for t in trials)
-        raise TinyFormulaError(
-            f"only {len(frontier)} Pareto-optimal trials ({ok} of {len(trials)} finished ok); "
-            f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
-            f"continue this search")
-    schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
-    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
-              f"{schedule}, {config.train_size:,} images x {config.epochs} epoch(s), "
-              f"seed {config.seed})")
-    if config.monotone is not None:
-        params.setdefault("monotone", config.monotone)
-    if noise is not None:
-        params.setdefault("top1_noise", noise_sigma(noise))
-    columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
-    columns["top1"] = [t.top1 for t in frontier]
-    formula = TinyFormula.for_yardstick(yardstick, source=source, **params).fit(columns)
-    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
-                              len(scores))
-    return formula
 
 
 def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
