@@ -60,7 +60,8 @@ def add_model_choice(p, resolution_default: str) -> None:
             help="relative budget c (FLOPs / the base's at r = d = w = 1): build what the "
                  "formula recommends")
     p.add_argument("--formula", metavar="PATH",
-                   help="with --flops: a fitted formula.json, or 'giant' for EfficientNet's "
-                        "inverted compound formula (default: the base's built-in formula)")
+                   help="with --flops: a fitted formula.json, zoo:BASE/DATASET for a formula "
+                        "of the zoo, or 'giant' for EfficientNet's inverted compound formula "
+                        "(default: the base's built-in formula)")
     checked(p, "--resolution-base", Integer(1, 4096), default=None, metavar="N",
             help=f"input size at r = 1 (default: {resolution_default})")

@@ -24,7 +24,8 @@ def add_formula_arguments(p) -> None:
     """The flags of a command that answers budgets from a formula."""
     p.add_argument("--flops", nargs="+", required=True, metavar="BUDGET", help=BUDGET_HELP)
     p.add_argument("--formula", metavar="PATH",
-                   help="a fitted formula file (formula.json from 'tinyformula fit')")
+                   help="a fitted formula file (formula.json from 'tinyformula fit'), or "
+                        "zoo:BASE/DATASET for a formula of the zoo ('tinyformula zoo')")
     p.add_argument("--base", default=None,
                    help="base network, for its built-in formula (default: efficientnet_b0)")
     checked(p, "--num-classes", NUM_CLASSES, default=None,

@@ -44,9 +44,9 @@ def choose_model(args, num_classes: int | None, resolution_base: int | None,
         formula = args.formula
         base = args.base
         if formula and formula != "giant" and base is None:
-            from ..formula.estimator import TinyFormula
+            from ..formula.loading import load_formula
 
-            formula = TinyFormula.load(formula)
+            formula = load_formula(formula)   # a file or zoo:BASE/DATASET
             base = formula.base
         return create_model(base or "efficientnet_b0", args.flops, formula, num_classes,
                             resolution_base=resolution_base, seed=seed)

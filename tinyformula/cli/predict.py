@@ -70,6 +70,13 @@ def _print_recommendation(formula, args, c: float, rec) -> None:
     if rec.top1 is not None:
         rows.append(("top-1", f"about {rec.top1:.1%} +- {2 * rec.top1_std:.1%} (2 GP std; the "
                               f"frontier's, under the search's schedule)"))
+    if rec.band is not None:
+        band = rec.band
+        rows.append(("band", f"r {band['r_lo']:.3f}-{band['r_hi']:.3f}, d {band['d_lo']:.3f}-"
+                             f"{band['d_hi']:.3f} (80% of refits on resampled trials; "
+                             f"{getattr(formula, 'method', 'frontier')} fit)"))
+        rows.append(("band's cost", f"about {band['top1_cost']:.1%} top-1 expected lost to "
+                                    f"that uncertainty (under the search's schedule)"))
     print_rows(rows)
     print()
 

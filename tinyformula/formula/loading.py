@@ -16,8 +16,9 @@ def load_formula(formula=None, *, base: str | None = None,
     Parameters
     ----------
     formula : None, str, path or TinyFormula
-        None: the built-in formula of ``base``; a path: a formula file (every value
-        checked); a fitted :class:`TinyFormula` as it is.
+        None: the built-in formula of ``base``; ``"zoo:BASE/DATASET"``: a formula of the zoo
+        (:mod:`.zoo`); a path: a formula file (every value checked); a fitted
+        :class:`TinyFormula` as it is.
     base : str, optional
         The base the caller builds; a formula fitted on another base is refused.
     cost : str, optional
@@ -31,6 +32,8 @@ def load_formula(formula=None, *, base: str | None = None,
     elif isinstance(formula, TinyFormula):
         formula._check_fitted()
         loaded, origin = formula, "the formula"
+    elif is_zoo_name(formula):
+        loaded, origin = from_zoo(formula), str(formula)
     else:
         loaded, origin = TinyFormula.load(formula), str(formula)
     if base is not None and base != loaded.base:
@@ -49,3 +52,19 @@ def load_formula(formula=None, *, base: str | None = None,
             raise TinyFormulaError(f"{origin} was fitted for {loaded.cost} on {loaded.machine_}; "
                                    f"this is {here}: fit a {loaded.cost} formula on this machine")
     return loaded
+
+
+# -- the zoo: kept apart so that merges stay easy ----------------------------------------------
+
+def is_zoo_name(formula) -> bool:
+    """Whether ``formula`` names a zoo entry (``zoo:BASE/DATASET``)."""
+    from .zoo import PREFIX
+
+    return isinstance(formula, str) and formula.startswith(PREFIX)
+
+
+def from_zoo(formula: str) -> TinyFormula:
+    """The zoo's formula named ``zoo:BASE/DATASET`` (its evidence checked)."""
+    from .zoo import PREFIX, zoo_formula
+
+    return zoo_formula(formula[len(PREFIX):])

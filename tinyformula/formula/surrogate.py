@@ -126,10 +126,10 @@ class Surrogate:
         self.points_ = points
         self.full_images_ = max(points.images)
         self.multi_fidelity_ = len(set(points.images)) > 1
-        raw = [np.log(points.r), np.log(points.d), np.log(points.c)]
+        columns = [np.log(points.r), np.log(points.d), np.log(points.c)]
         if self.multi_fidelity_:
-            raw.append(np.log(points.images))
-        raw = np.column_stack(raw)
+            columns.append(np.log(points.images))
+        raw = np.column_stack(columns)
         self.x_mean_ = raw.mean(axis=0)
         self.x_scale_ = np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
         x = (raw - self.x_mean_) / self.x_scale_

@@ -55,16 +55,16 @@ class SearchConfig:
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
     epochs, batch_size, val_size``, the planner's version, the cost c is measured in (when not
     FLOPs), the schedule (when halving, with ``eta``, ``min_images``, ``min_rung`` and the
-    version of its rules, ``halving_rules``; see :mod:`tinyformula.sweep.halving`) and the
-    second stage's candidates (when any; :mod:`tinyformula.sweep.stages`). ``val_size`` (the
-    training images held out to score candidates on) defaults to the preset's, at most a fifth
-    of the dataset's training images; ``train_size`` defaults to the preset's, at most what
-    the hold-out leaves.
-    ``monotone`` and ``fit`` only change how the formula is fitted on the stored trials (a
-    finished search refits with another ``fit`` and trains nothing). The trial count may
-    grow to extend a search; where and how trials run (``out``, ``executor``, ``workers``,
-    ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``) never changes
-    which search it is.
+    version of its rules, ``halving_rules``; see :mod:`tinyformula.sweep.halving`).
+    ``val_size`` (the training images held out to score candidates on) defaults to the
+    preset's, at most a fifth of the dataset's training images; ``train_size`` defaults to the
+    preset's, at most what the hold-out leaves. ``monotone`` and ``fit`` only change how the
+    formula is fitted on the stored trials (a finished search refits with another ``fit`` and
+    trains nothing). The trial count may grow to extend a search, and so may a second stage
+    (``second_stage``: candidates sampled around the formula's band,
+    :mod:`tinyformula.sweep.stages`); where and how trials run (``out``, ``executor``,
+    ``workers``, ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``)
+    never changes which search it is.
     """
 
     base: str = "efficientnet_b0"
@@ -267,8 +267,6 @@ class SearchConfig:
                             min_rung=self.min_rung)
             if self.halving_rules != 1:  # halving as in 0.2 stores none
                 identity["halving_rules"] = self.halving_rules
-        if self.second_stage:
-            identity["second_stage"] = self.second_stage
         return identity
 
     def to_dict(self) -> dict:

@@ -30,6 +30,7 @@ from .config import SearchConfig
 from .halving import plan_rung, small_rung_warning
 from .results import SearchResult, finish_search
 from .space import plan_candidates
+from .stages import plan_second_stage
 from .store import TrialStore
 from .trials import PlannedTrial, Trial
 
@@ -145,12 +146,11 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
     except OSError as error:
         raise TinyFormulaError(f"cannot create {out}: {error.strerror}") from None
     with RunLock(out) as lock:
-        store = None
-        planned_written = False
+        store, run = None, None
         try:
             store = TrialStore.open(out / "trials.sqlite")
             with contextlib.ExitStack() as stack:
-                executor, device = None, config.device
+                run = _PlanRunner(config, yardstick, store, dataset, stack, log, progress)
                 by_rung: dict[int, list[PlannedTrial]] = {}
                 rungs = config.rungs(dataset.num_classes)
                 for rung in range(config.top_rung + 1):
@@ -158,30 +158,57 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                         # A rung's plan depends only on the stored results of the rung below
                         # (and, for a top-up, of its own).
                         by_rung[rung] = plan_rung(rungs, rung, candidates, store.trials())
-                        planned = [p for k in sorted(by_rung) for p in by_rung[k]]
-                        trials = store.merge_plan(config, planned)
-                        # Failed trials (a bad setting, a crash) are tried again; diverged
-                        # ones are results.
-                        pending = [t for t in trials
-                                   if t.state in (TrialState.PENDING, TrialState.FAILED)]
-                        if pending and executor is None:
-                            executor, device = _start_executor(config, yardstick, pending,
-                                                               dataset, stack, log)
-                        store.write_plan(config, yardstick, trials)
-                        planned_written = True
-                        if not pending:
+                        if not run([p for k in sorted(by_rung) for p in by_rung[k]],
+                                   lambda trials, pending: _plan_message(config, rung, trials,
+                                                                         pending)):
                             break
-                        log(_plan_message(config, rung, trials, pending))
-                        trials = _train_pending(store, executor, trials,
-                                                trial_jobs(config, yardstick, pending, device),
-                                                progress)
+                # The second stage: sampled around the first stage's formula (or read back).
+                stage = plan_second_stage(config, yardstick, candidates, run.trials,
+                                          store.trials())
+                if stage:
+                    run([p for k in sorted(by_rung) for p in by_rung[k]] + stage,
+                        lambda trials, pending: f"second stage: {len(stage)} candidates "
+                        f"sampled around the formula's band, {len(stage) - len(pending)} "
+                        f"already done")
+                trials = run.trials
         finally:
             if store is not None:
                 store.close()
-            if fresh and not planned_written:
+            if fresh and not (run and run.written):
                 lock.release(remove=True)
                 _remove_store(out)
         return finish_search(out, config, yardstick, trials)
+
+
+class _PlanRunner:
+    """Merges a plan with the store, writes it, and trains what is pending (starting the
+    executor on first need); ``trials`` holds every planned trial after the last call."""
+
+    def __init__(self, config, yardstick, store, dataset, stack, log, progress):
+        self.config, self.yardstick, self.store = config, yardstick, store
+        self.dataset, self.stack, self.log, self.progress = dataset, stack, log, progress
+        self.executor, self.device = None, config.device
+        self.trials: list[Trial] = []
+        self.written = False   # whether a plan reached the store
+
+    def __call__(self, planned: list[PlannedTrial], message) -> bool:
+        """Run ``planned``; True when anything was pending (and is now trained)."""
+        config, store = self.config, self.store
+        trials = store.merge_plan(config, planned)
+        # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
+        pending = [t for t in trials if t.state in (TrialState.PENDING, TrialState.FAILED)]
+        if pending and self.executor is None:
+            self.executor, self.device = _start_executor(config, self.yardstick, pending,
+                                                         self.dataset, self.stack, self.log)
+        store.write_plan(config, self.yardstick, trials)
+        self.written = True
+        if pending:
+            self.log(message(trials, pending))
+            trials = _train_pending(store, self.executor, trials,
+                                    trial_jobs(config, self.yardstick, pending, self.device),
+                                    self.progress)
+        self.trials = trials
+        return bool(pending)
 
 
 def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,

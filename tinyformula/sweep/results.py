@@ -129,7 +129,8 @@ def run_summary(result: SearchResult) -> dict:
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
             .to_dict("records"),
             "seed_spread": result.seed_spread, "fidelity": result.fidelity,
-            "formula": str(result.path / "formula.json"), "quality": result.formula.quality_,
+            "formula": str(result.path / "formula.json"), "fit": result.formula.method,
+            "quality": result.formula.quality_,
             "budgets": budgets}
 
 
