@@ -269,3 +269,25 @@ def test_the_zoo_refuses_unknown_and_tampered_entries(zoo, cli):
     code, _, err = cli("predict", "--formula", "zoo:efficientnet_b0/fashion-mnist",
                        "--flops", "0.1")
     assert code == 2 and "SHA-256 mismatch" in err
+
+
+@pytest.mark.skipif(not FASHION.is_dir(), reason="needs Fashion-MNIST")
+def test_fit_refits_a_finished_search_with_another_fit_and_trains_nothing(run, tmp_path, cli):
+    import shutil
+
+    folder, config, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(folder, copy)
+    code, out, err = cli("fit", "--preset", "smoke", "--trials", "40", "--out", copy,
+                         "--fit", "surrogate", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["fit"] == "surrogate"
+    assert any(entry["tiny"].get("band") for entry in summary["budgets"])
+    assert TinyFormula.load(copy / "formula.json").method == "surrogate"
+    from tinyformula import load_run
+
+    finished = load_run(folder).trials["finished_at"].tolist()
+    assert load_run(copy).trials["finished_at"].tolist() == finished   # nothing retrained
+    code, out, err = cli("fit", "--preset", "smoke", "--trials", "40", "--out", copy)
+    assert code == 0 and "Band:" in out and "band's expected top-1 cost" in out
