@@ -144,6 +144,55 @@ def test_the_surrogate_fit_lands_nearer_the_known_optimum_than_the_frontier(fitt
     assert errors["surrogate"] < errors["frontier"] + 0.05, errors
 
 
+# -- the quality verdict, rules 2 ------------------------------------------------------------------
+
+class _Banded:
+    """A formula stub with a band of the given top-1 cost at every summary budget."""
+
+    band_ = True
+
+    def __init__(self, cost):
+        self.cost = cost
+
+    def band_at(self, c):
+        return {"r_lo": 0.5, "r_hi": 0.6, "d_lo": 0.4, "d_hi": 0.5, "top1_cost": self.cost}
+
+
+def test_a_budget_is_trustworthy_only_where_its_band_is_cheap_and_it_beats_the_giant_formula():
+    from tinyformula.formula.quality import budget_verdicts, noise_sigma
+
+    sigma = noise_sigma(0.04)                           # one trial's sd: 3.5 points
+    gains = {0.06: 0.10, 0.13: 0.01, 0.25: None}        # 0.5: not judged on its gain
+    verdicts = {e["c"]: e for e in budget_verdicts(_Banded(0.01), 0.04, advantage=gains)}
+    assert verdicts[0.06]["verdict"] == "trustworthy"
+    assert verdicts[0.13]["verdict"] == "weak" and "giant" in verdicts[0.13]["reason"]
+    assert verdicts[0.25]["verdict"] == "weak" and "cannot say" in verdicts[0.25]["reason"]
+    assert verdicts[0.5]["verdict"] == "trustworthy"
+    assert verdicts[0.06]["advantage_over_giant"] == 0.10
+    # A costly band is weak whatever the gain; "noise" overrides everything.
+    costly = budget_verdicts(_Banded(2 * sigma), 0.04, advantage=gains)
+    assert {e["verdict"] for e in costly} == {"weak"}
+    assert {e["verdict"] for e in budget_verdicts(_Banded(0.0), 0.04, "noise", gains)} == \
+        {"noise"}
+
+
+def test_a_fitted_report_measures_the_gain_over_the_giant_formula(fitted):
+    from tinyformula.formula.quality import lines
+
+    for fit, formula in fitted.items():
+        measured = 0
+        for entry in formula.quality_["budgets"]:
+            gain, c = entry["advantage_over_giant"], entry["c"]
+            if gain is None:
+                continue
+            mine, giant = formula.recommend(c), formula.giant(c)
+            truth = surface(mine.r, mine.d, c) - surface(giant.r, giant.d, c)
+            assert gain == pytest.approx(truth, abs=0.015), (fit, c)
+            measured += 1
+        assert measured >= 2, formula.quality_["budgets"]
+        assert any("inverted giant" in line for line in lines(formula.quality_))
+
+
 def test_a_fit_is_a_setting_that_does_not_change_the_search(run):
     _, config, _ = run
     from dataclasses import replace

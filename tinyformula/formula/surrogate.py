@@ -166,6 +166,14 @@ class Surrogate:
         latent = np.sqrt(np.maximum(std ** 2 - noise, 1e-12))
         return mean.reshape(r.shape), latent.reshape(r.shape)
 
+    def supported(self, r: float, d: float, c: float) -> bool:
+        """Whether a trial lies within ``SUPPORT`` of (r, d, c) in every log coordinate: the
+        surrogate is only asked about places the search looked."""
+        p = self.points_
+        point = (math.log(r), math.log(d), math.log(c))
+        return any(max(abs(math.log(a) - b) for a, b in zip(trial, point)) <= SUPPORT
+                   for trial in zip(p.r, p.d, p.c))
+
     def grid(self, c_grid, width_range: tuple[float, float]):
         """The (r, d) grid at each budget of ``c_grid`` with a mask of the points searched:
         inside the sampler's width range and near a trial. Returns (r, d, mask), r and d of

@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 
 from ..core.errors import TinyFormulaError
+from ..cost.budgets import SUMMARY_BUDGETS
 from ..cost.yardstick import Yardstick
 from ..execution.jobs import TrialState
 from ..formula.band import DRAWS, summarize
@@ -113,8 +114,45 @@ def _fit_formula(config, yardstick, trials, method, draws, params) -> TinyFormul
     frontier = search_frontier(config, trials)
     formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
                               len(scores), frontier={"c": [t.config.c for t in frontier],
-                                                     "top1": [t.top1 for t in frontier]})
+                                                     "top1": [t.top1 for t in frontier]},
+                              advantage=giant_advantage(config, trials, formula,
+                                                        noise_sigma(noise) if noise else None))
     return formula
+
+
+def giant_advantage(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula,
+                    sigma: float | None) -> dict[float, float | None]:
+    """At each summary budget inside the top rung's c range: how much top-1 the search's own
+    trials expect the formula's network to gain over the inverted giant formula's (both at the
+    search's schedule, read from a surrogate fitted on every trial); None where the trials
+    cannot say (the giant formula cannot reach c, or either network lies outside the trials).
+    Empty when no budget is inside the range or the surrogate cannot be fitted (too few
+    trials): then the gain is not judged at all."""
+    import numpy as np
+
+    top = [t.config.c for t in trials if t.rung == config.top_rung
+           and t.state is TrialState.OK and t.top1 is not None]
+    budgets = [c for c in SUMMARY_BUDGETS if min(top) <= c <= max(top)]
+    if not budgets:
+        return {}
+    try:
+        surrogate = Surrogate(sigma).fit(trial_points(trials))
+    except (TinyFormulaError, ValueError, np.linalg.LinAlgError):
+        return {}
+    out: dict[float, float | None] = {}
+    for c in budgets:
+        try:
+            mine, giant = formula.recommend(c), formula.giant(c)
+        except TinyFormulaError:
+            out[c] = None
+            continue
+        if not (surrogate.supported(mine.r, mine.d, c) and surrogate.supported(giant.r,
+                                                                             giant.d, c)):
+            out[c] = None
+            continue
+        expected = surrogate.predict([mine.r, giant.r], [mine.d, giant.d], [c, c])
+        out[c] = float(expected[0] - expected[1])
+    return out
 
 
 def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, draws: int):
