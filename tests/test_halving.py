@@ -186,11 +186,12 @@ def test_a_schema_1_folder_loads_as_rung_0_and_migrates_when_continued(tmp_path)
 # -- a real search -----------------------------------------------------------------------------
 
 def halving_search(out, **extra):
-    """A tiny halving search; too few top-rung points for a formula is fine here."""
+    """A tiny halving search by 0.2's rules (its rungs are at chance: the rules of 0.3 would
+    top its top rung up); too few top-rung points for a formula is fine here."""
     try:
         return search("efficientnet_b0", "fashion-mnist", out=out, preset="smoke", trials=8,
                       train_size=256, schedule="halving", min_rung=2, workers=2,
-                      progress=False, log=lambda message: None, **extra)
+                      halving_rules=1, progress=False, log=lambda message: None, **extra)
     except TinyFormulaError as error:
         assert "Pareto-optimal" in str(error)
         return None
@@ -238,7 +239,7 @@ def test_halving_search_resumes_with_nothing_trained_twice(tmp_path, cli):
 
     # The folder is refused for another schedule, and the summary reports the rungs.
     code, _, err = cli("fit", "--preset", "smoke", "--trials", "8", "--train-size", "256",
-                       "--out", out)
+                       "--schedule", "full", "--out", out)
     assert code == 2 and "holds a different search" in err
 
 
@@ -274,9 +275,118 @@ def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path
     assert [r["candidates"] for r in fidelity["rungs"]] == [30, 10, 6]
     assert [t["promoted"] for t in fidelity["transitions"]] == [10, 6]
     assert all(t["spearman"] > 0.5 for t in fidelity["transitions"])
-    assert set(run.frontier["rung"]) == {2} and summary["seed_spread"]["pairs"] == 1
+    # The top rung replicates as many candidates as the full schedule does (the preset's 2).
+    assert set(run.frontier["rung"]) == {2} and summary["seed_spread"]["pairs"] == 2
     images = sum(t.images for t in trials)
-    assert fidelity["compute"]["images"] == images < 0.45 * 32 * 2048
+    assert fidelity["compute"]["images"] == images < 0.5 * 32 * 2048
     c = float(run.frontier["c"].iloc[len(run.frontier) // 2])
     paths = plot_run(tmp_path, budget=c)
     assert [p.name for p in paths][-1] == "rungs.png" and paths[-1].stat().st_size > 0
+
+
+# -- the guards of 0.3 (halving_rules 2) -------------------------------------------------------
+
+def test_equal_compute_plans_eta_times_the_candidates_and_no_more_images():
+    from tinyformula.sweep.halving import equal_compute_candidates, rung_members
+
+    for preset, trials in (("smoke", 24), ("default", 60)):
+        config = SearchConfig(preset=preset, schedule="halving").resolved(train_images=60_000)
+        assert config.trials == 3 * trials
+        sizes = config.rung_train_sizes
+        images = sum(n * s for n, s in zip(
+            rung_members(config.trials, len(sizes), config.eta, config.min_rung), sizes))
+        assert images <= 1.01 * trials * sizes[-1]
+        assert equal_compute_candidates(trials, sizes, config.eta, config.min_rung) \
+            == config.trials
+    # --trials is still the number of candidates; 0.2's rules keep the preset's count.
+    assert SearchConfig(preset="smoke", schedule="halving", trials=30).resolved().trials == 30
+    assert SearchConfig(preset="smoke", schedule="halving",
+                        halving_rules=1).resolved().trials == 24
+
+
+def test_a_rung_at_chance_promotes_by_c_alone():
+    from tinyformula.sweep.halving import spread_in_log_c
+
+    config = SearchConfig(preset="smoke", trials=18, schedule="halving").resolved()
+    candidates = [p.config for p in plan_trials(config, SMALL) if p.seed == 0]
+
+    def rung0(scores):
+        return [Trial(i, i, 0, cand, TrialState.OK, score, images=228)
+                for i, (cand, score) in enumerate(zip(candidates, scores))]
+
+    rng = random.Random(0)
+    chance = [rung0([rng.uniform(0.08, 0.13) for _ in candidates]) for _ in range(2)]
+    plans = [[p.candidate for p in plan_rung(config.rungs(10), 1, candidates, trials)
+              if p.seed == 0] for trials in chance]
+    assert plans[0] == plans[1]                 # the scores do not matter
+    expected = sorted(t.candidate for t in spread_in_log_c(chance[0], [], 6))
+    assert plans[0] == expected
+    # Scores well above chance rank as before (and without the task's classes, every rung
+    # ranks, as 0.2 did).
+    learned = rung0([0.3 + 0.4 * rng.random() for _ in candidates])
+    members = [p.candidate for p in plan_rung(config.rungs(10), 1, candidates, learned)
+               if p.seed == 0]
+    assert members == [t.candidate for t in promote(learned, 6)]
+    old = [p.candidate for p in plan_rung(config.rungs(), 1, candidates, chance[0])
+           if p.seed == 0]
+    assert old == [t.candidate for t in promote(chance[0], 6)]
+
+
+def test_the_top_rung_is_topped_up_until_it_holds_a_formula_s_points():
+    config = SearchConfig(preset="smoke", trials=18, schedule="halving").resolved()
+    candidates = [p.config for p in plan_trials(config, SMALL) if p.seed == 0]
+    rungs = config.rungs(10)
+    known = [Trial(i, i, 0, cand, TrialState.OK, 0.3 + 0.01 * i, images=228)
+             for i, cand in enumerate(candidates)]
+    members1 = [p for p in plan_rung(rungs, 1, candidates, known) if p.seed == 0]
+    known += [Trial(100 + k, p.candidate, 0, p.config, TrialState.OK, 0.5, rung=1,
+                    images=p.images) for k, p in enumerate(members1)]
+    top = [p for p in plan_rung(rungs, 2, candidates, known) if p.seed == 0]
+    assert len(top) == 6
+    # The top rung finishes with every network scoring the same: one frontier point.
+    finished = known + [Trial(200 + k, p.candidate, 0, p.config, TrialState.OK, 0.6, rung=2,
+                              images=p.images) for k, p in enumerate(top)]
+    topped = [p.candidate for p in plan_rung(rungs, 2, candidates, finished) if p.seed == 0]
+    assert len(topped) == 8 and {p.candidate for p in top} < set(topped)
+    # Nothing is added while a top-rung trial is still pending, nor by 0.2's rules.
+    pending = known + [Trial(200 + k, p.candidate, 0, p.config, rung=2, images=p.images)
+                       for k, p in enumerate(top)]
+    assert len([p for p in plan_rung(rungs, 2, candidates, pending) if p.seed == 0]) == 6
+    old = SearchConfig(preset="smoke", trials=18, schedule="halving",
+                       halving_rules=1).resolved().rungs(10)
+    assert len([p for p in plan_rung(old, 2, candidates, finished) if p.seed == 0]) == 6
+
+
+def test_a_small_first_rung_is_warned_about_before_the_search_starts():
+    from tinyformula.sweep.halving import small_rung_warning
+
+    smoke = SearchConfig(preset="smoke", schedule="halving").resolved()
+    default = SearchConfig(preset="default", schedule="halving").resolved()
+    assert "2 optimiser step(s)" in small_rung_warning(smoke.rung_train_sizes[0], 1, 128)
+    assert small_rung_warning(default.rung_train_sizes[0], 1, 128) is None
+
+
+def test_a_folder_planned_with_old_defaults_continues_with_the_same_command(monkeypatch):
+    """Presets' defaults may change (the schedule, the trial count, the rules): a stored
+    search keeps what it was planned with when the command leaves them unset."""
+    from dataclasses import replace
+
+    import tinyformula.sweep.config as config_module
+    from tinyformula.sweep.presets import PRESETS
+
+    stored_full = SearchConfig(preset="smoke").resolved()
+    stored_halving = replace(SearchConfig(preset="smoke", schedule="halving",
+                                          halving_rules=1).resolved())
+    new = replace(PRESETS["smoke"], schedule="halving", second_stage=5)
+    monkeypatch.setitem(config_module.PRESETS, "smoke", new)
+    given = SearchConfig(preset="smoke")
+    now = given.resolved()
+    assert now.schedule == "halving" and now.trials == 72
+    for stored in (stored_full, stored_halving):
+        continued = now.continuing(stored, given)
+        assert continued.identity() == stored.identity()
+        assert continued.trials == stored.trials and continued.second_stage == 0
+    # Set explicitly, a setting is checked against the folder as before.
+    explicit = SearchConfig(preset="smoke", schedule="halving")
+    assert explicit.resolved().continuing(stored_full, explicit).identity() \
+        != stored_full.identity()

@@ -71,8 +71,9 @@ def add_model_choice(p, resolution_default: str) -> None:
     p.add_argument("--budget", "--flops", dest="budget", metavar="BUDGET",
                    help="build what the formula recommends for this budget: " + BUDGET_HELP)
     p.add_argument("--formula", metavar="PATH",
-                   help="with --budget: a fitted formula.json, or 'giant' for EfficientNet's "
-                        "inverted compound formula (default: the base's built-in formula)")
+                   help="with --budget: a fitted formula.json, zoo:BASE/DATASET for a formula "
+                        "of the zoo, or 'giant' for EfficientNet's inverted compound formula "
+                        "(default: the base's built-in formula)")
     checked(p, "--resolution-base", Integer(1, 4096), default=None, metavar="N",
             help=f"input size at r = 1 (default: {resolution_default}); budgets are counted "
                  f"at it")

@@ -6,6 +6,7 @@ import argparse
 
 from ..core.signals import on_stop
 from ..cost.yardstick import COST_NAMES
+from ..formula.fits import DEFAULT_FIT, DESCRIPTIONS, FITS
 from ..sweep.config import SearchConfig
 from ..sweep.presets import PRESETS
 from .arguments import checked, number
@@ -74,6 +75,15 @@ def register(sub) -> None:
     checked(p, "--val-size", FIT['val_size'], metavar="N",
             help="training images held out to score candidates on (default: the "
                  "preset's, at most a fifth of the training images)")
+    p.add_argument("--fit", choices=list(FITS),
+                   help="how the formula is fitted on the trials: frontier (GPs through the "
+                        "Pareto frontier, the paper's) or surrogate (GPs along the best (r, d) "
+                        "of a top-1 surrogate of every trial); changes only the fit: a finished "
+                        f"search refits without training (default: {DEFAULT_FIT})")
+    checked(p, "--second-stage", FIT['second_stage'], metavar="N",
+            help="after the search, N more candidates sampled around the formula's band where "
+                 "it is widest, trained on the full budget, then the formula refitted "
+                 "(default: the preset's)")
     p.add_argument("--monotone", action=argparse.BooleanOptionalAction,
                    help="fit r(c), d(c) and top-1(c) non-decreasing in c (default: on); "
                         "--no-monotone fits the frontier as it is")
@@ -173,12 +183,32 @@ def _print_summary(summary: dict) -> None:
     if any(e["tiny"].get("extrapolated") for e in summary["budgets"] if "error" not in e["tiny"]):
         print("  (extrap.: outside the c range the formula was fitted on; r, d and top-1 "
               "are extrapolated)")
+    _print_band(summary)
     from ..formula.quality import lines
 
     print("\n" + "\n".join(lines(summary["quality"])))
     print(f"\nFormula written to {summary['formula']}; use it with "
           f"'tinyformula predict --formula {summary['formula']} --budget B', B a relative c "
           f"(0.25) or an amount in {meter.unit} ({meter.example}).")
+
+
+def _print_band(summary: dict) -> None:
+    """The band of r and d at each budget, and the top-1 it is expected to cost."""
+    rows = [(entry["c"], entry["tiny"].get("band")) for entry in summary["budgets"]
+            if "error" not in entry["tiny"]]
+    print(f"\nFit: {summary['fit']} ({DESCRIPTIONS[summary['fit']]}).")
+    if not any(band for _, band in rows):
+        print("No band (the search's trials reach none of these budgets).")
+        return
+    print("Band: where the formula would land if the search were run again (80% of "
+          "bootstrap refits), and the top-1 that uncertainty is expected to cost:")
+    print(f"{'c':>6}  {'r band':>13}  {'d band':>13}  {'top-1 cost':>10}")
+    for c, band in rows:
+        if band is None:
+            print(f"{c:6.2f}  {'-':>13}  {'-':>13}  {'-':>10}")
+            continue
+        print(f"{c:6.2f}  {band['r_lo']:5.3f}-{band['r_hi']:<7.3f}  "
+              f"{band['d_lo']:5.3f}-{band['d_hi']:<7.3f}  {100 * band['top1_cost']:7.1f} pp")
 
 
 def _print_fidelity(fidelity: dict) -> None:

@@ -22,7 +22,8 @@ def add_formula_arguments(p) -> None:
     p.add_argument("--budget", "--flops", dest="budget", nargs="+", required=True,
                    metavar="BUDGET", help=BUDGET_HELP)
     p.add_argument("--formula", metavar="PATH",
-                   help="a fitted formula file (formula.json from 'tinyformula fit')")
+                   help="a fitted formula file (formula.json from 'tinyformula fit'), or "
+                        "zoo:BASE/DATASET for a formula of the zoo ('tinyformula zoo')")
     p.add_argument("--base", default=None,
                    help="base network, for its built-in formula (default: efficientnet_b0)")
     checked(p, "--num-classes", NUM_CLASSES, default=None,

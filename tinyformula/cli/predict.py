@@ -108,5 +108,12 @@ def _print_recommendation(formula, yardstick, budget, c: float, rec) -> None:
         extrapolated = "; extrapolated" if rec.extrapolated else ""
         rows.append(("top-1", f"about {rec.top1:.1%} +- {200 * rec.top1_std:.1f} pp (2 GP std; the "
                               f"frontier's, under the search's schedule{extrapolated})"))
+    if rec.band is not None:
+        band = rec.band
+        rows.append(("band", f"r {band['r_lo']:.3f}-{band['r_hi']:.3f}, d {band['d_lo']:.3f}-"
+                             f"{band['d_hi']:.3f} (80% of refits on resampled trials; "
+                             f"{getattr(formula, 'method', 'frontier')} fit)"))
+        rows.append(("band's cost", f"about {100 * band['top1_cost']:.1f} pp top-1 expected "
+                                    f"lost to that uncertainty (under the search's schedule)"))
     print_rows(rows)
     print()

@@ -9,7 +9,9 @@ which would import scikit-learn (and numpy) with this module; ``sklearn.base.clo
 
 A formula fitted by a search also carries a GP of top-1 against c (the frontier's, under that
 search's schedule) and its quality report (:mod:`tinyformula.formula.quality`), both optional in the
-file: formula files written before them still load and predict.
+file: formula files written before them still load and predict. Since 0.3 it also says how its
+points were chosen from the trials (``method``: :mod:`.fits`) and carries its band
+(:mod:`.band`); files without them read as the frontier fit without a band.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..core.files import write_atomically
 from ..cost.budgets import check_budget, relative_budget
 from ..cost.yardstick import Yardstick
 from ..nets.bases import base_record, get_base, restore_base
+from .band import Band
 from .file_format import (
     FORMAT,
     FORMULA_KIND,
@@ -35,6 +38,7 @@ from .file_format import (
     sealed,
     verify,
 )
+from .fits import FITS
 from .gp import GPPosterior, isotonic, make_gp
 from .recommendation import Recommendation, giant_recommendation
 from .solve import solve_budget
@@ -117,6 +121,13 @@ class TinyFormula:
         The standard deviation of one trial's top-1 between seeds, when measured: the top-1
         GP's white noise is held at least that large, so it does not chase seed noise and
         its band covers another seed's score.
+    method : str
+        How the points ``fit`` receives were chosen from a search's trials (:mod:`.fits`):
+        ``"frontier"`` (the Pareto frontier, the paper's) or ``"surrogate"`` (the best (r, d)
+        of a top-1 surrogate of every trial, along c). Only recorded: ``fit`` fits GPs on
+        whatever points it is given.
+    restarts : int
+        Restarts of each GP's hyper-parameter optimiser (a band's refits use fewer).
 
     Attributes
     ----------
@@ -126,13 +137,17 @@ class TinyFormula:
         Their posteriors, evaluated in pure Python; what the formula file stores.
     posterior_top1_ : GPPosterior or None
         The GP of the frontier's top-1 against log c (None when the frontier had no top1).
+    band_ : Band or None
+        The band of r(c) and d(c) and its top-1 cost a search attaches (:mod:`.band`); None
+        for formulas fitted directly or written before bands existed.
     quality_ : dict or None
         The quality report a search attaches (:func:`tinyformula.formula.quality.assess`); None for
         formulas fitted directly or written before reports existed.
     c_range_ : (float, float)
         The smallest and largest c of the frontier it was fitted on.
     frontier_ : dict of lists
-        That frontier's c, r, d (and w).
+        The points the GPs were fitted on: c, r, d (and w, top1); the Pareto frontier for the
+        frontier fit, the surrogate's best path for the surrogate fit.
     machine_ : str or None
         For a latency formula, the machine its latencies were measured on.
     """
@@ -142,7 +157,8 @@ class TinyFormula:
                  noise_bounds: tuple[float, float] = (1e-6, 1e-1), random_state: int = 0,
                  cost: str = "flops", device: str = "cpu", threads: int = 1,
                  runtime: str = "torch", monotone: bool = MONOTONE,
-                 top1_noise: float | None = None):
+                 top1_noise: float | None = None, method: str = "frontier",
+                 restarts: int = 5):
         self.base = base
         self.noise_bounds = noise_bounds
         self.resolution_base = resolution_base
@@ -155,6 +171,8 @@ class TinyFormula:
         self.runtime = runtime
         self.monotone = monotone
         self.top1_noise = top1_noise
+        self.method = method
+        self.restarts = restarts
 
     # -- scikit-learn's estimator protocol, without importing scikit-learn ------------------
 
@@ -210,6 +228,9 @@ class TinyFormula:
         self.yardstick  # checks base, classes, resolution and cost
         if not isinstance(self.monotone, bool):
             raise TinyFormulaError(f"monotone must be True or False, got {self.monotone!r}")
+        if self.method not in FITS:
+            raise TinyFormulaError(f"method must be one of {', '.join(FITS)}, got "
+                                   f"{self.method!r}")
         columns = _frontier_columns(frontier)
         from sklearn.exceptions import ConvergenceWarning
 
@@ -217,7 +238,7 @@ class TinyFormula:
 
         def fit_one(key, noise_bounds):
             target = np.asarray(isotonic(columns[key])) if self.monotone else columns[key]
-            return make_gp(noise_bounds, self.random_state).fit(x, target)
+            return make_gp(noise_bounds, self.random_state, self.restarts).fit(x, target)
 
         def top1_bounds():
             # White noise on targets normalised by their std: the seed noise's share of it.
@@ -246,6 +267,8 @@ class TinyFormula:
 
             self.machine_ = machine_description(self.device)
         self.quality_: dict | None = None
+        self.band_: Band | None = None
+        self.inputs_key_: str | None = None   # what a search fitted it from (its key)
         return self
 
     def _check_fitted(self):
@@ -332,7 +355,14 @@ class TinyFormula:
         top1, top1_std = self.expected_top1(c) or (None, None)
         return Recommendation(budget=c, config=config, formula="tiny", r_std=r_std, d_std=d_std,
                               extrapolated=self.is_extrapolation(c), top1=top1,
-                              top1_std=top1_std, cost=self.cost)
+                              top1_std=top1_std, cost=self.cost, band=self.band_at(c))
+
+    def band_at(self, c: float) -> dict | None:
+        """The band at budget c (``r_lo, r_hi, d_lo, d_hi, top1_cost``), or None where the
+        formula has no band (fitted directly, written before 0.3, or c outside the band's
+        budgets)."""
+        band = getattr(self, "band_", None)
+        return band.at(c) if band is not None else None
 
     def giant(self, c, num_classes: int | None = None,
               resolution_base: int | None = None) -> Recommendation:
@@ -364,6 +394,13 @@ class TinyFormula:
             body["gp"]["top1"] = self.posterior_top1_.to_dict()
         if getattr(self, "quality_", None) is not None:
             body["quality"] = self.quality_
+        # Keys added in 0.3, written only when they say something: older readers ignore them.
+        if getattr(self, "method", "frontier") != "frontier":
+            body["fit"] = self.method
+        if getattr(self, "band_", None) is not None:
+            body["band"] = self.band_.to_dict()
+        if getattr(self, "inputs_key_", None):   # what it was fitted from (a search's reuse)
+            body["inputs"] = self.inputs_key_
         return sealed(body)
 
     def save(self, path) -> Path:
@@ -395,6 +432,13 @@ class TinyFormula:
             formula.posterior_top1_ = GPPosterior.from_dict(top1) if top1 is not None else None
             formula.monotone = formula.posterior_r_.monotone
             formula.quality_ = data.get("quality")
+            method = data.get("fit", "frontier")
+            if method not in FITS:
+                raise TinyFormulaError(f"unknown fit {method!r}")
+            formula.method = method
+            band = data.get("band")
+            formula.band_ = Band.from_dict(band) if band is not None else None
+            formula.inputs_key_ = data.get("inputs")
         except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:

@@ -21,6 +21,7 @@ from ..core.schema import ListOf, Number, Record, Text, validate
 from ..cost.latency.measure import DEVICES, RUNTIMES
 from ..cost.yardstick import COST_NAMES
 from ..nets.bases.spec import NUM_CLASSES, RESOLUTION_BASE
+from .fits import FITS
 from .gp import MAX_TRAINING_POINTS, POSTERIOR_VALUES
 
 FORMAT = "tinyformula-formula"
@@ -68,7 +69,8 @@ FORMULA_FILE = Record(
      "checksum": Text(max_length=64)},
     optional={"source": Text(), "cost": Options(COST_NAMES), "device": Options(DEVICES),
               "threads": Integer(1, 1024), "runtime": Options(RUNTIMES),
-              "machine": OrNone(Text(max_length=1000)), "quality": OrNone(QUALITY)})
+              "machine": OrNone(Text(max_length=1000)), "quality": OrNone(QUALITY),
+              "fit": Options(FITS), "inputs": Text(max_length=64, empty=False)})
 """What a formula file holds (files written before a key existed lack the optional ones)."""
 
 

@@ -26,7 +26,7 @@ from ..core.errors import TinyFormulaError
 LATTICE_STEP = 0.01   # in log c: 1% steps in c; the rearranged mean is exact on the lattice
 
 
-def make_gp(noise_bounds: tuple[float, float], random_state: int = 0):
+def make_gp(noise_bounds: tuple[float, float], random_state: int = 0, restarts: int = 5):
     """An unfitted scikit-learn GP with the formula's kernel (imports scikit-learn)."""
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
@@ -36,7 +36,7 @@ def make_gp(noise_bounds: tuple[float, float], random_state: int = 0):
               + DotProduct(1.0, (1e-2, 1e1))
               + WhiteKernel(min(max(1e-3, lo), hi), (lo, hi)))
     # Restarts from a seeded generator: a fit is deterministic.
-    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=5,
+    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=restarts,
                                     random_state=random_state)
 
 

@@ -31,8 +31,9 @@ def load_formula(formula=None, *, base: str | None = None,
     Parameters
     ----------
     formula : None, str, path or TinyFormula
-        None: the built-in formula of ``base``; a path: a formula file (every value
-        checked); a fitted :class:`TinyFormula` (its parameters checked).
+        None: the built-in formula of ``base``; ``"zoo:BASE/DATASET"``: a formula of the zoo
+        (:mod:`.zoo`); a path: a formula file (every value checked); a fitted
+        :class:`TinyFormula` (its parameters checked).
     base : str, optional
         The base the caller builds; a formula fitted on another base is refused.
     cost : str, optional
@@ -50,6 +51,8 @@ def load_formula(formula=None, *, base: str | None = None,
         formula._check_fitted()
         formula.yardstick  # its base, classes, resolution and cost, checked
         loaded, origin = formula, "the formula"
+    elif is_zoo_name(formula):
+        loaded, origin = from_zoo(formula), str(formula)
     elif isinstance(formula, str) or hasattr(formula, "__fspath__"):
         loaded, origin = resolve(formula)
     else:
@@ -74,3 +77,19 @@ def load_formula(formula=None, *, base: str | None = None,
             raise TinyFormulaError(f"{origin} was fitted for {loaded.cost} on {loaded.machine_}; "
                                    f"this is {here}: fit a {loaded.cost} formula on this machine")
     return loaded
+
+
+# -- the zoo: kept apart so that merges stay easy ----------------------------------------------
+
+def is_zoo_name(formula) -> bool:
+    """Whether ``formula`` names a zoo entry (``zoo:BASE/DATASET``)."""
+    from .zoo import PREFIX
+
+    return isinstance(formula, str) and formula.startswith(PREFIX)
+
+
+def from_zoo(formula: str) -> TinyFormula:
+    """The zoo's formula named ``zoo:BASE/DATASET`` (its evidence checked)."""
+    from .zoo import PREFIX, zoo_formula
+
+    return zoo_formula(formula[len(PREFIX):])

@@ -19,7 +19,9 @@ class Recommendation:
     and d from the GPs, with their standard deviations) or ``"giant"`` (EfficientNet's
     compound scaling inverted, with its ``phi``). ``top1`` and ``top1_std``: the expected
     top-1 of the search's frontier at this budget and its GP standard deviation (only for
-    formulas fitted by a search, under that search's schedule).
+    formulas fitted by a search, under that search's schedule). ``band``: the formula's band at
+    this budget (``r_lo, r_hi, d_lo, d_hi, top1_cost``; see :mod:`tinyformula.formula.band`),
+    None where it has none.
     """
 
     budget: float
@@ -32,6 +34,7 @@ class Recommendation:
     top1: float | None = None
     top1_std: float | None = None
     cost: str = "flops"
+    band: dict | None = None
 
     def __getattr__(self, name):
         # r, d, w, resolution, flops, params and c read through to the configuration.
@@ -43,11 +46,12 @@ class Recommendation:
         """Flat, for JSON: formula, the cost c is in, budget, the configuration's fields (c
         achieved), the GP
         standard deviations, whether c was extrapolated, phi for the giant formula, and the
-        expected top-1 with its standard deviation."""
+        expected top-1 with its standard deviation, and the band (None where there is none)."""
         return {"formula": self.formula, "cost": self.cost, "budget": self.budget,
                 **self.config.to_dict(),
                 "r_std": self.r_std, "d_std": self.d_std, "extrapolated": self.extrapolated,
-                "phi": self.phi, "top1": self.top1, "top1_std": self.top1_std}
+                "phi": self.phi, "top1": self.top1, "top1_std": self.top1_std,
+                "band": self.band}
 
 
 def giant_recommendation(yardstick: Yardstick, c: float) -> Recommendation:

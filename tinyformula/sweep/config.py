@@ -26,8 +26,16 @@ from ..cost.meters import get_meter
 from ..cost.yardstick import COST_NAMES, Yardstick
 from ..data.holdout import holdout_size as _holdout_size
 from ..execution.cluster import check_scheduler
+from ..formula.fits import FITS
 from ..nets.bases import base_name, base_record
-from .halving import SCHEDULES, Rungs, check_halving, rung_train_sizes
+from .halving import (
+    HALVING_RULES,
+    SCHEDULES,
+    Rungs,
+    check_halving,
+    equal_compute_candidates,
+    rung_train_sizes,
+)
 from .presets import PRESETS
 from .space import C_RANGE, PLANNER, SAMPLERS
 
@@ -46,14 +54,17 @@ class SearchConfig:
 
     Identity (a run folder must match): ``base, data, seed, sampler, c_range, train_size,
     epochs, batch_size, val_size``, the planner's version, the cost c is measured in (when not
-    FLOPs) and the schedule (when halving, with ``eta``, ``min_images``, ``min_rung``; see
-    :mod:`tinyformula.sweep.halving`). ``val_size`` (the training images held out to score
-    candidates on) defaults to the preset's, at most a fifth of the dataset's training
-    images; ``train_size`` defaults to the preset's, at most what the hold-out leaves.
-    ``monotone`` only changes how the formula is fitted on the trials. The trial count may
-    grow to extend a search; where and how trials run (``out``, ``executor``, ``workers``,
-    ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``) never changes
-    which search it is.
+    FLOPs), the schedule (when halving, with ``eta``, ``min_images``, ``min_rung`` and the
+    version of its rules, ``halving_rules``; see :mod:`tinyformula.sweep.halving`).
+    ``val_size`` (the training images held out to score candidates on) defaults to the
+    preset's, at most a fifth of the dataset's training images; ``train_size`` defaults to the
+    preset's, at most what the hold-out leaves. ``monotone`` and ``fit`` only change how the
+    formula is fitted on the stored trials (a finished search refits with another ``fit`` and
+    trains nothing). The trial count may grow to extend a search, and so may a second stage
+    (``second_stage``: candidates sampled around the formula's band,
+    :mod:`tinyformula.sweep.stages`); where and how trials run (``out``, ``executor``,
+    ``workers``, ``scheduler``, ``device``, ``cuda_graph``, ``trials_per_gpu``, ``data_dir``)
+    never changes which search it is.
     """
 
     base: str = "efficientnet_b0"
@@ -76,7 +87,10 @@ class SearchConfig:
     eta: float = 3.0                 # halving: each rung keeps 1/eta, trains eta x longer
     min_images: int | None = None    # halving: smallest rung's images; None: full / eta**2
     min_rung: int = 6                # halving: no rung is cut below this many candidates
+    halving_rules: int = HALVING_RULES  # 1: halving as in 0.2 (see sweep/halving.py)
+    second_stage: int | None = None  # candidates sampled around the formula's band; None: preset's
     monotone: bool | None = None     # monotone GPs; None: TinyFormula's default (fit only)
+    fit: str | None = None           # how the formula is fitted on the trials; None: the default
     device: str = "auto"
     cuda_graph: bool = True          # capture the training step in a CUDA graph on GPUs
     trials_per_gpu: int | None = None  # None: as many as memory allows (measured)
@@ -107,7 +121,12 @@ class SearchConfig:
                                  "longer"),
         "min_images": OrNone(COUNT, "the full budget / eta^2"),
         "min_rung": Integer(1, 100_000),
+        "halving_rules": Integer(1, HALVING_RULES),
+        "second_stage": OrNone(Integer(0, 100_000, why="a second stage trains each of its "
+                                                       "candidates on the full budget"),
+                               "the preset's"),
         "monotone": OrNone(Boolean(), "the formula's default"),
+        "fit": OrNone(Options(FITS), "the default fit"),
         "device": DEVICE,
         "cuda_graph": Boolean(),
         "trials_per_gpu": OrNone(Integer(1, 4096), "as many as fit"),
@@ -186,6 +205,7 @@ class SearchConfig:
         config = replace(
             self,
             trials=preset.trials if self.trials is None else self.trials,
+            second_stage=preset.second_stage if self.second_stage is None else self.second_stage,
             train_size=preset.train_size if train_size is None else train_size,
             val_size=preset.val_size if val_size is None else val_size,
             epochs=preset.epochs if self.epochs is None else self.epochs,
@@ -196,6 +216,11 @@ class SearchConfig:
             eta, min_images = check_halving(config.train_size, config.epochs, config.eta,
                                             config.min_images, config.min_rung)
             config = replace(config, eta=eta, min_images=min_images)
+            if self.trials is None and config.halving_rules >= 2:
+                # Halving at equal compute: as many candidates as keep the training images
+                # equal to the full schedule's (eta x the preset's trials with three rungs).
+                config = replace(config, trials=equal_compute_candidates(
+                    preset.trials, config.rung_train_sizes, config.eta, config.min_rung))
         config.check_applies()
         check_visible(config.device)
         if config.scheduler is not None:
@@ -209,17 +234,21 @@ class SearchConfig:
                    given: "SearchConfig") -> "SearchConfig":
         """This (resolved) config, continuing the ``stored`` search of a run folder: settings
         the user left unset (``given``'s None) whose defaults changed since that search was
-        written take the stored values (its planner version, its hold-out), so the same
-        command continues it. Anything set explicitly stays, and is checked against the
-        folder's identity as usual."""
+        written take the stored values (its planner version and halving rules, its hold-out,
+        its trial count, schedule and second stage: a preset's defaults may change between
+        versions), so the same command continues it. Anything set explicitly stays, and is
+        checked against the folder's identity as usual."""
         if stored is None:
             return self
         changes: dict = {}
-        if stored.planner != self.planner:
-            changes["planner"] = stored.planner
-        for name in ("val_size", "train_size"):
+        for name in ("planner", "halving_rules"):
+            if getattr(stored, name) != getattr(self, name):
+                changes[name] = getattr(stored, name)
+        for name in ("val_size", "train_size", "trials", "schedule", "second_stage"):
             if getattr(given, name) is None and getattr(stored, name) is not None:
                 changes[name] = getattr(stored, name)
+        if changes.get("schedule") == "halving" and given.min_images is None:
+            changes["min_images"] = stored.min_images   # halving's sizes as they were planned
         return replace(self, **changes)
 
     @property
@@ -245,11 +274,15 @@ class SearchConfig:
         """The rung the frontier and the formula come from (0 for the full schedule)."""
         return len(self.rung_train_sizes) - 1
 
-    def rungs(self) -> Rungs:
-        """The schedule as the typed plan successive halving (and the fidelity report) take."""
+    def rungs(self, num_classes: int | None = None) -> Rungs:
+        """The schedule as the typed plan successive halving (and the fidelity report) take;
+        with the task's ``num_classes``, a rung whose scores are at chance promotes by c alone
+        (see :mod:`tinyformula.sweep.halving`)."""
         return Rungs(train_sizes=self.rung_train_sizes, epochs=self.epochs, eta=self.eta,
                      min_rung=self.min_rung, seed=self.seed, trials=self.trials,
-                     replicates=self.replicates, halving=self.schedule == "halving")
+                     replicates=self.replicates, halving=self.schedule == "halving",
+                     num_classes=num_classes, val_size=self.val_size,
+                     rules=self.halving_rules)
 
     def identity(self) -> dict:
         """What makes two searches the same search (the trial count may grow). The planner's
@@ -272,6 +305,8 @@ class SearchConfig:
         if self.schedule == "halving":
             identity.update(schedule=self.schedule, eta=self.eta, min_images=self.min_images,
                             min_rung=self.min_rung)
+            if self.halving_rules != 1:  # halving as in 0.2 stores none
+                identity["halving_rules"] = self.halving_rules
         return identity
 
     def to_dict(self) -> dict:
@@ -287,6 +322,10 @@ class SearchConfig:
         if "c_range" in values:
             values["c_range"] = tuple(values["c_range"])
         values.setdefault("planner", 1)  # stored before plans skipped repeated networks
+        values.setdefault("halving_rules", 1)  # stored before the rules had a version
+        values.setdefault("second_stage", 0)   # stored before second stages existed
+        if values.get("schedule") is None:
+            values["schedule"] = "full"        # stored before halving existed
         if values.get("val_size") is None and values.get("preset") in PRESETS:
             # Stored before val_size was a setting: it was the preset's.
             values["val_size"] = PRESETS[values["preset"]].val_size

@@ -30,9 +30,10 @@ from ..execution.resources import cap_workers
 from ..nets.bases import base_record
 from ..training.config import TrainConfig
 from .config import SearchConfig
-from .halving import plan_rung
+from .halving import plan_rung, small_rung_warning
 from .results import SearchResult, finish_search
 from .space import plan_candidates
+from .stages import plan_second_stage
 from .store import TrialStore
 from .trials import PlannedTrial, Trial
 
@@ -216,41 +217,79 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
             f"from this machine's latency table: the blocks it lacks are timed now (progress "
             f"bars below) and kept for every later search and prediction on this machine.")
     candidates = search_candidates(config, yardstick)
+    if config.schedule == "halving":
+        warning = small_rung_warning(config.rung_train_sizes[0], config.epochs,
+                                     config.batch_size)
+        if warning:
+            log(warning)
     fresh = not (out / "trials.sqlite").exists()
     marked = check_folder(out, RUN_KIND, RUN_MADE_BY, legacy=holds_search)
     mark_folder(out, RUN_KIND, RUN_MADE_BY)
     with RunLock(out) as lock:
-        store = None
-        planned_written = False
+        store, run = None, None
         try:
             store = TrialStore.open(out / "trials.sqlite")
             with contextlib.ExitStack() as stack:
-                executor, device, planned = None, config.device, []
+                run = _PlanRunner(config, yardstick, store, dataset, stack, log, progress)
+                by_rung: dict[int, list[PlannedTrial]] = {}
+                rungs = config.rungs(dataset.num_classes)
                 for rung in range(config.top_rung + 1):
-                    # A rung's plan depends only on the stored results of the rung below.
-                    planned += plan_rung(config.rungs(), rung, candidates, store.trials())
-                    trials = store.merge_plan(config, planned)
-                    # Failed trials (a bad setting, a crash) are tried again; diverged ones
-                    # are results.
-                    pending = [t for t in trials if t.state in RETRIED]
-                    if pending and executor is None:
-                        executor, device = _start_executor(config, yardstick, pending,
-                                                           dataset, stack, log)
-                    store.write_plan(config, yardstick, trials)
-                    planned_written = True
-                    if pending:
-                        log(_plan_message(config, rung, trials, pending))
-                        estimates = {t.id: expected_seconds(config, [t]) for t in pending}
-                        trials = _train_pending(store, executor, trials,
-                                                trial_jobs(config, yardstick, pending, device),
-                                                progress, estimates, log)
+                    while True:  # the top rung may be topped up once it has finished
+                        # A rung's plan depends only on the stored results of the rung below
+                        # (and, for a top-up, of its own).
+                        by_rung[rung] = plan_rung(rungs, rung, candidates, store.trials())
+                        if not run([p for k in sorted(by_rung) for p in by_rung[k]],
+                                   lambda trials, pending: _plan_message(config, rung, trials,
+                                                                         pending)):
+                            break
+                # The second stage: sampled around the first stage's formula (or read back).
+                stage = plan_second_stage(config, yardstick, candidates, run.trials,
+                                          store.trials())
+                if stage:
+                    run([p for k in sorted(by_rung) for p in by_rung[k]] + stage,
+                        lambda trials, pending: f"second stage: {len(stage)} candidates "
+                        f"sampled around the formula's band, {len(stage) - len(pending)} "
+                        f"already done")
+                trials = run.trials
         finally:
             if store is not None:
                 store.close()
-            if fresh and not planned_written:
+            if fresh and not (run and run.written):
                 lock.release(remove=True)
                 _remove_store(out, unmark=not marked)
         return finish_search(out, config, yardstick, trials, log)
+
+
+class _PlanRunner:
+    """Merges a plan with the store, writes it, and trains what is pending (starting the
+    executor on first need); ``trials`` holds every planned trial after the last call."""
+
+    def __init__(self, config, yardstick, store, dataset, stack, log, progress):
+        self.config, self.yardstick, self.store = config, yardstick, store
+        self.dataset, self.stack, self.log, self.progress = dataset, stack, log, progress
+        self.executor, self.device = None, config.device
+        self.trials: list[Trial] = []
+        self.written = False   # whether a plan reached the store
+
+    def __call__(self, planned: list[PlannedTrial], message) -> bool:
+        """Run ``planned``; True when anything was pending (and is now trained)."""
+        config, store = self.config, self.store
+        trials = store.merge_plan(config, planned)
+        # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
+        pending = [t for t in trials if t.state in RETRIED]
+        if pending and self.executor is None:
+            self.executor, self.device = _start_executor(config, self.yardstick, pending,
+                                                         self.dataset, self.stack, self.log)
+        store.write_plan(config, self.yardstick, trials)
+        self.written = True
+        if pending:
+            self.log(message(trials, pending))
+            estimates = {t.id: expected_seconds(config, [t]) for t in pending}
+            trials = _train_pending(store, self.executor, trials,
+                                    trial_jobs(config, self.yardstick, pending, self.device),
+                                    self.progress, estimates, self.log)
+        self.trials = trials
+        return bool(pending)
 
 
 def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,

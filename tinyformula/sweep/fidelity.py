@@ -9,26 +9,9 @@ from collections.abc import Sequence
 from ..core.numeric import spearman
 from ..execution.jobs import TrialState
 from .halving import Rungs
+from .noise import seed_noise
 from .pareto import pareto_frontier
 from .trials import Trial
-
-
-def _noise(pairs: list[float]) -> dict:
-    if not pairs:
-        return {}
-    return {"pairs": len(pairs), "mean_abs_diff": sum(pairs) / len(pairs),
-            "max_abs_diff": max(pairs)}
-
-
-def seed_noise(trials: Sequence[Trial], rung: int | None = None) -> dict:
-    """Top-1 differences between the two seeds of each replicated candidate (at ``rung``, or
-    at every rung, each pair within its rung)."""
-    runs: dict[tuple[int, int], dict[int, float]] = {}
-    for t in trials:
-        if t.state is TrialState.OK and t.top1 is not None and rung in (None, t.rung):
-            runs.setdefault((t.candidate, t.rung), {})[t.seed] = t.top1
-    return _noise([abs(a - b) for seeds in runs.values() if len(seeds) == 2
-                   for a, b in [tuple(seeds.values())]])
 
 
 def rung_pairs(trials: Sequence[Trial], seed: int, rung: int) -> list[tuple[Trial, Trial]]:

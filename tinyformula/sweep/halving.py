@@ -42,6 +42,22 @@ builds (:meth:`~tinyformula.sweep.config.SearchConfig.rungs`); a full schedule i
 Replicates (the search seed + 1) measure the seed-to-seed noise at every rung: a rung with n
 candidates replicates its first ``round(replicates x n / trials)`` (at least one) by candidate
 index, the same share of the rung as the full schedule replicates of the search.
+
+Three guards keep a schedule from deciding the formula by itself:
+
+* **A rung at chance does not rank.** When a rung's best top-1 cannot be told from chance
+  (:func:`tinyformula.formula.quality.chance_margin`: the best of n trials at chance would reach
+  it by luck), its scores carry no information and its promotions follow coverage of log c
+  alone (:func:`spread_in_log_c`), never its scores. The search warns before it starts when its
+  smallest rung trains fewer than ``WARN_STEPS`` optimiser steps (:func:`small_rung_warning`).
+* **The top rung is topped up.** When every top-rung trial has finished and its frontier holds
+  fewer than ``MIN_POINTS`` (3, the least a formula takes), the next candidates in promotion
+  order are trained there too, until it does or the rung below has none left: a search never
+  ends without a formula because of its own schedule.
+* **Equal compute.** By default (``--trials`` not given) a halving search plans as many
+  candidates as keep its training images equal to the full schedule's
+  (:func:`equal_compute_candidates`: eta x the preset's trials with three rungs), so its top
+  rung keeps as many candidates near the frontier as the full search trains.
 """
 
 from __future__ import annotations
@@ -52,11 +68,25 @@ from dataclasses import dataclass
 
 from ..core.constraints import POSITIVE_INT, Real, check
 from ..core.errors import TinyFormulaError
-from .pareto import pareto_fronts
+from ..formula.estimator import MIN_POINTS
+from ..formula.quality import chance_level, chance_margin
+from .noise import seed_noise
+from .pareto import pareto_frontier, pareto_fronts
 from .trials import PlannedTrial, Trial, TrialState
 
 SCHEDULES = ("full", "halving")
+# The version of the rules below (part of a halving search's identity): 2 adds the guards (a
+# rung at chance does not rank, the top rung is topped up, as many replicates at the top rung
+# as the full schedule's, equal compute by default); a folder planned by 0.2's rules (1) keeps
+# them, so it resumes exactly.
+HALVING_RULES = 2
 ETA = Real(2, 1000, why="each rung keeps 1/eta of the candidates and trains eta x longer")
+# A smallest rung of fewer optimiser steps than this may score at chance (the smoke preset's
+# 228 images, 2 steps of 128, did: 8-15% on 10 classes); the search says so before it starts.
+WARN_STEPS = 8
+# Equal compute: a halving search's training images may exceed the full schedule's by this much
+# (rungs round their image counts).
+EQUAL_COMPUTE_SLACK = 1.01
 
 
 @dataclass(frozen=True)
@@ -77,6 +107,11 @@ class Rungs:
         them it replicates to measure the noise.
     halving : bool
         Whether this is successive halving (else one rung).
+    num_classes, val_size : int or None
+        The task's classes and the held-out images trials are scored on: what tells a rung's
+        scores from chance (None: every rung ranks, as before 0.3).
+    rules : int
+        The version of halving's rules (``HALVING_RULES``; 1: as in 0.2, without the guards).
     """
 
     train_sizes: tuple[int, ...]
@@ -87,6 +122,9 @@ class Rungs:
     trials: int
     replicates: int
     halving: bool = False
+    num_classes: int | None = None
+    val_size: int | None = None
+    rules: int = HALVING_RULES
 
     @property
     def top(self) -> int:
@@ -141,11 +179,69 @@ def check_halving(train_size: int, epochs: int, eta, min_images, min_rung) -> tu
     return eta, min_images
 
 
-def rung_replicates(rungs: Rungs, members: int) -> int:
-    """How many of a rung's ``members`` candidates are trained again with the next seed."""
+def rung_members(n0: int, rungs: int, eta: float, min_rung: int) -> list[int]:
+    """Search-seed candidates at each of ``rungs`` rungs when rung 0 trains ``n0`` (every
+    candidate finishing ok): each rung keeps ceil(n / eta), never fewer than ``min_rung``."""
+    members = [n0]
+    for _ in range(rungs - 1):
+        below = members[-1]
+        members.append(max(math.ceil(below / eta), min(min_rung, below)))
+    return members
+
+
+def equal_compute_candidates(trials: int, train_sizes: Sequence[int], eta: float,
+                             min_rung: int) -> int:
+    """The most candidates a halving search over ``train_sizes`` may start with and still train
+    no more images than a full search of ``trials`` candidates (within 1%): eta x ``trials``
+    with three rungs (3T/9 + T/3 + T/3 = T at eta 3)."""
+    full = trials * train_sizes[-1] * EQUAL_COMPUTE_SLACK
+
+    def images(n0):
+        return sum(n * size for n, size in zip(rung_members(n0, len(train_sizes), eta, min_rung),
+                                               train_sizes))
+    n0 = trials
+    while images(n0 + 1) <= full:
+        n0 += 1
+    return n0
+
+
+def small_rung_warning(train_size: int, epochs: int, batch_size: int) -> str | None:
+    """A warning, before a halving search starts, when its smallest rung (``train_size``
+    images per epoch) is so short that its scores may not rise above chance."""
+    steps = epochs * math.ceil(train_size / batch_size)
+    if steps >= WARN_STEPS:
+        return None
+    return (f"warning: the smallest rung trains on {train_size:,} images x {epochs} epoch(s), "
+            f"{steps} optimiser step(s) of {batch_size}: its scores may not rise above chance. "
+            f"A rung at chance promotes by c alone (its scores are not used); for a rung that "
+            f"ranks, raise --min-images (at least {WARN_STEPS * batch_size:,}) or --train-size, "
+            f"or use --schedule full")
+
+
+def rung_at_chance(rungs: Rungs, results: Sequence[Trial], known: Sequence[Trial],
+                   rung: int) -> bool:
+    """Whether the search seed's ``results`` at ``rung`` cannot be told from chance: their best
+    top-1 is no higher than the best of as many trials at chance would score by luck (the
+    rung's measured seed noise or the binomial spread on the held-out images)."""
+    if (not results or rungs.rules < 2 or rungs.num_classes is None
+            or rungs.val_size is None):
+        return False
+    noise = seed_noise(known, rung=rung).get("mean_abs_diff")
+    best = max(t.top1 for t in results)
+    return best - chance_level(rungs.num_classes) < chance_margin(
+        rungs.num_classes, rungs.val_size, noise, len(results))
+
+
+def rung_replicates(rungs: Rungs, members: int, rung: int | None = None) -> int:
+    """How many of a rung's ``members`` candidates are trained again with the next seed: the
+    rung's share of the search's replicates; at the top rung of a halving search (rules 2) as
+    many as the full schedule replicates, since the formula's noise is measured there."""
     if not rungs.replicates or not members:
         return 0
-    return min(members, max(1, round(rungs.replicates * members / rungs.trials)))
+    share = max(1, round(rungs.replicates * members / rungs.trials))
+    if rungs.halving and rungs.rules >= 2 and rung == rungs.top:
+        share = max(share, rungs.replicates)
+    return min(members, share)
 
 
 # -- promotion ---------------------------------------------------------------------------------
@@ -184,11 +280,25 @@ def promote(results: Sequence[Trial], count: int) -> list[Trial]:
 
 # -- planning ----------------------------------------------------------------------------------
 
+def promotion_order(results: Sequence[Trial], at_chance: bool = False) -> list[Trial]:
+    """Every result, in the order successive halving promotes them: by Pareto front, each
+    front thinned for coverage of log c against those before it; or, for a rung at chance
+    (``at_chance``), by coverage of log c alone."""
+    if at_chance:
+        return spread_in_log_c(results, [], len(results))
+    order: list[Trial] = []
+    for front in pareto_fronts(results):
+        order += spread_in_log_c(front, order, len(front))
+    return order
+
+
 def plan_rung(rungs: Rungs, rung: int, candidates: Sequence,
               known: Sequence[Trial]) -> list[PlannedTrial]:
     """The trials of ``rung``: every candidate at rung 0; at rung k > 0 the candidates promoted
     from rung k - 1's results in ``known`` (the store's rows), plus any already trained at rung
-    k. Search-seed trials first (by candidate), then the replicates."""
+    k; at the top rung, topped up from the promotion order while its finished frontier has
+    fewer than ``MIN_POINTS`` points. Search-seed trials first (by candidate), then the
+    replicates."""
     images = rungs.images(rung)
     if rung == 0:
         members = list(range(len(candidates)))
@@ -197,12 +307,51 @@ def plan_rung(rungs: Rungs, rung: int, candidates: Sequence,
                  and t.candidate < len(candidates)]
         ok = [t for t in below if t.state is TrialState.OK and t.top1 is not None]
         count = max(math.ceil(len(below) / rungs.eta), min(rungs.min_rung, len(below)))
-        chosen = {t.candidate for t in promote(ok, count)}
-        chosen |= {t.candidate for t in known if t.rung == rung and t.seed == rungs.seed
-                   and t.candidate < len(candidates)}
+        order = [t.candidate for t in promotion_order(
+            ok, rung_at_chance(rungs, ok, known, rung - 1))]
+        here = {t.candidate: t for t in known if t.rung == rung and t.seed == rungs.seed
+                and t.candidate < len(candidates)}
+        # A rung once planned keeps its members (a resumed search promotes nothing new); a
+        # search grown with more candidates promotes again, keeping what was trained.
+        chosen = set(here) if len(here) >= count else set(order[:count]) | set(here)
+        if rung == rungs.top and rungs.rules >= 2:
+            chosen |= set(_top_up(order + _lower_orders(rungs, known, rung - 1, candidates),
+                                  chosen, here))
         members = sorted(chosen)
+    count = rung_replicates(rungs, len(members), rung)
+    replicated = set(members[:count])
+    if rung > 0 and rungs.rules >= 2:  # replicates once planned stay planned (a top-up
+        # may come before them by index)
+        stored = {t.candidate for t in known if t.rung == rung and t.seed == rungs.seed + 1
+                  and t.candidate in set(members)}
+        replicated = stored if len(stored) >= count else replicated | stored
     plan = [PlannedTrial(i, rungs.seed, candidates[i], rung, images) for i in members]
     plan += [PlannedTrial(i, rungs.seed + 1, candidates[i], rung, images)
-             for i in members[:rung_replicates(rungs, len(members))]]
+             for i in members if i in replicated]
     return plan
 
+
+def _lower_orders(rungs: Rungs, known: Sequence[Trial], rung: int,
+                  candidates: Sequence) -> list[int]:
+    """The promotion orders of the rungs below ``rung``, nearest first: where a top-up looks
+    once every candidate of the rung below has reached the top."""
+    order: list[int] = []
+    for k in range(rung - 1, -1, -1):
+        ok = [t for t in known if t.rung == k and t.seed == rungs.seed
+              and t.candidate < len(candidates) and t.state is TrialState.OK
+              and t.top1 is not None]
+        order += [t.candidate for t in promotion_order(ok, rung_at_chance(rungs, ok, known, k))
+                  if t.candidate not in order]
+    return order
+
+
+def _top_up(order: list[int], chosen: set[int], here: dict[int, Trial]) -> list[int]:
+    """Candidates to add to the top rung: none while any of ``chosen`` is unfinished there
+    (``here``: its stored trials); else the next ``MIN_POINTS - frontier`` of ``order`` not
+    chosen, when its frontier is short of a formula's points."""
+    if any(c not in here or here[c].state is TrialState.PENDING for c in chosen):
+        return []
+    frontier = pareto_frontier([here[c] for c in chosen])
+    missing = MIN_POINTS - len(frontier)
+    fresh = list(dict.fromkeys(c for c in order if c not in chosen))
+    return fresh[:max(missing, 0)]

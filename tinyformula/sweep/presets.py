@@ -16,6 +16,7 @@ class Preset:
     replicates: int     # candidates trained again with another seed, to measure the noise
     note: str
     schedule: str = "full"  # "full" (every candidate the whole budget) or "halving"
+    second_stage: int = 0   # candidates sampled around the formula's band, then refitted
 
 
 PRESETS = {

@@ -16,14 +16,13 @@ from ..core.errors import TinyFormulaError
 from ..core.files import FileKind, write_atomically
 from ..cost.budgets import SUMMARY_BUDGETS
 from ..cost.yardstick import Yardstick
-from ..execution.jobs import TrialState
-from ..formula.estimator import MIN_POINTS, MONOTONE, TinyFormula
+from ..formula.estimator import TinyFormula
 from ..formula.loading import load_formula
-from ..formula.quality import assess, check_above_chance, noise_sigma
 from ..formula.solve import BudgetUnreachable
 from .config import SearchConfig
-from .fidelity import fidelity_report, seed_noise
-from .pareto import pareto_frontier
+from .fidelity import fidelity_report
+from .fitting import chosen_fit, fit_formula, inputs_key, search_frontier
+from .noise import seed_noise
 from .store import TrialStore
 from .trials import COLUMNS, Trial, trials_dataframe
 
@@ -74,11 +73,6 @@ class SearchResult:
                    fidelity=fidelity_report(trials, config.rungs()))
 
 
-def search_frontier(config: SearchConfig, trials: list[Trial]) -> list[Trial]:
-    """The frontier the formula is fitted on: the search seed's trials at the top rung."""
-    return pareto_frontier([t for t in trials if t.rung == config.top_rung], seed=config.seed)
-
-
 CSV_KIND = FileKind("tinyformula trials CSV file", lambda path: path.open(
     encoding="utf-8").readline().rstrip("\r\n") == ",".join(COLUMNS))
 
@@ -91,78 +85,16 @@ def _csv(trials: list[Trial]) -> str:
     return buffer.getvalue()
 
 
-def _fit_inputs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
-                params: dict) -> dict:
-    """What a search's formula is fitted from: the frontier's columns, the seed noise, the
-    finished scores, the source line and the :class:`TinyFormula` parameters."""
-    frontier = search_frontier(config, trials)
-    noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
-    scores = [t.top1 for t in trials if t.state is TrialState.OK and t.rung == config.top_rung]
-    check_above_chance(scores, yardstick.num_classes, config.val_size, noise)
-    if len(frontier) < MIN_POINTS:
-        ok = sum(t.state is TrialState.OK for t in trials)
-        raise TinyFormulaError(
-            f"only {len(frontier)} Pareto-optimal trials ({ok} of {len(trials)} finished ok); "
-            f"a formula needs {MIN_POINTS}: run more trials (--trials) on the same --out to "
-            f"continue this search")
-    schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
-    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
-              f"{schedule}, {config.train_size:,} images x {config.epochs} epoch(s), "
-              f"seed {config.seed})")
-    params = dict(params)
-    if config.monotone is not None:
-        params.setdefault("monotone", config.monotone)
-    if noise is not None:
-        params.setdefault("top1_noise", noise_sigma(noise))
-    columns = {key: [getattr(t.config, key) for t in frontier] for key in ("c", "r", "d", "w")}
-    columns["top1"] = [t.top1 for t in frontier]
-    return {"columns": columns, "noise": noise, "scores": scores, "source": source,
-            "params": params}
-
-
-def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
-                **params) -> TinyFormula:
-    """The formula of a search's trials: fitted on the frontier of the top rung (r, d and
-    top-1 against c), with its quality report. ``params`` are :class:`TinyFormula` parameters
-    (default: the config's ``monotone``). Raises TinyFormulaError when every trial scored at
-    chance or the frontier has too few points."""
-    inputs = _fit_inputs(config, yardstick, trials, params)
-    formula = TinyFormula.for_yardstick(yardstick, source=inputs["source"],
-                                        **inputs["params"]).fit(inputs["columns"])
-    formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, inputs["noise"],
-                              len(inputs["scores"]))
-    return formula
-
-
-def stored_formula(path: Path, config: SearchConfig, yardstick: Yardstick,
-                   trials: list[Trial]) -> TinyFormula | None:
-    """The formula already in ``path`` when it was fitted from exactly what a fit would use
-    now (the same frontier, source, settings, seed noise and quality rules), else None: a
-    finished search run again answers at once instead of refitting its GPs and the
-    leave-one-out check."""
-    from ..formula.quality import RULES, chance_margin
-
+def stored_formula(path: Path, key: str) -> TinyFormula | None:
+    """The formula already in ``path`` when it was fitted from exactly what a fit would read
+    now (its saved inputs key equals ``key``, :func:`~.fitting.inputs_key`), else None."""
     if not path.is_file():
         return None
     try:
         stored = load_formula(path)
-        inputs = _fit_inputs(config, yardstick, trials, {})
     except TinyFormulaError:
         return None
-    ordered = sorted(range(len(inputs["columns"]["c"])),
-                     key=lambda i: inputs["columns"]["c"][i])
-    columns = {key: [float(values[i]) for i in ordered]
-               for key, values in inputs["columns"].items()}
-    quality = stored.quality_ or {}
-    margin = chance_margin(yardstick.num_classes, config.val_size, inputs["noise"],
-                           len(inputs["scores"]))
-    same = (stored.frontier_ == columns and stored.source == inputs["source"]
-            and stored.yardstick.to_dict() == yardstick.to_dict()
-            and stored.monotone == inputs["params"].get("monotone", MONOTONE)
-            and quality.get("seed_noise") == inputs["noise"]
-            and quality.get("chance_margin") == margin
-            and quality.get("rules") == list(RULES))
-    return stored if same else None
+    return stored if getattr(stored, "inputs_key_", None) == key else None
 
 
 def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
@@ -172,13 +104,14 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
     out = Path(out)
     write_atomically(out / "trials.csv", _csv(trials), CSV_KIND)
     write_atomically(out / "frontier.csv", _csv(search_frontier(config, trials)), CSV_KIND)
-    formula = stored_formula(out / "formula.json", config, yardstick, trials)
+    key = inputs_key(config, yardstick, trials)
+    formula = stored_formula(out / "formula.json", key)
     if formula is None:
         if log is not None:
-            points = len(search_frontier(config, trials))
-            log(f"Fitting the formula on {points} frontier points (GPs of r, d and top-1, "
-                f"and the leave-one-out check: {points} refits of each)...")
+            log(f"Fitting the formula ({chosen_fit(config)} fit: GPs of r, d and top-1, the "
+                f"leave-one-out check and the bootstrap band)...")
         formula = fit_formula(config, yardstick, trials)
+        formula.inputs_key_ = key
         formula.save(out / "formula.json")
     elif log is not None:
         log(f"Nothing changed since {out / 'formula.json'} was fitted: reusing it.")
@@ -227,7 +160,8 @@ def run_summary(result: SearchResult) -> dict:
             "frontier": result.frontier[["c", "r", "d", "w", "resolution", "top1"]]
             .to_dict("records"),
             "seed_spread": result.seed_spread, "fidelity": result.fidelity,
-            "formula": str(result.path / "formula.json"), "quality": result.formula.quality_,
+            "formula": str(result.path / "formula.json"), "fit": result.formula.method,
+            "quality": result.formula.quality_,
             "yardstick": result.yardstick.to_dict(), "unit": result.yardstick.unit,
             "reference": result.yardstick.reference, "budgets": budgets}
 

@@ -120,8 +120,9 @@ def formula_curves(run, points: int = GRID_POINTS) -> dict:
     """The formula and the giant formula over the frontier's c range, as arrays.
 
     Keys: ``c``; ``r``, ``d`` (GP means), ``r_std``, ``d_std``; ``w`` (the width solver at the
-    GP's r and d, i.e. ``recommend(c).w``); ``giant_r``, ``giant_d``, ``giant_w``. A budget
-    the solver cannot reach is nan.
+    GP's r and d, i.e. ``recommend(c).w``); ``giant_r``, ``giant_d``, ``giant_w``; the band
+    ``r_lo``, ``r_hi``, ``d_lo``, ``d_hi`` and its ``top1_cost`` (nan where the formula has
+    none). A budget the solver cannot reach is nan.
     """
     import numpy as np
 
@@ -132,7 +133,12 @@ def formula_curves(run, points: int = GRID_POINTS) -> dict:
     curves = {"c": c, "r": r, "d": d, "r_std": r_std, "d_std": d_std}
     for key in ("w", "giant_r", "giant_d", "giant_w"):
         curves[key] = np.full(points, np.nan)
+    for key in ("r_lo", "r_hi", "d_lo", "d_hi", "top1_cost"):
+        curves[key] = np.full(points, np.nan)
     for i, budget in enumerate(c):
+        band = formula.band_at(float(budget))
+        for key, value in (band or {}).items():
+            curves[key][i] = value
         try:
             curves["w"][i] = formula.recommend(float(budget)).w
         except TinyFormulaError:
