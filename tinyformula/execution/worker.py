@@ -15,7 +15,8 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
         from ..data import cached_dataset
         from ..training.trainer import train
 
-        data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation)
+        data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation,
+                              job.data.checksum)
         config = job.train if threads is None else replace(job.train, threads=threads)
         result = train(data, job.base, job.scale, config, resolution_base=job.resolution_base)
     except KeyboardInterrupt:

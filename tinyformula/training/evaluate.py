@@ -44,10 +44,12 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, device: torch.d
     if config.val_size is not None:
         n = min(config.val_size, n)
     batch = eval_batch_size(config, device, resolution)
-    images_all, labels_all = data.val_images[:n].to(device), data.val_labels[:n].to(device)
+    labels_all = data.val_labels[:n].to(device)
     correct, loss_sum = 0, 0.0
     for start in range(0, n, batch):
-        images, labels = images_all[start:start + batch], labels_all[start:start + batch]
+        # One batch of images at a time: a memory-mapped split is read as it is scored.
+        images = data.val_images[start:min(start + batch, n)].to(device)
+        labels = labels_all[start:start + batch]
         x = to_input(images, resolution, data.mean, data.std, channels_last=config.channels_last)
         with autocast(device):
             logits = model(x).float()
