@@ -116,3 +116,12 @@ def test_a_photo_batch_trains(one_thread):
     for x, labels in batches:
         loss = step(x, labels)
         assert math.isfinite(loss.item())
+
+
+def test_scoring_batches_shrink_for_photos_on_the_cpu():
+    from tinyformula.training.evaluate import eval_batch_size
+
+    cpu = torch.device("cpu")
+    assert eval_batch_size(TrainConfig(), cpu, 128) == 500  # every small-image candidate
+    assert eval_batch_size(TrainConfig(), cpu, 224) == 500 * 128 * 128 // 224 ** 2
+    assert eval_batch_size(TrainConfig(), cpu, 448) == 128  # never below the training batch

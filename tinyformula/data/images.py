@@ -10,6 +10,7 @@ tensors with no per-sample Python.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Union
 
@@ -211,8 +212,8 @@ def channel_stats(images: Images, limit: int = 10_000) -> tuple[tuple, tuple]:
     """Per-channel mean and std (0..255 units) of up to ``limit`` images (evenly spaced).
 
     A sample that fits :data:`STATS_BYTES` as float64 is reduced in one go (the numbers every
-    earlier release computed, to the last bit); a larger one (photos) in blocks of images,
-    with the same formula (unbiased std), so memory stays small.
+    earlier release computed, to the last bit); a larger one (photos) a block of images at a
+    time, from exact integer sums (the same unbiased std), so memory stays small.
     """
     step = max(1, len(images) // limit)
     count = len(range(0, len(images), step))
@@ -221,17 +222,20 @@ def channel_stats(images: Images, limit: int = 10_000) -> tuple[tuple, tuple]:
         mean = sample.mean(dim=(0, 2, 3))
         std = sample.std(dim=(0, 2, 3)).clamp_min(1.0)  # a constant channel must not divide by 0
         return tuple(mean.tolist()), tuple(std.tolist())
+    # Exact integer sums of the values and of their squares, a block of images at a time.
     channels = images.shape[1]
-    total = torch.zeros(channels, dtype=torch.float64)
-    squares = torch.zeros(channels, dtype=torch.float64)
+    total, squares = [0] * channels, [0] * channels
     rows = torch.arange(0, len(images), step)
-    block = max(1, (64 << 20) // (image_bytes(images) * 8))
+    block = max(1, (64 << 20) // (image_bytes(images) * 2))
     for start in range(0, len(rows), block):
-        chunk = take(images, rows[start:start + block]).to(torch.float64)
-        total += chunk.sum(dim=(0, 2, 3))
-        squares += chunk.square().sum(dim=(0, 2, 3))
+        chunk = take(images, rows[start:start + block]).numpy()
+        wide = chunk.astype(np.uint16)
+        wide *= wide  # 255 ** 2 fits 16 bits
+        for c in range(channels):
+            total[c] += int(chunk[:, c].sum(dtype=np.int64))
+            squares[c] += int(wide[:, c].sum(dtype=np.int64))
     n = count * images.shape[2] * images.shape[3]
-    mean = total / n
-    var = (squares - n * mean.square()) / max(n - 1, 1)
-    std = var.clamp_min(0).sqrt().clamp_min(1.0)
-    return tuple(mean.tolist()), tuple(std.tolist())
+    mean = tuple(t / n for t in total)
+    std = tuple(max(1.0, math.sqrt((q * n - t * t) / (n * max(n - 1, 1))))
+                for t, q in zip(total, squares))
+    return mean, std

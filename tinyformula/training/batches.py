@@ -52,7 +52,7 @@ from ..data.augment import (
 from ..data.images import ImageRows, gather, image_bytes, take
 
 #: A training subset up to this many bytes is held whole on the device; a larger one streams.
-RESIDENT_BYTES = {"cpu": 256 << 20, "cuda": 2 << 30}
+RESIDENT_BYTES = {"cpu": 64 << 20, "cuda": 2 << 30}
 
 
 class TrainBatches:

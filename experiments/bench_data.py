@@ -1,0 +1,500 @@
+"""Benchmark: the prepared image cache on a generated photo folder (issue 23).
+
+Sections (run any, in any order; each merges its figures into
+``experiments/results/bench_data.json`` and rewrites ``bench_data.md`` from all of them):
+
+``prepare``  decode the folder into its cache (``prepare_dataset``, every core, forced): images/s,
+             seconds, cache size.
+``draft``    JPEG draft mode against exact decoding, on a subset of the folder, at 224 and 112 px:
+             images/s and how far the pixels differ.
+``memory``   a worker's memory while it trains one trial (1, 2 and 4 workers at once), on
+             Fashion-MNIST and on the photos, the same candidate at the same input size, so
+             only the data differs: peak RSS, its private (anonymous) part, its file-backed
+             part (the mapped cache, shared between workers) and PSS (shared pages divided
+             among the processes mapping them); plus one photo trial at 224 px base.
+``latency``  seconds from a trial's start to the end of its first step in a fresh worker
+             process (the cache opened, checked and mapped; the batches drawn; the model
+             built), and from ``search()`` to its first trial for a second search on the same
+             folder.
+``trial``    one smoke-preset trial at 224 px base, timed: what sizes the smoke search.
+``search``   a smoke search at 224 px base end to end (``--trials``, ``--train-size``).
+``identity`` Fashion-MNIST trials' top-1 and loss as JSON: run it on two checkouts (before and
+             after the cache) and compare.
+
+The photo folder comes from ``scripts/make_photo_folder.py`` (22,000 JPEGs, 256-416 px a side,
+10 classes). Run on a shared machine with ``nice -n 5``; the load is recorded before and after.
+
+    PYTHONPATH=. nice -n 5 python experiments/bench_data.py prepare draft memory latency \\
+        [--folder /work/runs/data/photos] [--cache /work/runs/data/cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+JSON = RESULTS / "bench_data.json"
+MB = 2**20
+# The memory section's candidate: small enough that four train at once on two cores; both
+# datasets at the same input size (32 px base), so the model's own memory is the same.
+MEMORY_SCALE = (0.5, 0.35, 0.35)
+
+
+def load_now() -> float:
+    return os.getloadavg()[0]
+
+
+def photo_name(folder: str) -> str:
+    return f"imagefolder:{folder}"
+
+
+# -- prepare ---------------------------------------------------------------------------------------
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the decoding processes)."""
+    import resource
+
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def section_prepare(args) -> dict:
+    from tinyformula import prepare_dataset
+
+    cpu = cpu_seconds()
+    result = prepare_dataset(photo_name(args.folder), force=True, progress=True)
+    cpu = cpu_seconds() - cpu
+    cores = len(os.sched_getaffinity(0))
+    return {"images": result.train + result.val, "decoded": result.decoded,
+            "seconds": round(result.seconds, 1), "images_per_s": round(result.images_per_s, 1),
+            "cpu_seconds": round(cpu, 1),
+            # What the cores would decode if the machine were ours: images per CPU second.
+            "images_per_cpu_s": round(result.decoded / cpu, 1),
+            "idle_images_per_s": round(cores * result.decoded / cpu, 1),
+            "cache_bytes": result.bytes, "size": result.size, "folder": result.folder,
+            "source_bytes": sum(f.stat().st_size for f in Path(args.folder).rglob("*.jpg")),
+            "workers": len(os.sched_getaffinity(0))}
+
+
+# -- draft -----------------------------------------------------------------------------------------
+
+def section_draft(args) -> dict:
+    import numpy as np
+
+    from tinyformula import open_prepared, prepare_dataset
+
+    subset = Path(args.cache).parent / "draft_subset"
+    if not subset.exists():
+        for split, per_class in (("train", 150), ("val", 30)):
+            for cls in sorted((Path(args.folder) / split).iterdir()):
+                target = subset / split / cls.name
+                target.mkdir(parents=True)
+                for image in sorted(cls.iterdir())[:per_class]:
+                    (target / image.name).symlink_to(image)
+    rows = []
+    for size in (224, 112):
+        arrays = {}
+        for draft in (True, False):
+            out = Path(args.cache).parent / f"draft_{size}_{'draft' if draft else 'exact'}"
+            cpu = cpu_seconds()
+            result = prepare_dataset(f"imagefolder:{subset}", size=size, out=out, draft=draft,
+                                     force=True)
+            cpu = cpu_seconds() - cpu
+            data = open_prepared(out)
+            arrays[draft] = data.train_images.numpy().astype(np.int16)
+            rows.append({"size": size, "draft": draft, "images": result.decoded,
+                         "images_per_s": round(result.images_per_s, 1),
+                         "images_per_cpu_s": round(result.decoded / cpu, 1)})
+        diff = np.abs(arrays[True] - arrays[False])
+        rows[-2].update(mean_abs_diff=round(float(diff.mean()), 3), max_abs_diff=int(diff.max()),
+                        share_changed=round(float((diff > 0).mean()), 4))
+    return {"images": rows[0]["images"], "rows": rows}
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+def _memory_worker(name: str, resolution_base: int, scale, train_size: int, val_size: int,
+                   checksum: str, ready, go) -> None:
+    import torch
+
+    from tinyformula import DataSource, Scale, TrainConfig, TrialJob, run_trial
+
+    torch.set_num_threads(1)
+    ready.set()
+    go.wait()
+    job = TrialJob(id=0, base="efficientnet_b0", scale=Scale(*scale),
+                   resolution_base=resolution_base,
+                   data=DataSource(name, None, val_size, checksum or None),
+                   train=TrainConfig(train_size=train_size, epochs=1, batch_size=128, seed=0,
+                                     threads=1))
+    result = run_trial(job)
+    if result.state != "ok":
+        raise SystemExit(f"trial {result.state}: {result.message}")
+
+
+def _status(pid: int) -> dict:
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                    fields[key] = int(value.split()[0]) * 1024
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    fields["Pss"] = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return fields
+
+
+def measure_workers(name: str, workers: int, resolution_base: int, scale, train_size: int,
+                    val_size: int, checksum: str) -> dict:
+    """Peak memory of each of ``workers`` processes training one trial at once (after torch
+    is imported in each: the baseline is subtracted too, as ``*_data`` = peak - at start)."""
+    context = multiprocessing.get_context("spawn")
+    go = context.Event()
+    procs, readies = [], []
+    for _ in range(workers):
+        ready = context.Event()
+        proc = context.Process(target=_memory_worker,
+                               args=(name, resolution_base, scale, train_size, val_size,
+                                     checksum, ready, go))
+        proc.start()
+        procs.append(proc)
+        readies.append(ready)
+    for ready in readies:
+        ready.wait()
+    start = {p.pid: _status(p.pid) for p in procs}
+    peak = {p.pid: dict(start[p.pid]) for p in procs}
+    go.set()
+    tic = time.perf_counter()
+    while any(p.is_alive() for p in procs):
+        for p in procs:
+            for key, value in _status(p.pid).items():
+                peak[p.pid][key] = max(peak[p.pid].get(key, 0), value)
+        time.sleep(0.2)
+    seconds = time.perf_counter() - tic
+    if any(p.exitcode for p in procs):
+        raise RuntimeError(f"a {name} worker failed (exit codes {[p.exitcode for p in procs]})")
+
+    def mean(key, table):
+        return round(sum(table[p.pid].get(key, 0) for p in procs) / workers / MB, 1)
+
+    return {"dataset": name.split(":")[0], "workers": workers, "seconds": round(seconds, 1),
+            "rss_mb": mean("VmRSS", peak), "anon_mb": mean("RssAnon", peak),
+            "file_mb": mean("RssFile", peak), "pss_mb": mean("Pss", peak),
+            "rss_at_start_mb": mean("VmRSS", start)}
+
+
+def section_memory(args) -> dict:
+    from tinyformula import load_dataset
+
+    photos = load_dataset(photo_name(args.folder))
+    fashion = load_dataset("fashion-mnist")
+    rows = []
+    for workers in (1, 2, 4):
+        for name, data in (("fashion-mnist", fashion), (photo_name(args.folder), photos)):
+            rows.append(measure_workers(name, workers, 32, MEMORY_SCALE, args.memory_train_size,
+                                        1000, data.checksum))
+            print(rows[-1], file=sys.stderr)
+    # Today's in-memory loader held the whole folder in every worker:
+    in_memory = (len(photos.train_images) + len(photos.val_images)) * 3 * 224 * 224
+    real = measure_workers(photo_name(args.folder), 1, 224, args.trial_scale, 256, 500,
+                           photos.checksum)
+    return {"rows": rows, "candidate": list(MEMORY_SCALE), "train_size": args.memory_train_size,
+            "in_memory_per_worker_mb": round(in_memory / MB), "photo_224": real,
+            "photo_224_scale": list(args.trial_scale)}
+
+
+# -- latency ---------------------------------------------------------------------------------------
+
+def _latency_worker(name: str, resolution_base: int, checksum: str, queue) -> None:
+    tic = time.perf_counter()
+    import torch
+
+    from tinyformula import (
+        DataSource,
+        Scale,
+        TrainConfig,
+        TrialJob,
+        cached_dataset,
+        run_trial,
+    )
+
+    torch.set_num_threads(1)
+    imported = time.perf_counter()
+    data = cached_dataset(name, None, 1000, checksum or None)
+    opened = time.perf_counter()
+    job = TrialJob(id=0, base="efficientnet_b0", scale=Scale(0.5, 0.35, 0.35),
+                   resolution_base=resolution_base,
+                   data=DataSource(name, None, 1000, checksum or None),
+                   train=TrainConfig(train_size=2048, epochs=1, batch_size=128, seed=0,
+                                     threads=1, val_size=1, bn_recalibrate=0))
+    # A one-step trial: what it takes to reach and finish the first step (train_size 2048 to
+    # draw, gather and hold what a smoke trial would; the schedule cut to one batch).
+    job = TrialJob(job.id, job.base, job.scale, job.resolution_base, job.data,
+                   TrainConfig(**{**job.train.__dict__, "train_size": 128}))
+    result = run_trial(job)
+    done = time.perf_counter()
+    queue.put({"imports_s": round(imported - tic, 2), "open_s": round(opened - imported, 3),
+               "first_step_s": round(done - imported, 2), "state": str(result.state),
+               "images": len(data.train_images)})
+
+
+def section_latency(args) -> dict:
+    from tinyformula import load_dataset, search
+
+    photos = load_dataset(photo_name(args.folder))
+    fashion = load_dataset("fashion-mnist")
+    context = multiprocessing.get_context("spawn")
+    rows = []
+    for name, base, data in (("fashion-mnist", 32, fashion),
+                             (photo_name(args.folder), 224, photos)):
+        for attempt in range(2):
+            queue = context.Queue()
+            proc = context.Process(target=_latency_worker,
+                                   args=(name, base, data.checksum, queue))
+            proc.start()
+            row = queue.get()
+            proc.join()
+            rows.append({"dataset": name.split(":")[0], "attempt": attempt + 1, **row})
+            print(rows[-1], file=sys.stderr)
+
+    class FirstTrial(Exception):
+        pass
+
+    def stop_at_plan(message: str) -> None:
+        if " trials (" in message:
+            raise FirstTrial
+
+    searches = []
+    for attempt in range(2):
+        out = Path(tempfile.mkdtemp(dir=Path(args.cache).parent))
+        tic = time.perf_counter()
+        try:
+            search("efficientnet_b0", photo_name(args.folder), out=out, preset="smoke",
+                   workers=1, progress=False, log=stop_at_plan)
+        except FirstTrial:
+            pass
+        searches.append(round(time.perf_counter() - tic, 2))
+        shutil.rmtree(out, ignore_errors=True)
+    return {"workers": rows, "search_to_first_trial_s": searches}
+
+
+# -- one trial and a smoke search at 224 px ------------------------------------------------------
+
+def section_trial(args) -> dict:
+    from tinyformula import (
+        PRESETS,
+        SearchConfig,
+        load_dataset,
+        run_trial,
+        search_candidates,
+        trial_jobs,
+    )
+
+    photos = load_dataset(photo_name(args.folder))
+    config = SearchConfig(data=photo_name(args.folder), preset="smoke").resolved(
+        train_images=len(photos.train_images))
+    yardstick = config.yardstick(photos.num_classes, photos.resolution_base)
+    candidates = search_candidates(config, yardstick)
+    preset = PRESETS["smoke"]
+    rows = []
+    for index in args.trial_candidates:
+        candidate = candidates[index]
+        trial = _trial(candidate, config)
+        job = trial_jobs(config, yardstick, [trial])[0]
+        tic = time.perf_counter()
+        result = run_trial(job, threads=1)
+        rows.append({"candidate": index, "r": candidate.scale.r, "d": candidate.scale.d,
+                     "w": candidate.scale.w, "c": round(candidate.c, 4),
+                     "resolution": candidate.resolution, "state": str(result.state),
+                     "top1": result.top1, "seconds": round(time.perf_counter() - tic, 1),
+                     "images_per_s": round(result.images_per_s or 0, 1)})
+        print(rows[-1], file=sys.stderr)
+    return {"preset": "smoke", "train_size": preset.train_size, "val_size": preset.val_size,
+            "rows": rows}
+
+
+def _trial(candidate, config):
+    from tinyformula import Trial
+
+    return Trial(id=0, candidate=0, seed=config.seed, config=candidate,
+                 images=config.train_size * config.epochs)
+
+
+def section_search(args) -> dict:
+    from tinyformula import search
+
+    out = Path(args.cache).parent / "smoke_search"
+    shutil.rmtree(out, ignore_errors=True)
+    tic = time.perf_counter()
+    result = search("efficientnet_b0", photo_name(args.folder), out=out, preset="smoke",
+                    trials=args.trials, train_size=args.train_size, val_size=args.val_size,
+                    workers=args.workers, progress=True)
+    seconds = time.perf_counter() - tic
+    table = result.trials
+    ok = table[table["status"] == "ok"]
+    return {"trials": len(table), "ok": len(ok), "seconds": round(seconds, 1),
+            "train_size": args.train_size, "val_size": args.val_size, "workers": args.workers,
+            "top1": [round(float(v), 3) for v in ok["top1"]],
+            "trial_seconds": [round(float(v), 1) for v in ok["seconds"]],
+            "resolutions": sorted(int(v) for v in set(table["resolution"])),
+            "formula": result.formula is not None, "out": str(out)}
+
+
+# -- identity --------------------------------------------------------------------------------------
+
+def section_identity(args) -> dict:
+    import torch
+
+    from tinyformula import DataSource, Scale, TrainConfig, TrialJob, run_trial
+
+    torch.set_num_threads(1)
+    rows = {}
+    for scale in ((0.6, 0.35, 0.3), (1.0, 0.25, 0.5)):
+        job = TrialJob(id=0, base="efficientnet_b0", scale=Scale(*scale), resolution_base=32,
+                       data=DataSource("fashion-mnist", None, 1000),
+                       train=TrainConfig(train_size=2048, epochs=1, batch_size=128, seed=0))
+        result = run_trial(job, threads=1)
+        rows[str(scale)] = [str(result.state), result.top1, result.loss]
+    print(json.dumps(rows))
+    return {"rows": rows}
+
+
+SECTIONS = {"prepare": section_prepare, "draft": section_draft, "memory": section_memory,
+            "latency": section_latency, "trial": section_trial, "search": section_search,
+            "identity": section_identity}
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+def write_report(results: dict) -> None:
+    lines = ["# The prepared image cache (issue 23)", "",
+             "Figures from `experiments/bench_data.py`; each section records its command, "
+             "machine, load and date. The photo folder is `scripts/make_photo_folder.py`'s "
+             "(22,000 JPEGs of 256-416 px, 10 classes: 20,000 in train/, 2,000 in val/).", ""]
+    for name, body in results.items():
+        meta = body.get("meta", {})
+        lines += [f"## {name}", "",
+                  f"`{meta.get('command', '')}` on {meta.get('machine', '')}, "
+                  f"{meta.get('date', '')}, load {meta.get('load_before', '?')} before, "
+                  f"{meta.get('load_after', '?')} after.", ""]
+        lines += _section_lines(name, body)
+        lines.append("")
+    (RESULTS / "bench_data.md").write_text("\n".join(lines))
+
+
+def _section_lines(name: str, body: dict) -> list[str]:
+    if name == "prepare":
+        return [f"- {body['decoded']:,} images decoded in {body['seconds']} s: "
+                f"**{body['images_per_s']} images/s** on {body['workers']} cores "
+                f"(decoding, writing, digests and statistics included)",
+                f"- {body['cpu_seconds']} CPU seconds: {body['images_per_cpu_s']} images per "
+                f"CPU second, so **{body['idle_images_per_s']} images/s** on "
+                f"{body['workers']} cores of our own (the machine was shared)",
+                f"- cache: {body['cache_bytes'] / 2**30:.2f} GiB at {body['size']} px "
+                f"(the JPEGs: {body['source_bytes'] / 2**30:.2f} GiB)"]
+    if name == "draft":
+        out = ["| size | draft | images/s | images per CPU s | mean abs diff | max | "
+               "pixels changed |", "|---|---|---|---|---|---|---|"]
+        for row in body["rows"]:
+            out.append(f"| {row['size']} | {row['draft']} | {row['images_per_s']} | "
+                       f"{row['images_per_cpu_s']} | "
+                       f"{row.get('mean_abs_diff', '')} | {row.get('max_abs_diff', '')} | "
+                       f"{row.get('share_changed', '')} |")
+        return out
+    if name == "memory":
+        out = [f"Candidate r, d, w = {body['candidate']} at 32 px base (16 px), "
+               f"{body['train_size']:,} training images, 1,000 held out; peak per worker, "
+               "MiB (mean over the workers):", "",
+               "| dataset | workers | RSS | private (anon) | file-backed | PSS | seconds |",
+               "|---|---|---|---|---|---|---|"]
+        for row in body["rows"]:
+            out.append(f"| {row['dataset']} | {row['workers']} | {row['rss_mb']} | "
+                       f"{row['anon_mb']} | {row['file_mb']} | {row['pss_mb']} | "
+                       f"{row['seconds']} |")
+        real = body["photo_224"]
+        out += ["", f"The folder in memory in every worker, as before the cache: "
+                    f"{body['in_memory_per_worker_mb']:,} MiB per worker.",
+                f"One photo trial at 224 px base (r, d, w = {body['photo_224_scale']}): peak "
+                f"RSS {real['rss_mb']} MiB, private {real['anon_mb']} MiB, file-backed "
+                f"{real['file_mb']} MiB, {real['seconds']} s."]
+        return out
+    if name == "latency":
+        out = ["| dataset | process | imports s | open s | start to first step done s |",
+               "|---|---|---|---|---|"]
+        for row in body["workers"]:
+            out.append(f"| {row['dataset']} | {row['attempt']} | {row['imports_s']} | "
+                       f"{row['open_s']} | {row['first_step_s']} |")
+        out += ["", f"A second search on the same folder, `search()` to its first trial "
+                    f"(workers=1): {body['search_to_first_trial_s']} s."]
+        return out
+    if name == "trial":
+        out = ["| candidate | r | d | w | c | px | top-1 | seconds | images/s |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for row in body["rows"]:
+            out.append(f"| {row['candidate']} | {row['r']} | {row['d']} | {row['w']} | "
+                       f"{row['c']} | {row['resolution']} | {row['top1']} | {row['seconds']} | "
+                       f"{row['images_per_s']} |")
+        return out
+    if name == "search":
+        return [f"- {body['trials']} trials ({body['ok']} ok), {body['train_size']:,} training "
+                f"images each, {body['val_size']:,} held out, {body['workers']} workers: "
+                f"{body['seconds']} s end to end",
+                f"- resolutions {body['resolutions']}, top-1 {body['top1']}"]
+    return ["```", json.dumps(body, indent=1), "```"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sections", nargs="+", choices=sorted(SECTIONS))
+    parser.add_argument("--folder", default="/work/runs/data/photos")
+    parser.add_argument("--cache", default="/work/runs/data/cache",
+                        help="the prepared-cache root (TINYFORMULA_DATA_CACHE)")
+    parser.add_argument("--memory-train-size", type=int, default=2048)
+    parser.add_argument("--trial-scale", type=float, nargs=3, default=(0.5, 0.35, 0.35))
+    parser.add_argument("--trial-candidates", type=int, nargs="+", default=[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--train-size", type=int, default=512)
+    parser.add_argument("--val-size", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    os.environ["TINYFORMULA_DATA_CACHE"] = args.cache
+    results = json.loads(JSON.read_text()) if JSON.exists() else {}
+    for name in args.sections:
+        before = load_now()
+        body = SECTIONS[name](args)
+        body["meta"] = {
+            "command": "PYTHONPATH=. nice -n 5 python experiments/bench_data.py "
+                       + " ".join(argv if argv is not None else sys.argv[1:]),
+            "machine": f"{platform.node()}: {len(os.sched_getaffinity(0))} usable cores, "
+                       f"{os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE') / 2**30:.0f}"
+                       " GiB", "date": datetime.datetime.now().isoformat(timespec="minutes"),
+            "load_before": round(before, 2), "load_after": round(load_now(), 2)}
+        if name != "identity":
+            results[name] = body
+            RESULTS.mkdir(exist_ok=True)
+            JSON.write_text(json.dumps(results, indent=1))
+            write_report(results)
+        print(json.dumps({name: body}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
