@@ -235,7 +235,7 @@ def channel_stats(images: Images, limit: int = 10_000) -> tuple[tuple, tuple]:
             total[c] += int(chunk[:, c].sum(dtype=np.int64))
             squares[c] += int(wide[:, c].sum(dtype=np.int64))
     n = count * images.shape[2] * images.shape[3]
-    mean = tuple(t / n for t in total)
-    std = tuple(max(1.0, math.sqrt((q * n - t * t) / (n * max(n - 1, 1))))
-                for t, q in zip(total, squares))
-    return mean, std
+    means = tuple(t / n for t in total)
+    stds = tuple(max(1.0, math.sqrt((q * n - t * t) / (n * max(n - 1, 1))))
+                 for t, q in zip(total, squares))
+    return means, stds
