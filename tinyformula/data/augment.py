@@ -63,6 +63,17 @@ def flip(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, images.flip(3), images)
 
 
+#: A batch is converted to float at its stored size this many bytes at a time, at most: a
+#: photo batch (600 kB an image at 224 px) in slices, every small-image batch whole.
+CHUNK_BYTES = 4 << 20
+
+
+def chunk_images(images: torch.Tensor) -> int:
+    """How many of ``images`` to convert to float at once (see :data:`CHUNK_BYTES`)."""
+    c, h, w = images.shape[1:]
+    return max(1, CHUNK_BYTES // (4 * c * h * w))
+
+
 def to_input(images: torch.Tensor, resolution: int, mean, std, channels: int = 3,
              channels_last: bool = True) -> torch.Tensor:
     """uint8 batch -> normalised float batch at ``resolution`` with ``channels`` channels.
@@ -71,7 +82,14 @@ def to_input(images: torch.Tensor, resolution: int, mean, std, channels: int = 3
 
     Resizing is bilinear (antialiased when shrinking). A one-channel image is repeated to
     ``channels`` (the models take RGB: that keeps their FLOPs equal to the reference count).
+    A batch larger than :data:`CHUNK_BYTES` as float is converted a slice at a time (every
+    image on its own: the same numbers as in one go).
     """
+    step = chunk_images(images)
+    if len(images) > step:
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        return torch.cat([to_input(part, resolution, mean, std, channels, channels_last)
+                          for part in images.split(step)]).contiguous(memory_format=layout)
     x = images.float()
     if x.shape[-1] != resolution or x.shape[-2] != resolution:
         shrink = resolution < min(x.shape[-2:])
@@ -132,7 +150,13 @@ def resized_crop(images: torch.Tensor, boxes: torch.Tensor, resolution: int,
     """Cut each image's box (:func:`draw_resized_crops`) and resize it to ``resolution``,
     mirrored where ``flips`` is true: one ``grid_sample`` for the whole batch, float out
     (0..255). ``samples`` (:func:`supersampling`): each output pixel averages ``samples``
-    x ``samples`` bilinear samples over its footprint (an area filter when shrinking)."""
+    x ``samples`` bilinear samples over its footprint (an area filter when shrinking). A batch
+    larger than :data:`CHUNK_BYTES` as float is cut a slice at a time."""
+    step = chunk_images(images)
+    if len(images) > step:
+        return torch.cat([resized_crop(images[i:i + step], boxes[i:i + step], resolution,
+                                       None if flips is None else flips[i:i + step], samples)
+                          for i in range(0, len(images), step)])
     n, c = images.shape[:2]
     x = images.float()
     boxes = boxes.to(device=x.device, dtype=x.dtype)

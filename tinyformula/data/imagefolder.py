@@ -55,20 +55,31 @@ def _class_folders(root: Path) -> list[Path]:
 
 def list_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
     """``(path relative to root, bytes, mtime_ns)`` of every image under ``folder``, sorted by
-    path (as ``sorted(Path.rglob(...))`` orders them)."""
+    path (as ``sorted(Path.rglob(...))`` orders them). One ``stat`` per file and no other
+    per-file path work: a million-image folder is listed in seconds."""
     found = []
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in EXTENSIONS:
+    pending = [(str(folder), os.path.relpath(folder, root).replace(os.sep, "/"))]
+    while pending:
+        where, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(where))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = os.path.join(top, name)
+            relative = f"{prefix}/{name}" if prefix != "." else name
             try:
-                stat = os.stat(path)
+                if entry.is_dir():
+                    pending.append((entry.path, relative))
+                    continue
+                if "." + name.rpartition(".")[2].lower() not in EXTENSIONS:
+                    continue
+                stat = entry.stat()
             except OSError:
                 continue  # a dangling link: not an image
-            relative = os.path.relpath(path, root).replace(os.sep, "/")
-            found.append((tuple(relative.split("/")), relative, stat.st_size, stat.st_mtime_ns))
+            found.append((relative.split("/"), relative, stat.st_size, stat.st_mtime_ns))
     found.sort()
     return [(relative, size, mtime) for _, relative, size, mtime in found]
 

@@ -105,10 +105,10 @@ def gather(array: torch.Tensor, rows: torch.Tensor, out: torch.Tensor | None = N
     target = None if out is None else out.numpy()
     if len(index) > 1 and not bool((index[1:] >= index[:-1]).all()):
         order = np.argsort(index, kind="stable")
-        block = np.take(source, index[order], axis=0)
         if target is None:
-            target = np.empty_like(block)
-        target[order] = block
+            target = np.empty((len(index), *source.shape[1:]), dtype=source.dtype)
+        for position, row in zip(order.tolist(), index[order].tolist()):
+            target[position] = source[row]  # rows read in ascending order, no second copy
     else:
         target = np.take(source, index, axis=0, out=target)
     return out if out is not None else torch.from_numpy(target)

@@ -224,23 +224,26 @@ class _Stream:
         self._ahead: tuple[int, Future] | None = None
         self._finalizer: weakref.finalize | None = None
 
-    def _gather(self, step: int) -> torch.Tensor:
-        rows = self.rows[self.index[step]]
-        out = torch.empty((len(rows), *self.array.shape[1:]), dtype=torch.uint8,
-                          pin_memory=self.pin)
-        return gather(self.array, rows, out=out)
+    def _buffer(self) -> torch.Tensor:
+        # Allocated here, in the training thread: a buffer freed by the thread that made it
+        # goes back to that thread's malloc arena, and two arenas hold twice the memory.
+        return torch.empty((self.index.shape[1], *self.array.shape[1:]), dtype=torch.uint8,
+                           pin_memory=self.pin)
+
+    def _gather(self, step: int, out: torch.Tensor) -> torch.Tensor:
+        return gather(self.array, self.rows[self.index[step]], out=out)
 
     def get(self, step: int) -> torch.Tensor:
         ahead, self._ahead = self._ahead, None
         images = ahead[1].result() if ahead is not None and ahead[0] == step else None
         if images is None:
-            images = self._gather(step)
+            images = self._gather(step, self._buffer())
         if step + 1 < len(self.index):
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="tinyformula-batches")
                 self._finalizer = weakref.finalize(self, self._pool.shutdown, wait=False,
                                                    cancel_futures=True)
-            self._ahead = (step + 1, self._pool.submit(self._gather, step + 1))
+            self._ahead = (step + 1, self._pool.submit(self._gather, step + 1, self._buffer()))
         else:
             self.close()
         return images.to(self.device, non_blocking=True) if self.pin else images
