@@ -371,3 +371,16 @@ def test_carved_validation_is_a_view_of_the_same_images():
     train, val = fixed_split(data.train_labels, 12 / 60, 0)
     assert torch.equal(carved.val_images[:], images[val])
     assert torch.equal(carved.train_images[:], images[train])
+
+
+def test_released_pages_read_back_the_same(photos):
+    from tinyformula.data.mapped import release
+
+    data = open_prepared(prepared(f"imagefolder:{photos}").folder)
+    before = data.train_images[3:7].clone()
+    release(data.train_images)
+    assert torch.equal(data.train_images[3:7], before)
+    memory = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    release(memory)  # not mapped: nothing to do
+    release(ImageRows(data.train_images, torch.tensor([1, 0])))
+    assert torch.equal(data.train_images[3:7], before)

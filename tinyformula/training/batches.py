@@ -50,6 +50,7 @@ from ..data.augment import (
     to_input,
 )
 from ..data.images import ImageRows, gather, image_bytes, take
+from ..data.mapped import release
 
 #: A training subset up to this many bytes is held whole on the device; a larger one streams.
 RESIDENT_BYTES = {"cpu": 64 << 20, "cuda": 2 << 30}
@@ -122,6 +123,7 @@ class TrainBatches:
         self._stream: _Stream | None = None
         if self.resident:
             self.images = take(data.train_images, self.subset).to(self.device)
+            release(data.train_images)
         else:
             source = data.train_images
             array, rows = ((source.array, source.rows[self.subset])
@@ -193,6 +195,7 @@ class TrainBatches:
                     images = self.images[start:stop]
                 else:
                     images = take(self.data.train_images, self.subset[start:stop])
+                    release(self.data.train_images)
                     images = images.to(self.device)
                 yield self.inputs(images)
 
@@ -231,7 +234,9 @@ class _Stream:
                            pin_memory=self.pin)
 
     def _gather(self, step: int, out: torch.Tensor) -> torch.Tensor:
-        return gather(self.array, self.rows[self.index[step]], out=out)
+        images = gather(self.array, self.rows[self.index[step]], out=out)
+        release(self.array)  # read once a batch: the pages go back to the page cache
+        return images
 
     def get(self, step: int) -> torch.Tensor:
         ahead, self._ahead = self._ahead, None

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..data.augment import to_input
 from ..data.images import ImageData
+from ..data.mapped import release
 from .config import TrainConfig
 from .optim import autocast
 
@@ -54,6 +55,7 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, device: torch.d
         images = data.val_images[start:min(start + batch, n)].to(device)
         labels = labels_all[start:start + batch]
         x = to_input(images, resolution, data.mean, data.std, channels_last=config.channels_last)
+        release(data.val_images)  # read once: the pages go back to the page cache
         with autocast(device):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
