@@ -259,6 +259,8 @@ def test_the_data_command(photos, cli):
     assert code == 2 and "unknown dataset" in err
     code, out, err = cli("data", "prepare", "digits", "--size", "32")
     assert code == 2 and "--size applies to image folders" in err
+    code, out, err = cli("data")
+    assert code == 2 and "prepare" in err and "verify" in err
 
 
 # -- workers and clusters -------------------------------------------------------------------------

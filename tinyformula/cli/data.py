@@ -83,7 +83,12 @@ def register(sub) -> None:
                              "size, channels, bytes, version, prepared_by, created, skipped, "
                              "source_checked")
     verify.set_defaults(run=run_verify)
-    p.set_defaults(run=None)
+
+    def usage(args) -> int:  # 'tinyformula data' alone: what it can do
+        p.print_help(sys.stderr)
+        return 2
+
+    p.set_defaults(run=usage)
 
 
 def run_prepare(args) -> int:
