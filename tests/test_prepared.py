@@ -386,3 +386,16 @@ def test_released_pages_read_back_the_same(photos):
     release(memory)  # not mapped: nothing to do
     release(ImageRows(data.train_images, torch.tensor([1, 0])))
     assert torch.equal(data.train_images[3:7], before)
+
+
+def test_out_never_replaces_a_foreign_folder(photos, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(TinyFormulaError, match="exists and is not a prepared dataset"):
+        prepared(f"imagefolder:{photos}", out=tmp_path / "mine")
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+    digits = prepare_dataset("digits", out=tmp_path / "digits")
+    with pytest.raises(TinyFormulaError, match="holds the prepared dataset digits"):
+        prepared(f"imagefolder:{photos}", out=digits.folder)
+    (tmp_path / "empty").mkdir()
+    assert prepared(f"imagefolder:{photos}", out=tmp_path / "empty").status == "prepared"

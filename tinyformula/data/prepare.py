@@ -157,6 +157,7 @@ def prepare(source: Source, settings: PrepareSettings | None = None, *, out=None
                                "TINYFORMULA_DATA_CACHE to a writable folder")
     log = log or (lambda message: None)
     with locked_file(folder):
+        _check_replaceable(folder, source)
         why = "" if force else up_to_date(folder, source, size, draft)
         if not force and not why:
             manifest = read_manifest(folder)
@@ -180,6 +181,31 @@ def prepare(source: Source, settings: PrepareSettings | None = None, *, out=None
         status = "replaced" if exists else "resumed" if resumed else "prepared"
         return _report(folder, manifest, status, decoded=decoded, seconds=seconds,
                        changes=changes)
+
+
+def _check_replaceable(folder: Path, source: Source) -> None:
+    """Refuse to write over anything but an empty folder or a cache of the same source: the
+    destination is replaced whole when the new cache is ready."""
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise TinyFormulaError(f"{folder} is a file; give a folder for the prepared dataset")
+    if not (folder / MANIFEST).exists():
+        if any(folder.iterdir()):
+            raise TinyFormulaError(f"{folder} exists and is not a prepared dataset; choose a "
+                                   "new or empty folder (it would be replaced)")
+        return
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise TinyFormulaError(f"{folder} holds a {MANIFEST} that is not a tinyformula "
+                               "prepared dataset's; choose another folder")
+    held = (manifest.get("source") or {}).get("name")
+    if held != source.name:
+        raise TinyFormulaError(f"{folder} holds the prepared dataset {held}, not "
+                               f"{source.name}; choose another folder (or delete it)")
 
 
 def _report(folder: Path, manifest: dict, status: str, **extra) -> Prepared:
@@ -319,8 +345,10 @@ def _allocate(path: Path, shape: tuple[int, ...]) -> int:
         offset = handle.tell()
         handle.flush()
         nbytes = int(np.prod(shape))
-        if nbytes:
+        if nbytes and hasattr(os, "posix_fallocate"):
             os.posix_fallocate(handle.fileno(), offset, nbytes)
+        else:  # no reservation here (macOS): a full disk shows up while writing instead
+            handle.truncate(offset + nbytes)
     return offset
 
 
