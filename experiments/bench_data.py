@@ -91,12 +91,13 @@ def section_prepare(args) -> dict:
 
 # -- draft -----------------------------------------------------------------------------------------
 
-def section_draft(args) -> dict:
-    import numpy as np
+def _draft_folders(args) -> dict[str, Path]:
+    """A 1,800-image subset of the folder (symlinks), and 300 of its images enlarged four
+    times (1,000-1,700 px a side, JPEG quality 90: phone-photo sizes, where draft mode acts)."""
+    from PIL import Image
 
-    from tinyformula import open_prepared, prepare_dataset
-
-    subset = Path(args.cache).parent / "draft_subset"
+    root = Path(args.cache).parent
+    subset, large = root / "draft_subset", root / "draft_large"
     if not subset.exists():
         for split, per_class in (("train", 150), ("val", 30)):
             for cls in sorted((Path(args.folder) / split).iterdir()):
@@ -104,24 +105,45 @@ def section_draft(args) -> dict:
                 target.mkdir(parents=True)
                 for image in sorted(cls.iterdir())[:per_class]:
                     (target / image.name).symlink_to(image)
+    if not large.exists():
+        for split, per_class in (("train", 24), ("val", 6)):
+            for cls in sorted((Path(args.folder) / split).iterdir()):
+                target = large / split / cls.name
+                target.mkdir(parents=True)
+                for image in sorted(cls.iterdir())[:per_class]:
+                    with Image.open(image) as picture:
+                        w, h = picture.size
+                        picture.resize((4 * w, 4 * h), Image.Resampling.BICUBIC).save(
+                            target / image.name, quality=90)
+    return {"photos (256-416 px)": subset, "enlarged (1,000-1,700 px)": large}
+
+
+def section_draft(args) -> dict:
+    import numpy as np
+
+    from tinyformula import open_prepared, prepare_dataset
+
     rows = []
-    for size in (224, 112):
-        arrays = {}
-        for draft in (True, False):
-            out = Path(args.cache).parent / f"draft_{size}_{'draft' if draft else 'exact'}"
-            cpu = cpu_seconds()
-            result = prepare_dataset(f"imagefolder:{subset}", size=size, out=out, draft=draft,
-                                     force=True)
-            cpu = cpu_seconds() - cpu
-            data = open_prepared(out)
-            arrays[draft] = data.train_images.numpy().astype(np.int16)
-            rows.append({"size": size, "draft": draft, "images": result.decoded,
-                         "images_per_s": round(result.images_per_s, 1),
-                         "images_per_cpu_s": round(result.decoded / cpu, 1)})
-        diff = np.abs(arrays[True] - arrays[False])
-        rows[-2].update(mean_abs_diff=round(float(diff.mean()), 3), max_abs_diff=int(diff.max()),
-                        share_changed=round(float((diff > 0).mean()), 4))
-    return {"images": rows[0]["images"], "rows": rows}
+    for label, folder in _draft_folders(args).items():
+        for size in (224, 112):
+            arrays = {}
+            for draft in (True, False):
+                out = Path(args.cache).parent / f"draft_{folder.name}_{size}_{draft}"
+                cpu = cpu_seconds()
+                result = prepare_dataset(f"imagefolder:{folder}", size=size, out=out,
+                                         draft=draft, force=True)
+                cpu = cpu_seconds() - cpu
+                arrays[draft] = open_prepared(out).train_images.numpy().astype(np.int16)
+                rows.append({"images": label, "size": size, "draft": draft,
+                             "count": result.decoded,
+                             "images_per_s": round(result.images_per_s, 1),
+                             "images_per_cpu_s": round(result.decoded / cpu, 1)})
+            diff = np.abs(arrays[True] - arrays[False])
+            rows[-2].update(mean_abs_diff=round(float(diff.mean()), 3),
+                            max_abs_diff=int(diff.max()),
+                            share_changed=round(float((diff > 0).mean()), 4))
+            print(rows[-2:], file=sys.stderr)
+    return {"rows": rows}
 
 
 # -- memory ----------------------------------------------------------------------------------------
@@ -375,12 +397,13 @@ def section_search(args) -> dict:
     tic = time.perf_counter()
     result = search("efficientnet_b0", photo_name(args.folder), out=out, preset="smoke",
                     trials=args.trials, train_size=args.train_size, val_size=args.val_size,
-                    workers=args.workers, progress=True)
+                    batch_size=args.batch_size, workers=args.workers, progress=True)
     seconds = time.perf_counter() - tic
     table = result.trials
     ok = table[table["status"] == "ok"]
     return {"trials": len(table), "ok": len(ok), "seconds": round(seconds, 1),
             "train_size": args.train_size, "val_size": args.val_size, "workers": args.workers,
+            "batch_size": args.batch_size,
             "top1": [round(float(v), 3) for v in ok["top1"]],
             "trial_seconds": [round(float(v), 1) for v in ok["seconds"]],
             "resolutions": sorted(int(v) for v in set(table["resolution"])),
@@ -440,10 +463,11 @@ def _section_lines(name: str, body: dict) -> list[str]:
                 f"- cache: {body['cache_bytes'] / 2**30:.2f} GiB at {body['size']} px "
                 f"(the JPEGs: {body['source_bytes'] / 2**30:.2f} GiB)"]
     if name == "draft":
-        out = ["| size | draft | images/s | images per CPU s | mean abs diff | max | "
-               "pixels changed |", "|---|---|---|---|---|---|---|"]
+        out = ["| images | size | draft | images/s | images per CPU s | mean abs diff | max | "
+               "pixels changed |", "|---|---|---|---|---|---|---|---|"]
         for row in body["rows"]:
-            out.append(f"| {row['size']} | {row['draft']} | {row['images_per_s']} | "
+            out.append(f"| {row['images']} | {row['size']} | {row['draft']} | "
+                       f"{row['images_per_s']} | "
                        f"{row['images_per_cpu_s']} | "
                        f"{row.get('mean_abs_diff', '')} | {row.get('max_abs_diff', '')} | "
                        f"{row.get('share_changed', '')} |")
@@ -488,8 +512,10 @@ def _section_lines(name: str, body: dict) -> list[str]:
         return out
     if name == "search":
         return [f"- {body['trials']} trials ({body['ok']} ok), {body['train_size']:,} training "
-                f"images each, {body['val_size']:,} held out, {body['workers']} workers: "
-                f"{body['seconds']} s end to end",
+                f"images each at batch {body['batch_size']}, {body['val_size']:,} held out, "
+                f"{body['workers']} worker(s): {body['seconds']} s end to end, a formula "
+                f"{'fitted' if body['formula'] else 'not fitted'}",
+                f"- trial seconds {body['trial_seconds']}",
                 f"- resolutions {body['resolutions']}, top-1 {body['top1']}"]
     return ["```", json.dumps(body, indent=1), "```"]
 
@@ -509,6 +535,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train-size", type=int, default=512)
     parser.add_argument("--val-size", type=int, default=500)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args(argv)
     os.environ["TINYFORMULA_DATA_CACHE"] = args.cache
     results = json.loads(JSON.read_text()) if JSON.exists() else {}
