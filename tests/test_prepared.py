@@ -24,7 +24,7 @@ from tinyformula import (
 )
 from tinyformula import train as train_trial
 from tinyformula.data import cache as cache_format
-from tinyformula.data import decode, fashion_mnist
+from tinyformula.data import decode, fashion_mnist, loading
 from tinyformula.data import prepare as prepare_module
 from tinyformula.data.holdout import carve_validation, fixed_split
 from tinyformula.data.images import ImageData, ImageRows, gather
@@ -399,3 +399,20 @@ def test_out_never_replaces_a_foreign_folder(photos, tmp_path):
         prepared(f"imagefolder:{photos}", out=digits.folder)
     (tmp_path / "empty").mkdir()
     assert prepared(f"imagefolder:{photos}", out=tmp_path / "empty").status == "prepared"
+
+
+def test_a_dataset_is_opened_once_however_the_call_is_spelled(photos, monkeypatch):
+    cached_dataset.cache_clear()
+    opened = []
+    real = loading.load_dataset
+    monkeypatch.setattr(loading, "load_dataset",
+                        lambda *args, **kwargs: opened.append(args) or real(*args, **kwargs))
+    try:
+        name = f"imagefolder:{photos}"
+        first = cached_dataset(name)
+        assert cached_dataset(name, None) is first
+        assert cached_dataset(name, None, None, None) is first
+        assert len(cached_dataset(name, None, 4).val_labels) > 0  # carved from the same
+    finally:
+        cached_dataset.cache_clear()
+    assert len(opened) == 1  # listing a million-photo folder once, not once per spelling

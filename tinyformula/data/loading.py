@@ -107,17 +107,27 @@ def _ready(name: str, data_dir) -> Path | None:
     return None
 
 
-@functools.lru_cache(maxsize=4)
 def cached_dataset(name: str, data_dir: str | None = None, validation: int | None = None,
                    checksum: str | None = None):
     """The dataset, opened once per process (workers are reused for many trials); with
     ``validation``, scored on that many images carved out of its training split; with
     ``checksum``, refused unless its prepared cache holds exactly that content."""
+    # One key however the arguments are spelled: ``f(name)`` and ``f(name, None, None)`` are
+    # different calls to lru_cache, and each would list the source folder again.
+    return _cached_dataset(name, data_dir, validation or None, checksum or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_dataset(name: str, data_dir: str | None, validation: int | None,
+                    checksum: str | None):
     if validation:
         from .holdout import carve_validation
 
-        return carve_validation(cached_dataset(name, data_dir, None, checksum), validation)
+        return carve_validation(_cached_dataset(name, data_dir, None, checksum), validation)
     return load_dataset(name, data_dir, checksum=checksum)
+
+
+cached_dataset.cache_clear = _cached_dataset.cache_clear  # type: ignore[attr-defined]
 
 
 def prepare_dataset(name: str, data_dir=None, *, size: int | None = None, out=None,
