@@ -30,11 +30,12 @@ from tinyformula.core.constraints import (
 )
 from tinyformula.cost.latency.measure import Setting
 from tinyformula.cost.yardstick import Yardstick
+from tinyformula.data.settings import PrepareSettings
 from tinyformula.nets.scale import Scale
 from tinyformula.sweep.config import SearchConfig
 from tinyformula.training.config import RecipeConfig, TrainConfig
 
-CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale)
+CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale, PrepareSettings)
 
 
 def declared():

@@ -242,9 +242,12 @@ def test_imagefolder_bad_input(tmp_path):
     (tmp_path / "b").mkdir()
     with pytest.raises(TinyFormulaError, match="no images"):
         load_dataset(f"imagefolder:{tmp_path}")
-    write_png(tmp_path / "a" / "1.png", (0, 0, 0))
+    for i in range(2):
+        write_png(tmp_path / "a" / f"{i}.png", (0, 0, 0))
+    write_png(tmp_path / "b" / "0.png", (0, 0, 0))
     (tmp_path / "b" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(TinyFormulaError, match="cannot read image .*broken.png"):
+    with pytest.raises(TinyFormulaError, match="1 of 4 images .* cannot be read: b/broken.png "
+                                               "\\(UnidentifiedImageError"):
         load_dataset(f"imagefolder:{tmp_path}")
 
 

@@ -15,7 +15,9 @@ Formulas
     :class:`TinyFormula`, :class:`Recommendation`, :func:`solve_budget`,
     :class:`BudgetUnreachable`, :func:`fit_builtin`.
 Data, models and training
-    :func:`load_dataset`, :class:`ImageData`, :func:`create_model`, :func:`load_model`,
+    :func:`load_dataset`, :func:`prepare_dataset`, :func:`verify_dataset`,
+    :func:`open_prepared`, :class:`PrepareSettings`, :class:`ImageData`, :class:`ImageRows`,
+    :func:`create_model`, :func:`load_model`,
     :func:`save_model`, :func:`export_model`, :class:`TrainConfig`, :func:`train`,
     :class:`RecipeConfig`, :func:`train_final`, :func:`base_teacher`; re-parameterised
     training: :func:`reparameterise`, :func:`fold`.
@@ -77,6 +79,11 @@ _EXPORTS = {
     "load_dataset": ".data.loading",
     "cached_dataset": ".data.loading",
     "ImageData": ".data.images",
+    "ImageRows": ".data.images",
+    "prepare_dataset": ".data.loading",
+    "verify_dataset": ".data.loading",
+    "open_prepared": ".data.mapped:open_cache",
+    "PrepareSettings": ".data.settings",
     # models
     "create_model": ".models.create",
     "load_model": ".models.files",
@@ -126,8 +133,10 @@ if TYPE_CHECKING:
     from .cost.latency.measure import time_module as measure_module_latency
     from .cost.latency.model import LatencyModel
     from .cost.yardstick import Configuration, Yardstick
-    from .data.images import ImageData
-    from .data.loading import cached_dataset, load_dataset
+    from .data.images import ImageData, ImageRows
+    from .data.loading import cached_dataset, load_dataset, prepare_dataset, verify_dataset
+    from .data.mapped import open_cache as open_prepared
+    from .data.settings import PrepareSettings
     from .execution.executors import LocalExecutor, make_executor
     from .execution.gpu import aggregate_rate
     from .execution.jobs import DataSource, TrialJob
@@ -168,11 +177,13 @@ __all__ = [
     "DataSource",
     "GpuExecutor",
     "ImageData",
+    "ImageRows",
     "LatencyModel",
     "LatencyProtocol",
     "LatencySetting",
     "LocalExecutor",
     "PRESETS",
+    "PrepareSettings",
     "RecipeConfig",
     "Recommendation",
     "Run",
@@ -209,10 +220,12 @@ __all__ = [
     "measure_module_latency",
     "network_cost",
     "new_figure",
+    "open_prepared",
     "param_count",
     "plan_candidates",
     "plan_gpus",
     "plot_run",
+    "prepare_dataset",
     "register_base",
     "reparameterise",
     "run_trial",
@@ -224,5 +237,6 @@ __all__ = [
     "train",
     "train_final",
     "trial_jobs",
+    "verify_dataset",
     "__version__",
 ]

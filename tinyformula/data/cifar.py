@@ -53,7 +53,8 @@ def read_batch(path: Path) -> dict:
     return obj
 
 
-def _folder(name: str, data_dir) -> Path:
+def folder(name: str, data_dir) -> Path:
+    """The folder holding ``name``'s batches (given, or found in the user cache)."""
     sub = LAYOUTS[name][0]
     if data_dir is None:
         candidates = [cache_dir().parent / sub]
@@ -64,9 +65,9 @@ def _folder(name: str, data_dir) -> Path:
             raise TinyFormulaError(f"data folder {root} does not exist")
         candidates = [root, root / sub]
         hint = f"unpack the python version from {URL} there"
-    for folder in candidates:
-        if (folder / LAYOUTS[name][2]).is_file():
-            return folder
+    for candidate in candidates:
+        if (candidate / LAYOUTS[name][2]).is_file():
+            return candidate
     raise TinyFormulaError(f"no {name} batches ({', '.join(LAYOUTS[name][1])}, "
                            f"{LAYOUTS[name][2]}) in {' or '.join(map(str, candidates))}; {hint}")
 
@@ -85,19 +86,27 @@ def _images_labels(path: Path, label_key: bytes):
     return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels)
 
 
-def load(name: str, data_dir=None) -> ImageData:
-    folder = _folder(name, data_dir)
-    _, train_files, test_file, label_key, meta_file, names_key = LAYOUTS[name]
-    missing = [f for f in train_files if not (folder / f).is_file()]
+def file_names(name: str, where: Path) -> list[str]:
+    """The files of ``name`` read from ``where`` (the meta file when present); a missing
+    training batch raises TinyFormulaError."""
+    _, train_files, test_file, _, meta_file, _ = LAYOUTS[name]
+    missing = [f for f in train_files if not (where / f).is_file()]
     if missing:
-        raise TinyFormulaError(f"{folder} lacks {', '.join(missing)}; unpack the whole archive "
+        raise TinyFormulaError(f"{where} lacks {', '.join(missing)}; unpack the whole archive "
                                f"from {URL}")
-    parts = [_images_labels(folder / f, label_key) for f in train_files]
-    val_images, val_labels = _images_labels(folder / test_file, label_key)
+    return train_files + [test_file] + ([meta_file] if (where / meta_file).is_file() else [])
+
+
+def load(name: str, data_dir=None) -> ImageData:
+    where = folder(name, data_dir)
+    _, train_files, test_file, label_key, meta_file, names_key = LAYOUTS[name]
+    file_names(name, where)
+    parts = [_images_labels(where / f, label_key) for f in train_files]
+    val_images, val_labels = _images_labels(where / test_file, label_key)
     num_classes = 10 if name == "cifar10" else 100
     classes: tuple[str, ...] = ()
-    if (folder / meta_file).is_file():
-        names = read_batch(folder / meta_file).get(names_key) or []
+    if (where / meta_file).is_file():
+        names = read_batch(where / meta_file).get(names_key) or []
         classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     return ImageData(
         name=name,

@@ -45,18 +45,21 @@ def carve_validation(data: ImageData, size: int, seed: int = 0) -> ImageData:
 
     The search ranks candidates on this split, so the official test set (often ``data``'s own
     held-out split) is never used to choose an architecture. Stratified and fixed by ``seed``.
+    Both splits are views of ``data``'s training images (:class:`~.images.ImageRows`): no
+    image is copied, and a memory-mapped dataset stays mapped.
     """
-    from .images import ImageData
+    from .images import ImageData, select
 
     n = len(data.train_images)
     if not 1 <= size < n:
         raise TinyFormulaError(f"{data.name}: cannot hold out {size} of {n} training images")
     train, val = fixed_split(data.train_labels, size / n, seed)
     return ImageData(
-        name=data.name, train_images=data.train_images[train],
+        name=data.name, train_images=select(data.train_images, train),
         train_labels=data.train_labels[train],
-        val_images=data.train_images[val], val_labels=data.train_labels[val],
+        val_images=select(data.train_images, val), val_labels=data.train_labels[val],
         num_classes=data.num_classes, classes=data.classes, flip=data.flip,
         resolution_base=data.resolution_base,
         val_source=f"{len(val):,} images held out from the training split (seed {seed})",
-        mean=data.mean, std=data.std)
+        mean=data.mean, std=data.std, augmentation=data.augmentation,
+        checksum=data.checksum, cache=data.cache)

@@ -1,67 +1,92 @@
-"""``imagefolder:PATH``: one sub-folder per class, images read with PIL.
+"""``imagefolder:PATH``: one sub-folder per class, photos read with PIL into a prepared cache.
 
-With ``PATH/train`` and ``PATH/val`` those are the splits; otherwise a fixed-seed, stratified
-20% of each class is held out. Every image is converted to RGB, its shorter side resized to
-``image_size`` (default 224, the resolution base of photo datasets) and centre-cropped square,
-so the whole set fits one uint8 tensor. That is 150 kB an image at 224 px: meant for folders of
-thousands of images, not ImageNet.
+With ``PATH/train`` and ``PATH/val`` those are the splits (every class of ``train/`` needs a
+folder with images in ``val/``, and ``val/`` no class of its own); otherwise a fixed-seed,
+stratified 20% of each class is held out. :func:`scan` lists the folder into a plan - every
+image's split, row and label, with its size and modification time - and refuses what would
+make a bad dataset (no classes, one class, an empty class, classes missing from ``val/``).
+The images themselves are decoded once, in parallel, by :mod:`.prepare` (see
+:mod:`.decode` for how each is resized and cropped), and read memory-mapped from then on.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from ..core.errors import TinyFormulaError
-from .holdout import fixed_split
-from .images import ImageData
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm", ".tif", ".tiff"}
 HELD_OUT = 0.2
+RESOLUTION_BASE = 224   # photos: the candidate's input is int(224 r) pixels
+DEFAULT_SIZE = 224      # stored image side when preparing
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One image of the folder: where it goes (split, row) and what it was when listed."""
+
+    split: str
+    row: int
+    label: int
+    bytes: int
+    mtime_ns: int
+    path: str           # relative to the folder's root, '/'-separated
+
+
+@dataclass
+class FolderPlan:
+    """What an image folder holds and where each image goes in the prepared cache."""
+
+    root: Path
+    classes: list[str]
+    entries: list[Entry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    val_source: str = ""
 
 
 def _class_folders(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
-
-
-def _read(path: Path, size: int) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-            w, h = image.size
-            scale = size / min(w, h)
-            w2, h2 = max(size, round(w * scale)), max(size, round(h * scale))
-            image = image.resize((w2, h2), Image.Resampling.BILINEAR, reducing_gap=None)
-            left, top = (w2 - size) // 2, (h2 - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise TinyFormulaError(f"cannot read image {path}: {error}") from None
+        return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as error:
+        raise TinyFormulaError(f"cannot list {root}: {error.strerror}") from None
 
 
-def _load_split(root: Path, classes: list[str], size: int):
-    images, labels = [], []
-    for index, cls in enumerate(classes):
-        folder = root / cls
-        files = _image_files(folder) if folder.is_dir() else []
-        images += [_read(f, size) for f in files]
-        labels += [index] * len(files)
-    if not images:
-        raise TinyFormulaError(f"no images ({', '.join(sorted(EXTENSIONS))}) in the class "
-                               f"folders of {root}")
-    return torch.from_numpy(np.stack(images)), torch.tensor(labels, dtype=torch.int64)
+def list_images(folder: Path, root: Path) -> list[tuple[str, int, int]]:
+    """``(path relative to root, bytes, mtime_ns)`` of every image under ``folder``, sorted by
+    path (as ``sorted(Path.rglob(...))`` orders them). One ``stat`` per file and no other
+    per-file path work: a million-image folder is listed in seconds."""
+    found = []
+    pending = [(str(folder), os.path.relpath(folder, root).replace(os.sep, "/"))]
+    while pending:
+        where, prefix = pending.pop()
+        try:
+            entries = list(os.scandir(where))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            relative = f"{prefix}/{name}" if prefix != "." else name
+            try:
+                if entry.is_dir():
+                    pending.append((entry.path, relative))
+                    continue
+                if "." + name.rpartition(".")[2].lower() not in EXTENSIONS:
+                    continue
+                stat = entry.stat()
+            except OSError:
+                continue  # a dangling link: not an image
+            found.append((relative.split("/"), relative, stat.st_size, stat.st_mtime_ns))
+    found.sort()
+    return [(relative, size, mtime) for _, relative, size, mtime in found]
 
 
-def load(path: str | Path, image_size: int = 224) -> ImageData:
-    root = Path(path).expanduser()
+def scan(path: str | Path) -> FolderPlan:
+    """List an image folder into a :class:`FolderPlan`; bad layouts raise TinyFormulaError."""
+    root = Path(path).expanduser().absolute()
     if not root.is_dir():
         raise TinyFormulaError(f"image folder {root} does not exist")
     has_splits = (root / "train").is_dir() and (root / "val").is_dir()
@@ -73,24 +98,50 @@ def load(path: str | Path, image_size: int = 224) -> ImageData:
     if len(classes) < 2:
         raise TinyFormulaError(f"{train_root} has one class folder ({classes[0]}); a classifier "
                                "needs at least two")
-    images, labels = _load_split(train_root, classes, image_size)
+    plan = FolderPlan(root=root, classes=classes)
+    train = _list_split(root, train_root, classes, "train")
     if has_splits:
-        extra = sorted({p.name for p in _class_folders(root / "val")} - set(classes))
+        val_classes = {p.name for p in _class_folders(root / "val")}
+        extra = sorted(val_classes - set(classes))
         if extra:
             raise TinyFormulaError(f"{root / 'val'} has class folders missing from train: "
                                    f"{', '.join(extra)}")
-        val_images, val_labels = _load_split(root / "val", classes, image_size)
-        source = "val/ folder"
+        missing = [c for c in classes if c not in val_classes]
+        if missing:
+            raise TinyFormulaError(
+                f"{root / 'val'} lacks folders for {len(missing)} class(es): "
+                f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}; every class "
+                "needs held-out images (or remove val/ to hold out 20% of train/)")
+        val = _list_split(root, root / "val", classes, "val")
+        plan.entries = ([Entry("train", i, *item) for i, item in enumerate(train)]
+                        + [Entry("val", i, *item) for i, item in enumerate(val)])
+        plan.val_source = "val/ folder"
     else:
-        train, val = fixed_split(labels, HELD_OUT, seed=0)
-        if len(val) == 0:
+        import torch
+
+        from .holdout import fixed_split
+
+        labels = torch.tensor([label for label, *_ in train], dtype=torch.long)
+        train_index, val_index = fixed_split(labels, HELD_OUT, seed=0)
+        if len(val_index) == 0:
             raise TinyFormulaError(f"{root} has too few images to hold any out; add more, or "
                                    "give train/ and val/ folders")
-        images, labels, val_images, val_labels = (images[train], labels[train], images[val],
-                                                  labels[val])
-        source = f"fixed-seed stratified {HELD_OUT:.0%} of each class"
-    return ImageData(
-        name=f"imagefolder:{root}", train_images=images, train_labels=labels,
-        val_images=val_images, val_labels=val_labels, num_classes=len(classes),
-        classes=tuple(classes), flip=True, resolution_base=224, val_source=source,
-    )
+        plan.entries = [Entry("train", row, *train[i])
+                        for row, i in enumerate(train_index.tolist())]
+        plan.entries += [Entry("val", row, *train[i]) for row, i in enumerate(val_index.tolist())]
+        plan.val_source = f"fixed-seed stratified {HELD_OUT:.0%} of each class"
+    plan.counts = {"train": sum(e.split == "train" for e in plan.entries),
+                   "val": sum(e.split == "val" for e in plan.entries)}
+    return plan
+
+
+def _list_split(root: Path, split_root: Path, classes: list[str], split: str):
+    items = []
+    for label, cls in enumerate(classes):
+        files = list_images(split_root / cls, root)
+        if not files:
+            raise TinyFormulaError(
+                f"class folder {split_root / cls} has no images "
+                f"({', '.join(sorted(EXTENSIONS))}); add some or remove the folder")
+        items += [(label, size, mtime, path) for path, size, mtime in files]
+    return items

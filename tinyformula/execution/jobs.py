@@ -31,12 +31,15 @@ class TrialState(str, Enum):
 
 @dataclass(frozen=True)
 class DataSource:
-    """Which data a trial trains on: a dataset name, its folder, and how many training images
-    are held out to score on."""
+    """Which data a trial trains on: a dataset name, its folder, how many training images are
+    held out to score on, and the checksum of the prepared cache the driver opened: a worker
+    (on this machine or another) opens its copy of the cache and refuses one holding anything
+    else, before its first trial."""
 
     name: str
     data_dir: str | None = None
     validation: int | None = None
+    checksum: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ def run_trial(job: TrialJob, threads: int | None = None) -> TrialResult:
 
         if job.base_record is not None:   # a spec or traced base, registered in this process
             restore_base(job.base_record, f"trial {job.id}", trusted=True)
-        data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation)
+        data = cached_dataset(job.data.name, job.data.data_dir, job.data.validation,
+                              job.data.checksum)
         config = job.train if threads is None else replace(job.train, threads=threads)
         result = train(data, job.base, job.scale, config, resolution_base=job.resolution_base)
     except KeyboardInterrupt:

@@ -72,7 +72,9 @@ def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     """What the executors train: one typed job per trial (on ``device``, default the
     config's)."""
     device = device or config.device
-    data = DataSource(config.data, config.data_dir, config.val_size)
+    # The prepared cache's checksum: every worker checks its copy against it.
+    checksum = cached_dataset(config.data, config.data_dir).checksum or None
+    data = DataSource(config.data, config.data_dir, config.val_size, checksum)
     record = base_record(config.base)
     return [TrialJob(id=t.id, base=config.base, base_record=record, scale=t.scale,
                      resolution_base=yardstick.resolution_base, data=data,

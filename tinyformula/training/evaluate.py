@@ -11,6 +11,7 @@ from torch import nn
 
 from ..data.augment import to_input
 from ..data.images import ImageData
+from ..data.mapped import release
 from .config import TrainConfig
 from .optim import autocast
 
@@ -43,12 +44,18 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, device: torch.d
     n = len(data.val_images)
     if config.val_size is not None:
         n = min(config.val_size, n)
-    batch = eval_batch_size(config, device, resolution)
-    images_all, labels_all = data.val_images[:n].to(device), data.val_labels[:n].to(device)
+    # Photos are stored larger than most candidates see them, and a batch is converted to
+    # float at its stored size: size the batch by the larger of the two.
+    batch = eval_batch_size(config, device, resolution if data.size <= 128
+                            else max(resolution, data.size))
+    labels_all = data.val_labels[:n].to(device)
     correct, loss_sum = 0, 0.0
     for start in range(0, n, batch):
-        images, labels = images_all[start:start + batch], labels_all[start:start + batch]
+        # One batch of images at a time: a memory-mapped split is read as it is scored.
+        images = data.val_images[start:min(start + batch, n)].to(device)
+        labels = labels_all[start:start + batch]
         x = to_input(images, resolution, data.mean, data.std, channels_last=config.channels_last)
+        release(data.val_images)  # read once: the pages go back to the page cache
         with autocast(device):
             logits = model(x).float()
         loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
@@ -57,16 +64,21 @@ def evaluate(model: nn.Module, data: ImageData, resolution: int, device: torch.d
 
 
 CUDA_EVAL_PIXELS = 4096 * 32 * 32  # per scoring batch on CUDA: 4,096 images at 32 px
+CPU_EVAL_PIXELS = 500 * 128 * 128  # on CPU: 500 images up to 128 px (every small-image
+#                                    candidate, r <= 4 at 32 px), fewer beyond (photos)
 
 
 def eval_batch_size(config: TrainConfig, device: torch.device, resolution: int) -> int:
-    """Scoring batch size: ``config.eval_batch_size`` when set; else 500 on CPU and, on CUDA,
-    4,096 images at 32 px, fewer at higher resolutions (equal pixels per batch), never fewer
-    than the training batch (inference keeps no activations for a backward pass)."""
+    """Scoring batch size: ``config.eval_batch_size`` when set; else 500 images up to 128 px
+    on CPU, 4,096 images at 32 px on CUDA, and fewer at higher resolutions (equal pixels per
+    batch: a 224 px photo batch must fit in memory), never fewer than the training batch
+    (inference keeps no activations for a backward pass)."""
     if config.eval_batch_size is not None:
         return config.eval_batch_size
     if device.type != "cuda":
-        return 500
+        if resolution * resolution * 500 <= CPU_EVAL_PIXELS:
+            return 500
+        return max(min(config.batch_size, 500), CPU_EVAL_PIXELS // (resolution * resolution))
     return max(config.batch_size, CUDA_EVAL_PIXELS // (resolution * resolution))
 
 
