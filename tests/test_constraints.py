@@ -32,9 +32,10 @@ from tinyformula.cost.latency.measure import Setting
 from tinyformula.cost.yardstick import Yardstick
 from tinyformula.nets.scale import Scale
 from tinyformula.sweep.config import SearchConfig
+from tinyformula.sweep.validation.config import ValidationConfig
 from tinyformula.training.config import RecipeConfig, TrainConfig
 
-CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale)
+CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale, ValidationConfig)
 
 
 def declared():

@@ -19,7 +19,9 @@ Data, models and training
 Searches
     :func:`search`, :class:`SearchConfig`, :data:`PRESETS`, :func:`load_run`,
     :class:`SearchResult` (``Run``), :func:`fit_formula`, :func:`plan_candidates`,
-    :class:`TrialStore`, :func:`plot_run`; and where trials run: :class:`TrialJob`,
+    :class:`TrialStore`, :func:`plot_run`; checking formulas: :func:`validate`,
+    :class:`ValidationConfig`, :class:`ValidationResult`, :func:`load_validation`,
+    :func:`plot_validation`; and where trials run: :class:`TrialJob`,
     :class:`DataSource`, :func:`run_trial`, :class:`LocalExecutor`, :func:`make_executor`.
 Figures
     :func:`new_figure`, :func:`save_figure`, :func:`log_axis`.
@@ -100,8 +102,14 @@ _EXPORTS = {
     "search_candidates": ".sweep.driver",
     "trial_jobs": ".sweep.driver",
     "plan_gpus": ".sweep.driver",
+    # sweep: validating formulas
+    "validate": ".sweep.validation.driver",
+    "ValidationConfig": ".sweep.validation.config",
+    "ValidationResult": ".sweep.validation.result",
+    "load_validation": ".sweep.validation.result",
     # viz
     "plot_run": ".viz.run",
+    "plot_validation": ".viz.validation",
     "log_axis": ".viz.style",
 }
 
@@ -137,11 +145,15 @@ if TYPE_CHECKING:
     from .sweep.space import plan_candidates
     from .sweep.store import TrialStore
     from .sweep.trials import Trial
+    from .sweep.validation.config import ValidationConfig
+    from .sweep.validation.driver import validate
+    from .sweep.validation.result import ValidationResult, load_validation
     from .training.config import RecipeConfig, TrainConfig
     from .training.recipe import train_final
     from .training.trainer import train
     from .viz.run import plot_run
     from .viz.style import log_axis
+    from .viz.validation import plot_validation
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -169,6 +181,8 @@ __all__ = [
     "Trial",
     "TrialJob",
     "TrialStore",
+    "ValidationConfig",
+    "ValidationResult",
     "Yardstick",
     "cached_dataset",
     "check_images",
@@ -183,6 +197,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "load_run",
+    "load_validation",
     "log_axis",
     "machine_description",
     "make_executor",
@@ -193,6 +208,7 @@ __all__ = [
     "plan_candidates",
     "plan_gpus",
     "plot_run",
+    "plot_validation",
     "run_trial",
     "save_figure",
     "save_model",
@@ -202,5 +218,6 @@ __all__ = [
     "train",
     "train_final",
     "trial_jobs",
+    "validate",
     "__version__",
 ]

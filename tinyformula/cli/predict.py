@@ -41,14 +41,18 @@ def run(args) -> int:
         warn_if_short(c, rec.c)
     warn_if_untrusted(formula)
     if args.json:
-        print_json(one_or_list([{**rec.to_dict(), "quality": formula.quality_}
+        print_json(one_or_list([{**rec.to_dict(), "quality": formula.quality_,
+                                   "validation": getattr(formula, "validation_", None)}
                                   for rec in recs]))
         return 0
     for c, rec in zip(budgets, recs):
         _print_recommendation(formula, args, c, rec)
     from ..formula.quality import lines
+    from ..formula.validation import describe
 
     print("\n".join(lines(formula.quality_)))
+    if formula.quality_ or getattr(formula, "validation_", None):  # a search's formula
+        print(describe(getattr(formula, "validation_", None)))
     print(source_note(formula))
     return 0
 

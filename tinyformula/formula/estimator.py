@@ -128,6 +128,9 @@ class TinyFormula:
     quality_ : dict or None
         The quality report a search attaches (:func:`tinyformula.formula.quality.assess`); None for
         formulas fitted directly or written before reports existed.
+    validation_ : dict or None
+        The evidence ``tinyformula validate`` attaches once the formula is validated
+        (:func:`tinyformula.formula.validation.formula_entry`); None until then.
     c_range_ : (float, float)
         The smallest and largest c of the frontier it was fitted on.
     frontier_ : dict of lists
@@ -245,6 +248,7 @@ class TinyFormula:
 
             self.machine_ = machine_description(self.device)
         self.quality_: dict | None = None
+        self.validation_: dict | None = None
         return self
 
     def _check_fitted(self):
@@ -347,6 +351,8 @@ class TinyFormula:
             body["gp"]["top1"] = self.posterior_top1_.to_dict()
         if getattr(self, "quality_", None) is not None:
             body["quality"] = self.quality_
+        if getattr(self, "validation_", None) is not None:
+            body["validation"] = self.validation_
         return sealed(body)
 
     def save(self, path) -> Path:
@@ -376,6 +382,10 @@ class TinyFormula:
             if quality is not None and not isinstance(quality, dict):
                 raise TypeError("quality is not an object")
             formula.quality_ = quality
+            validation = data.get("validation")
+            if validation is not None and not isinstance(validation, dict):
+                raise TypeError("validation is not an object")
+            formula.validation_ = validation
         except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:

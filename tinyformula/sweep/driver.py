@@ -155,7 +155,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                     pending = [t for t in trials
                                if t.state in (TrialState.PENDING, TrialState.FAILED)]
                     if pending and executor is None:
-                        executor, device = _start_executor(config, yardstick, pending,
+                        executor, device = start_executor(config, yardstick, pending,
                                                            dataset, stack, log)
                     store.write_plan(config, yardstick, trials)
                     planned_written = True
@@ -173,7 +173,7 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
         return finish_search(out, config, yardstick, trials)
 
 
-def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
+def start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
                     stack: contextlib.ExitStack, log):
     """The executor for the pending trials, entered on ``stack``, and the device its jobs name:
     GPU slots when training on CUDA, else worker processes capped by jobs, cores and memory."""
