@@ -1,7 +1,7 @@
 """Validate the default preset's formulas (issue 20, items 1 and 4).
 
     python experiments/validate_runs.py [--runs DIR] [--work DIR] [--preset default]
-                                        [--workers N] [--report-only]
+                                        [--workers N] [--seeds S ...] [--report-only]
 
 For each base, the seed-0 default-preset run is copied from ``--runs`` (never written there)
 into ``--work`` and validated with ``tinyformula.validate`` (its own formula against giant,
@@ -69,7 +69,7 @@ def validate_base(base: str, args) -> Path | None:
     formulas = ["s0=run"] + [f"{s}={copies[s] / 'formula.json'}" for s in seeds if s != "s0"]
     if not args.report_only:
         validate(own, formulas=formulas, preset=args.preset, workers=args.workers,
-                 device="cpu")
+                 seeds=args.seeds, device="cpu")
     return own if (own / "validation.json").exists() else None
 
 
@@ -176,6 +176,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/work/runs/validate"))
     parser.add_argument("--preset", default="default")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="validation seeds (default: the preset's); a later call with more "
+                             "seeds trains only the new ones")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     start, load_before = time.perf_counter(), load()

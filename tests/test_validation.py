@@ -153,6 +153,17 @@ def test_kill_9_mid_validation_resumes_without_training_anything_twice(tiny_run,
     assert same and all(x["same_network"] and x["verdict"] == "ties" for x in same)
 
 
+@pytest.fixture
+def no_training(monkeypatch):
+    """A refusal that did not happen fails the test at once instead of training."""
+    from tinyformula.sweep.validation import driver
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the input was accepted: the validation would train")
+
+    monkeypatch.setattr(driver, "start_executor", refuse)
+
+
 def snapshot(root: Path) -> dict:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*"))}
@@ -167,9 +178,10 @@ def snapshot(root: Path) -> dict:
     (["--formula", str(ROOT / "tinyformula" / "formulas" / "efficientnet_b0.json")],
      "not fd_mobilenet"),
     (["--formula", "giant=run"], "is taken"),
-    (["--images", "100000"], "distinct training images"),
+    (["--images", "100000", "--epochs", "1"], "distinct training images"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, cli, argv, message):
+def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, cli, argv, message,
+                                                   no_training):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     before = snapshot(tmp_path)
@@ -178,7 +190,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, cli, argv,
     assert snapshot(tmp_path) == before
 
 
-def test_folders_that_are_no_validatable_run_are_refused(tiny_run, tmp_path, cli):
+def test_folders_that_are_no_validatable_run_are_refused(tiny_run, tmp_path, cli, no_training):
     empty = tmp_path / "empty"
     empty.mkdir()
     no_formula = tmp_path / "no-formula"

@@ -134,14 +134,14 @@ def fidelity_points(yardstick: Yardstick, frontier, count: int) -> list[dict]:
 
 def plan_trainings(entries: Sequence[Entry], schedules: Sequence[Schedule],
                    seeds: Sequence[int], fidelity: Sequence[dict]) -> list[Training]:
-    """The distinct trainings: every available entry with every seed on every schedule, and
-    the fidelity points with the first seed on the longest schedule."""
+    """The distinct trainings, in the order they run: on each schedule, seed by seed, every
+    available entry; then the fidelity points with the first seed on the longest schedule."""
     planned: dict[tuple, Training] = {}
     for schedule in schedules:
-        for entry in entries:
-            if entry.config is None or entry.network is None:
-                continue
-            for seed in seeds:
+        for seed in seeds:  # seed by seed: an interrupted validation has whole seeds done
+            for entry in entries:
+                if entry.config is None or entry.network is None:
+                    continue
                 training = Training(entry.network, seed, schedule, entry.config)
                 planned.setdefault(training.key, training)
     for point in fidelity:
