@@ -222,3 +222,42 @@ def test_budgets_outside_the_searchs_range_are_refused():
     with pytest.raises(TinyFormulaError, match="give --budgets inside it"):
         ValidationConfig().resolve_budgets((0.7, 0.9))
     assert ValidationConfig.from_options(budgets=0.2, seeds=None).budgets == (0.2,)
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+def test_the_store_keeps_rows_by_what_decides_a_score_and_refuses_other_files(tmp_path):
+    import sqlite3
+
+    from tinyformula import Scale
+    from tinyformula.execution.jobs import TrialResult, TrialState
+    from tinyformula.sweep.validation.plan import Training, network_digest
+    from tinyformula.sweep.validation.store import ValidationStore
+
+    yardstick = Yardstick("efficientnet_b0", 10, 32)
+    config = yardstick.measure(Scale(0.5, 0.5, 0.5))
+    network = network_digest(yardstick, config)
+    assert network == network_digest(yardstick, yardstick.measure(Scale(0.51, 0.5, 0.5)))
+    identity = {"base": "efficientnet_b0", "data": "digits"}
+    trainings = [Training(network, seed, Schedule(512, 2), config) for seed in (7, 8)]
+    store = ValidationStore.open(tmp_path / "validation.sqlite", identity)
+    store.write_plan(identity, trainings)
+    store.write_plan(identity, trainings[:1])  # planned again: nothing added
+    rows = store.rows()
+    assert list(rows) == [t.key for t in trainings]
+    store.record(rows[trainings[0].key]["id"],
+                 TrialResult(0, TrialState.OK, top1=0.5, loss=1.0, seconds=2.0))
+    assert store.rows()[trainings[0].key]["top1"] == 0.5
+    store.close()
+    with pytest.raises(TinyFormulaError, match="holds the validation of other trainings"):
+        ValidationStore.open(tmp_path / "validation.sqlite", {**identity, "data": "cifar10"})
+
+    foreign = tmp_path / "foreign.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE x (y)")
+    db.commit()
+    db.close()
+    before = foreign.read_bytes()
+    with pytest.raises(TinyFormulaError, match="another program's database"):
+        ValidationStore.open(foreign, identity)
+    assert foreign.read_bytes() == before

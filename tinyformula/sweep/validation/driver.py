@@ -165,7 +165,8 @@ def validate(run, *, formulas=None, progress: bool = True, log=None,
                     _train(store, executor, [job(rows[t.key]["id"], t, device) for t in pending],
                            {rows[t.key]["id"]: t for t in pending}, labels, len(trainings),
                            progress)
-            rows = store.rows()
+            stored = store.rows()
+            rows = {t.key: stored[t.key] for t in trainings}  # this call's, not older ones
         except BaseException:
             if store is None and not store_existed:  # refused before anything was written
                 lock.release(remove=not lock_existed)
