@@ -1,7 +1,10 @@
 """Validate the default preset's formulas (issue 20, items 1 and 4).
 
     python experiments/validate_runs.py [--runs DIR] [--work DIR] [--preset default]
-                                        [--workers N] [--seeds S ...] [--report-only]
+                                        [--workers N] [--seeds S ...] [--budgets C ...]
+                                        [--multiple M] [--fidelity K] [--baselines B ...]
+                                        [--bases B ...]
+                                        [--report-only]
 
 For each base, the seed-0 default-preset run is copied from ``--runs`` (never written there)
 into ``--work`` and validated with ``tinyformula.validate`` (its own formula against giant,
@@ -69,7 +72,9 @@ def validate_base(base: str, args) -> Path | None:
     formulas = ["s0=run"] + [f"{s}={copies[s] / 'formula.json'}" for s in seeds if s != "s0"]
     if not args.report_only:
         validate(own, formulas=formulas, preset=args.preset, workers=args.workers,
-                 seeds=args.seeds, device="cpu")
+                 seeds=args.seeds, budgets=args.budgets, fidelity=args.fidelity,
+                 baselines=args.baselines,
+                 schedules=None if args.multiple is None else [args.multiple], device="cpu")
     return own if (own / "validation.json").exists() else None
 
 
@@ -179,13 +184,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+",
                         help="validation seeds (default: the preset's); a later call with more "
                              "seeds trains only the new ones")
+    parser.add_argument("--budgets", type=float, nargs="+",
+                        help="budgets c (default: the summary's four inside the run's range)")
+    parser.add_argument("--multiple", type=float,
+                        help="schedule as a multiple of the search's images (default: the "
+                             "preset's, 4x for default)")
+    parser.add_argument("--fidelity", type=int,
+                        help="frontier points retrained for the fidelity (default: the preset's)")
+    parser.add_argument("--baselines", nargs="+",
+                        choices=("giant", "published", "fast", "searched"),
+                        help="baselines to train (default: all)")
+    parser.add_argument("--bases", nargs="+", choices=tuple(BASES), default=list(BASES),
+                        help="which bases to validate (default: all)")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     start, load_before = time.perf_counter(), load()
     from tinyformula import TinyFormula, load_validation
 
     sections, reports, rows = [], {}, []
-    for base in BASES:
+    for base in args.bases:
         folder = validate_base(base, args)
         if folder is None:
             sections += [f"## {base}", "", "Not validated yet: its seed-0 run has not finished."]

@@ -152,6 +152,15 @@ def test_kill_9_mid_validation_resumes_without_training_anything_twice(tiny_run,
             if x["formula"] == "fitted" and x["baseline"] == "again"]
     assert same and all(x["same_network"] and x["verdict"] == "ties" for x in same)
 
+    # One more seed on Dask distributed: only its trainings are new.
+    pytest.importorskip("dask.distributed")
+    more = validate(run, progress=False, log=lambda message: None, budgets=[0.1],
+                    images=1024, seeds=[7, 8, 9], fidelity=0, score_size=100,
+                    baselines=["giant"], device="cpu", executor="dask", workers=2)
+    new = [row for row in rows(run) if row not in before]
+    assert 1 <= len(new) <= 2 and all(status == "ok" for _, status, _ in new)
+    assert more.seeds == [7, 8, 9] and (more.table()["n"] == 3).all()
+
 
 @pytest.fixture
 def no_training(monkeypatch):
