@@ -33,9 +33,11 @@ from tinyformula.cost.yardstick import Yardstick
 from tinyformula.data.settings import PrepareSettings
 from tinyformula.nets.scale import Scale
 from tinyformula.sweep.config import SearchConfig
+from tinyformula.sweep.validation.config import ValidationConfig
 from tinyformula.training.config import RecipeConfig, TrainConfig
 
-CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale, PrepareSettings)
+CONFIGS = (TrainConfig, RecipeConfig, SearchConfig, Setting, Yardstick, Scale, PrepareSettings,
+           ValidationConfig)
 
 
 def declared():

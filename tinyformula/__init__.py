@@ -24,7 +24,9 @@ Data, models and training
 Searches
     :func:`search`, :class:`SearchConfig`, :data:`PRESETS`, :func:`load_run`,
     :class:`SearchResult` (``Run``), :func:`fit_formula`, :func:`plan_candidates`,
-    :class:`TrialStore`, :func:`plot_run`; and where trials run: :class:`TrialJob`,
+    :class:`TrialStore`, :func:`plot_run`; checking formulas: :func:`validate`,
+    :class:`ValidationConfig`, :class:`ValidationResult`, :func:`load_validation`,
+    :func:`plot_validation`; and where trials run: :class:`TrialJob`,
     :class:`DataSource`, :func:`run_trial`, :class:`LocalExecutor`, :class:`GpuExecutor`,
     :func:`make_executor`, :func:`aggregate_rate`.
 Figures
@@ -118,8 +120,14 @@ _EXPORTS = {
     "search_candidates": ".sweep.driver",
     "trial_jobs": ".sweep.driver",
     "plan_gpus": ".sweep.driver",
+    # sweep: validating formulas
+    "validate": ".sweep.validation.driver",
+    "ValidationConfig": ".sweep.validation.config",
+    "ValidationResult": ".sweep.validation.result",
+    "load_validation": ".sweep.validation.result",
     # viz
     "plot_run": ".viz.run",
+    "plot_validation": ".viz.validation",
     "log_axis": ".viz.style",
 }
 
@@ -161,11 +169,15 @@ if TYPE_CHECKING:
     from .sweep.space import plan_candidates
     from .sweep.store import TrialStore
     from .sweep.trials import Trial
+    from .sweep.validation.config import ValidationConfig
+    from .sweep.validation.driver import validate
+    from .sweep.validation.result import ValidationResult, load_validation
     from .training.config import RecipeConfig, TrainConfig
     from .training.recipe import base_teacher, train_final
     from .training.trainer import train
     from .viz.run import plot_run
     from .viz.style import log_axis
+    from .viz.validation import plot_validation
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
@@ -196,6 +208,8 @@ __all__ = [
     "Trial",
     "TrialJob",
     "TrialStore",
+    "ValidationConfig",
+    "ValidationResult",
     "Yardstick",
     "aggregate_rate",
     "base_teacher",
@@ -213,6 +227,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "load_run",
+    "load_validation",
     "log_axis",
     "machine_description",
     "make_executor",
@@ -225,6 +240,7 @@ __all__ = [
     "plan_candidates",
     "plan_gpus",
     "plot_run",
+    "plot_validation",
     "prepare_dataset",
     "register_base",
     "reparameterise",
@@ -237,6 +253,7 @@ __all__ = [
     "train",
     "train_final",
     "trial_jobs",
+    "validate",
     "verify_dataset",
     "__version__",
 ]

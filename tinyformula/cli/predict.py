@@ -63,7 +63,8 @@ def run(args) -> int:
         print_json(one_or_list([
             {**({"formula": "tiny", "budget": c, "error": str(rec)}
                 if isinstance(rec, TinyFormulaError) else rec.to_dict()),
-             **budget_record(yardstick, budget), "quality": formula.quality_}
+             **budget_record(yardstick, budget), "quality": formula.quality_,
+             "validation": getattr(formula, "validation_", None)}
             for (budget, c), rec in zip(budgets, recs)]))
         return 0
     for (budget, c), rec in zip(budgets, recs):
@@ -73,8 +74,11 @@ def run(args) -> int:
         else:
             _print_recommendation(formula, yardstick, budget, c, rec)
     from ..formula.quality import lines
+    from ..formula.validation import describe
 
     print("\n".join(lines(formula.quality_)))
+    if formula.quality_ or getattr(formula, "validation_", None):  # a search's formula
+        print(describe(getattr(formula, "validation_", None)))
     print(source_note(formula))
     return 0
 

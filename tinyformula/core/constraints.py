@@ -255,6 +255,35 @@ class Pair(Constraint):
         return [(1.0,), (0.5, 0.1), "ab", None] + [(v, v) for v in inner[:2]]
 
 
+@dataclass(frozen=True)
+class Items(Constraint):
+    """One or more values (a list or tuple, at most ``most``), each meeting ``inner``, none
+    repeated; converted to a tuple."""
+
+    inner: Constraint
+    most: int = 1000
+    why: str = ""
+
+    def describe(self) -> str:
+        return f"one or more values, none repeated, each {self.inner.describe()}"
+
+    def convert(self, value):
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            return INVALID
+        try:
+            items = [self.inner.convert(v) for v in value]
+        except TypeError:
+            return INVALID
+        if not 1 <= len(items) <= self.most or any(v is INVALID for v in items) \
+                or len(set(items)) != len(items):
+            return INVALID
+        return tuple(items)
+
+    def invalid_values(self) -> list:
+        inner = [v for v in self.inner.invalid_values() if v is not None]
+        return [(), "ab", None, 3] + [(v,) for v in inner[:2]]
+
+
 def check(name: str, value, constraint: Constraint, *, allow_none: bool = False):
     """``value`` converted to the constraint's type, or a one-line error naming ``name``."""
     if value is None and allow_none:

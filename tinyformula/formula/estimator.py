@@ -143,6 +143,9 @@ class TinyFormula:
     quality_ : dict or None
         The quality report a search attaches (:func:`tinyformula.formula.quality.assess`); None for
         formulas fitted directly or written before reports existed.
+    validation_ : dict or None
+        The evidence ``tinyformula validate`` attaches once the formula is validated
+        (:func:`tinyformula.formula.validation.formula_entry`); None until then.
     c_range_ : (float, float)
         The smallest and largest c of the frontier it was fitted on.
     frontier_ : dict of lists
@@ -269,6 +272,7 @@ class TinyFormula:
         self.quality_: dict | None = None
         self.band_: Band | None = None
         self.inputs_key_: str | None = None   # what a search fitted it from (its key)
+        self.validation_: dict | None = None
         return self
 
     def _check_fitted(self):
@@ -401,6 +405,8 @@ class TinyFormula:
             body["band"] = self.band_.to_dict()
         if getattr(self, "inputs_key_", None):   # what it was fitted from (a search's reuse)
             body["inputs"] = self.inputs_key_
+        if getattr(self, "validation_", None) is not None:
+            body["validation"] = self.validation_
         return sealed(body)
 
     def save(self, path) -> Path:
@@ -439,6 +445,10 @@ class TinyFormula:
             band = data.get("band")
             formula.band_ = Band.from_dict(band) if band is not None else None
             formula.inputs_key_ = data.get("inputs")
+            validation = data.get("validation")
+            if validation is not None and not isinstance(validation, dict):
+                raise TypeError("validation is not an object")
+            formula.validation_ = validation
         except TinyFormulaError as error:
             raise TinyFormulaError(f"{origin} is damaged ({error}); fit a new one") from None
         except (KeyError, TypeError, ValueError, AttributeError) as error:

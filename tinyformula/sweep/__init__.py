@@ -5,7 +5,8 @@
 * :mod:`.store`, :mod:`.migrations`: ``trials.sqlite``, one committed row per trial;
 * :mod:`.pareto`: dominance, the frontier and non-dominated fronts;
 * :mod:`.halving`, :mod:`.fidelity`: successive halving and how faithful its rungs are;
-* :mod:`.driver`: ``search()``; :mod:`.results`: reading a run, its formula and summary.
+* :mod:`.driver`: ``search()``; :mod:`.results`: reading a run, its formula and summary;
+* :mod:`.validation`: ``validate()``, a formula checked on a longer schedule.
 """
 
 from typing import TYPE_CHECKING

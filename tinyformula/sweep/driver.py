@@ -280,7 +280,7 @@ class _PlanRunner:
         # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
         pending = [t for t in trials if t.state in RETRIED]
         if pending and self.executor is None:
-            self.executor, self.device = _start_executor(config, self.yardstick, pending,
+            self.executor, self.device = start_executor(config, self.yardstick, pending,
                                                          self.dataset, self.stack, self.log)
         store.write_plan(config, self.yardstick, trials)
         self.written = True
@@ -294,7 +294,7 @@ class _PlanRunner:
         return bool(pending)
 
 
-def _start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
+def start_executor(config: SearchConfig, yardstick: Yardstick, pending: list[Trial], dataset,
                     stack: contextlib.ExitStack, log):
     """The executor for the pending trials, entered on ``stack``, and the device its jobs name:
     GPU slots when training on CUDA, else worker processes capped by jobs, cores and memory."""
