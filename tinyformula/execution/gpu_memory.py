@@ -64,6 +64,7 @@ def trial_data_bytes(data, config) -> int:
     """Bytes of data a trial keeps on its GPU: its training subset, labels and draws
     (:func:`~tinyformula.training.batches.resident_bytes`) and the held-out images and
     labels it scores (``config.val_size`` of them, or all)."""
+    from ..data.images import image_bytes
     from ..training.batches import resident_bytes
     from ..training.trainer import training_images
 
@@ -73,15 +74,20 @@ def trial_data_bytes(data, config) -> int:
     n_val = len(data.val_images)
     if config.val_size is not None:
         n_val = min(config.val_size, n_val)
-    per_image = data.val_images[:1].numel() * data.val_images.element_size()
+    per_image = image_bytes(data.val_images)
     return held + n_val * (per_image + data.val_labels.element_size())
 
 
 def host_bytes_per_worker(data) -> int:
     """Host memory of one GPU worker process: :data:`GPU_WORKER_HOST_BYTES` and its own copy
     of the dataset (each worker loads it)."""
+    from ..data.images import ImageRows, image_bytes
+
     tensors = (data.train_images, data.train_labels, data.val_images, data.val_labels)
-    return GPU_WORKER_HOST_BYTES + sum(t.numel() * t.element_size() for t in tensors)
+    # Images mapped from a prepared cache are shared page cache, not the worker's own copy.
+    return GPU_WORKER_HOST_BYTES + sum(len(t) * image_bytes(t) if t.dim() > 1 else
+                                       t.numel() * t.element_size()
+                                       for t in tensors if not isinstance(t, ImageRows))
 
 
 def process_gpu_bytes(index: int, nvml=None) -> int | None:

@@ -272,13 +272,18 @@ class _PlanRunner:
         self.executor, self.device = None, config.device
         self.trials: list[Trial] = []
         self.written = False   # whether a plan reached the store
+        self.tried: set[int] = set()   # trials this call has already trained once
 
     def __call__(self, planned: list[PlannedTrial], message) -> bool:
         """Run ``planned``; True when anything was pending (and is now trained)."""
         config, store = self.config, self.store
         trials = store.merge_plan(config, planned)
-        # Failed trials (a bad setting, a crash) are tried again; diverged ones are results.
-        pending = [t for t in trials if t.state in RETRIED]
+        # Failed trials (a bad setting, a crash, out of memory) are tried again, once per
+        # call: a trial that fails again waits for the next run of the search (a plan run
+        # again, as the top rung's top-up does, would otherwise retry it forever). Diverged
+        # ones are results.
+        pending = [t for t in trials if t.state in RETRIED and t.id not in self.tried]
+        self.tried.update(t.id for t in pending)
         if pending and self.executor is None:
             self.executor, self.device = start_executor(config, self.yardstick, pending,
                                                          self.dataset, self.stack, self.log)

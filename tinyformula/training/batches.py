@@ -225,8 +225,7 @@ def resident_bytes(data: ImageData, *, train_size: int, batch_size: int, epochs:
     every batch's positions, crops and flips (a GPU's memory plan counts these explicitly)."""
     batch = min(batch_size, train_size)
     steps = train_size * epochs // batch
-    image = data.train_images[:1]
-    per_image = image.numel() * image.element_size()
+    per_image = image_bytes(data.train_images)   # a tensor or mapped rows alike
     per_label = data.train_labels[:1].element_size()
     draws = steps * batch * (8 + (2 * 8 + 1 if augment else 0))  # int64 index, crops, flips
     norm = 2 * 4 * len(data.mean)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ...core.databases import check_application, claim, connect_read_only
 from ...core.errors import TinyFormulaError
 from ...execution.jobs import TrialResult, TrialState
 from ..store import _Transaction, sqlite_error
@@ -45,6 +46,10 @@ CREATE TABLE IF NOT EXISTS trainings (
 RESULT_COLUMNS = ("status", "top1", "loss", "seconds", "images_per_s", "message", "finished_at")
 
 
+APPLICATION_ID = 0x74465661   # "tFVa": a validation store (core.databases)
+OWN_TABLES = {"meta", "trainings"}
+
+
 class ValidationStore:
     """A folder's ``validation.sqlite``. Only the validation driver writes it."""
 
@@ -60,23 +65,30 @@ class ValidationStore:
         path = Path(path)
         if path.is_dir():
             raise TinyFormulaError(f"{path} is a directory, not a validation store")
+        tables: set[str] = set()
+        if path.exists():  # recognised (read only) before anything is written to it
+            try:
+                reader = connect_read_only(path)
+                try:
+                    tables = check_application(reader, path, APPLICATION_ID, OWN_TABLES,
+                                               "validation store")
+                finally:
+                    reader.close()
+            except sqlite3.Error as error:
+                raise sqlite_error(path, error) from None
         try:
             db = sqlite3.connect(path, isolation_level=None)  # explicit transactions only
-            tables = {name for (name,) in db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.Error as error:
             raise sqlite_error(path, error) from None
         store = cls(path, db)
         try:
-            if tables and not tables <= {"meta", "trainings"}:
-                raise TinyFormulaError(f"{path} is another program's database; move it aside "
-                                       f"or choose another --out")
             if tables:
                 store.check(identity)  # before anything is written to it
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             store._ours = True
             db.executescript(_SCHEMA)
+            claim(db, APPLICATION_ID)
         except sqlite3.Error as error:
             store.close()
             raise sqlite_error(path, error) from None
