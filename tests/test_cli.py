@@ -90,8 +90,9 @@ def test_installed_command_exits_2_without_traceback():
 
 
 PREDICT_KEYS = ["formula", "cost", "budget", "r", "d", "w", "c", "resolution", "flops", "params",
-                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "budget_as_typed",
-                "unit", "reference", "resolution_base", "num_classes", "quality"]
+                "r_std", "d_std", "extrapolated", "phi", "top1", "top1_std", "band",
+                "budget_as_typed", "unit", "reference", "resolution_base", "num_classes",
+                "quality", "validation"]
 
 
 def test_predict_json(cli):

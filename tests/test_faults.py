@@ -34,7 +34,10 @@ TINY = ["--r", "0.5", "--d", "0.25", "--w", "0.25"]
 
 
 def one_line(text: str) -> bool:
-    return len(text.strip().splitlines()) == 1 and "Traceback" not in text
+    """One line of message; a progress bar redrawn in place (carriage returns) before it is
+    what the terminal shows as the bar, not another line."""
+    shown = [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
+    return len([line for line in shown if line.strip()]) == 1 and "Traceback" not in text
 
 
 def snapshot(folder: Path) -> dict:

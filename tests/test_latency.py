@@ -69,8 +69,8 @@ def test_units_cover_the_network_at_their_input_shapes():
     assert found[0][1] == (3, 16, 16)
     assert type(found[-1][0]).__name__ == "Linear"
     # stem + every block of every stage + head + pool + classifier
-    stages = get_base("efficientnet_b0").stages
-    blocks = sum(max(1, round(stage.repeats * 0.5)) for stage in stages)
+    stages = get_base("efficientnet_b0").spec.stages   # one list of block strings a stage
+    blocks = sum(max(1, round(sum(s.repeats for s in stage) * 0.5)) for stage in stages)
     assert len(found) == 1 + blocks + 3
     assert unit_key(*found[1]) != unit_key(found[1][0], (found[1][1][0], 9, 9))
 

@@ -13,7 +13,8 @@ from tinyformula.nets.build import activation_counts, fvcore_by_module, fvcore_f
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-BASE_NAMES = ["efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100", "fd_mobilenet"]
+BASE_NAMES = ["efficientnet_b0", "mobilenetv2_100", "resnet50", "ghostnet_100", "fd_mobilenet",
+              "mobilenetv3_large_100", "mobilenetv3_small_100", "mobilenetv4_conv_small"]
 
 # The paper samples each multiplier from [0.25, 4]; draw them log-uniformly like the search.
 multiplier = st.floats(math.log(0.25), math.log(4.0)).map(math.exp)
@@ -36,8 +37,10 @@ def build_uninitialised(base, scale, num_classes):
     return model.to_empty(device="cpu")
 
 
-# The search's own base gets the most draws; every other base at least 100.
-FVCORE_EXAMPLES = {"efficientnet_b0": 200}
+# The search's own base gets the most draws; every other base at least 100, except the bases
+# timm builds, which tests/test_reference_mobilenet.py also checks against timm's own models.
+FVCORE_EXAMPLES = {"efficientnet_b0": 200, "mobilenetv3_large_100": 40,
+                   "mobilenetv3_small_100": 40, "mobilenetv4_conv_small": 40}
 
 
 @pytest.mark.parametrize("base_name", BASE_NAMES)

@@ -162,7 +162,8 @@ def test_fast_compound_scaling_gives_width_most_of_the_scaling(base, c):
     rec = fast_compound_recommendation(Yardstick(base, 10, 32), c)
     s = rec.phi
     assert 0 < s <= c and 0.98 * c <= rec.c <= c
-    assert rec.d == pytest.approx(s ** 0.1)
+    # d is printed as the shortest decimal that builds the same network (issue 24)
+    assert rec.d == pytest.approx(s ** 0.1, rel=0.02)
     exact = 32 * s ** 0.05   # nearby resolutions may be tried (+-8%)
     assert abs(rec.resolution - exact) <= 0.08 * exact + 1
 
@@ -258,6 +259,6 @@ def test_the_store_keeps_rows_by_what_decides_a_score_and_refuses_other_files(tm
     db.commit()
     db.close()
     before = foreign.read_bytes()
-    with pytest.raises(TinyFormulaError, match="another program's database"):
+    with pytest.raises(TinyFormulaError, match="another program's"):
         ValidationStore.open(foreign, identity)
     assert foreign.read_bytes() == before
