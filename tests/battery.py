@@ -58,6 +58,39 @@ def refused_api(call, folder: Path | None = None) -> str:
 
 
 
+FOREIGN_FILES = {"empty": b"", "binary": bytes(range(256)) * 4, "text": b"someone's notes\n",
+                 "a deep JSON": b"[" * 100_000, "a JSON list": b"[1, 2, 3]"}
+
+
+def refuses_every_malformed(path: Path, valid, schema, read, write, *,
+                            seal=lambda value: value, foreign: bool = True) -> int:
+    """The battery for one file kind, in one call (what a new reader's test calls): ``valid``
+    (a value that fits ``schema``) must read, and every malformed version of it
+    (``core.schema.mutations``: each field left out, each given every value its constraint
+    refuses; ``seal`` re-adds a checksum, so only the schema can catch them) and every foreign
+    file must make ``read(path)`` raise TinyFormulaError in one line, leaving ``path``'s
+    folder byte-identical with no temporary file. ``write(path, value)`` writes a value as
+    the file kind does; bytes are written as they are. Returns the number of cases."""
+    from tinyformula.core.schema import mutations
+
+    write(path, seal(valid))
+    read(path)  # the valid one reads
+    cases = [(where, seal(bad) if isinstance(bad, dict) else bad)
+             for where, bad in mutations(schema, valid)]
+    if foreign:
+        cases += list(FOREIGN_FILES.items())
+    for where, bad in cases:
+        if isinstance(bad, bytes):
+            path.write_bytes(bad)
+        else:
+            write(path, bad)
+        try:
+            refused_api(lambda: read(path), path.parent)
+        except BaseException as failure:
+            raise AssertionError(f"{path.name}, {where}: {failure!r}") from None
+    return len(cases)
+
+
 def make_tiny_world(tmp_path_factory) -> dict:
     """What the cases need: a tiny model, digits, a finished run folder."""
     from test_plots import write_run

@@ -11,12 +11,13 @@ file left. Inputs are tiny (scikit-learn's digits, 16-pixel models).
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
-from battery import COUNTS, count, make_tiny_world, refused, refused_api
+from battery import COUNTS, count, make_tiny_world, refused, refused_api, refuses_every_malformed
 
 from tinyformula.core.files import checksum
 from tinyformula.core.schema import mutations
@@ -392,6 +393,33 @@ def test_a_torchscript_export_with_a_malformed_configuration_is_refused(tiny_wor
         torch.jit.save(traced, str(path), _extra_files={"tinyformula.json": extra})
         refused_api(lambda: load_model(path), tmp_path)
         count("malformed TorchScript configurations")
+
+
+def test_an_onnx_export_with_malformed_metadata_is_refused(tiny_world, tmp_path):
+    """The generic battery of one file kind (``battery.refuses_every_malformed``), as a new
+    reader's test uses it: an ONNX export's metadata against ``MODEL_CONFIG``."""
+    pytest.importorskip("onnx")
+    import onnx
+    import torch
+
+    from tinyformula.models.export import ONNX_METADATA_KEY, _to_onnx, onnx_config
+    from tinyformula.models.files import MODEL_CONFIG
+
+    model = tiny_world["model"].eval()
+    buffer = io.BytesIO()
+    _to_onnx(model, torch.zeros(1, 3, 16, 16), buffer)
+    exported = buffer.getvalue()
+
+    def write(path, config):
+        graph = onnx.load_from_string(exported)
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = ONNX_METADATA_KEY, json.dumps(config)
+        path.write_bytes(graph.SerializeToString())
+
+    n = refuses_every_malformed(tmp_path / "m.onnx", model.tinyformula, MODEL_CONFIG,
+                                onnx_config, write)
+    assert n > 30
+    count("malformed ONNX metadata", n)
 
 
 def test_existing_foreign_files_are_never_replaced(tiny_world, cli, tmp_path):

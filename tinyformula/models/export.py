@@ -169,7 +169,13 @@ def onnx_config(path) -> dict:
     """The model configuration stored in an exported ONNX file, checked against its schema
     (``models.files.MODEL_CONFIG``, as a TorchScript export's)."""
     onnx, _ = _require_onnx()
-    graph = onnx.load(str(path), load_external_data=False)
+    try:
+        graph = onnx.load(str(path), load_external_data=False)
+    except OSError as error:
+        raise TinyFormulaError(f"cannot read {path}: {error.strerror or error}") from None
+    except Exception:  # protobuf's DecodeError and its kin: not an ONNX file
+        raise TinyFormulaError(f"{path} is not an ONNX file (truncated or another "
+                               f"format)") from None
     for entry in graph.metadata_props:
         if entry.key == ONNX_METADATA_KEY:
             try:
