@@ -2,8 +2,10 @@
 # The main job on a fresh machine: install, then the README's quick start end to end: search
 # for a Tiny Formula on Fashion-MNIST, ask it for 100 MFLOPs at 224 px, build that model, train
 # it briefly with the final recipe, export it to ONNX (checked against torch) and time it.
-# Usage: bash scripts/demo.sh [PRESET]   (smoke: about 3 minutes on an idle 2-core CPU;
-#                                         default: the full default search, about 15 minutes)
+# Usage: bash scripts/demo.sh [PRESET]
+#   smoke (the default): about 5 minutes on an idle 2-core CPU, most of it the short training of
+#     the 119 px model (estimated from CPU time measured on a loaded machine; about a minute is
+#     the search); default: the full default search, about 15 minutes.
 # Everything is written under runs/demo/ (run it again: the search answers at once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
