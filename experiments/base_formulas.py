@@ -1,7 +1,7 @@
 """Does "resolution and depth before width" hold on a modern base? Formulas of finished default
 searches on different bases, side by side.
 
-    python experiments/base_formulas.py RUN_DIR [RUN_DIR ...] [--out NAME]
+    python experiments/base_formulas.py RUN_DIR[@N] [RUN_DIR[@N] ...] [--out NAME] [--note TEXT]
 
 For each finished run folder (read only, nothing is trained): the base, the search's size and
 noise, the formula's (r, d, w) at c = 0.06, 0.13, 0.25, 0.5, and how the shrinking is shared
@@ -39,13 +39,37 @@ def slope(xs: list[float], ys: list[float]) -> float | None:
     return None if var == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var
 
 
-def summarise(run_dir: str) -> dict:
-    from tinyformula import load_run
+def _frontier(trials, seed: int):
+    """The Pareto frontier (lower c, higher top-1) of the ok trials of ``seed``, by c."""
+    ok = trials[(trials["status"] == "ok") & (trials["seed"] == seed)].sort_values(
+        ["c", "top1"], ascending=[True, False])
+    return ok[ok["top1"] > ok["top1"].cummax().shift(fill_value=-1.0)]
+
+
+def summarise(run_dir: str, first: int | None = None) -> dict:
+    """A run's formula and frontier. ``first``: only the trials with id < first (the first
+    ones the search ran), and the formula refitted on them in memory; a run without a formula
+    (an unfinished search) is refitted on its finished trials. Nothing is written."""
+    from tinyformula import TrialStore, fit_formula, load_run
 
     run = load_run(run_dir)
-    if run.formula is None:
-        raise SystemExit(f"{run_dir} has no formula yet (unfinished search)")
-    formula, frontier = run.formula, run.frontier
+    formula, trials, frontier, spread = run.formula, run.trials, run.frontier, run.seed_spread
+    partial = None
+    if first is not None or formula is None:
+        store = TrialStore.open(Path(run_dir) / "trials.sqlite", create=False)
+        try:
+            stored, config, yardstick = store.trials(), store.config(), store.yardstick()
+        finally:
+            store.close()
+        kept = [t for t in stored if t.state.value != "pending"
+                and (first is None or t.id < first)]
+        formula = fit_formula(config, yardstick, kept)
+        trials = trials[trials["id"].isin({t.id for t in kept})]
+        frontier = _frontier(trials, config.seed)
+        spread = {} if len({t.seed for t in kept}) < 2 else spread
+        partial = (f"refitted here on {len(kept)} of the run's {len(stored)} trials "
+                   f"({'ids below ' + str(first) if first is not None else 'those finished'}); "
+                   f"nothing written")
     budgets = []
     for c in BUDGETS:
         try:
@@ -61,14 +85,13 @@ def summarise(run_dir: str) -> dict:
                         "share_w": 2 * math.log(rec.w) / log_c})
     log_c = [math.log(v) for v in frontier["c"]]
     slopes = {k: slope(log_c, [math.log(v) for v in frontier[k]]) for k in ("r", "d", "w")}
-    trials = run.trials
     quality = formula.quality_ or {}
     return {"run": str(run_dir), "base": run.config.base, "data": run.config.data,
             "preset": run.config.preset, "seed": run.config.seed,
             "trials": int(len(trials)), "ok": int((trials["status"] == "ok").sum()),
             "best_top1": float(trials["top1"].max()),
             "frontier": frontier[["c", "r", "d", "w", "resolution", "top1"]].to_dict("records"),
-            "seed_spread": run.seed_spread, "verdict": quality.get("verdict"),
+            "seed_spread": spread, "partial": partial, "verdict": quality.get("verdict"),
             "c_range": list(formula.c_range_), "budgets": budgets, "frontier_slopes": slopes}
 
 
@@ -79,14 +102,17 @@ def table(summary: dict) -> list[str]:
              f"{summary['best_top1']:.1%}; frontier of {len(summary['frontier'])} points over c = "
              f"{summary['c_range'][0]:.3g}..{summary['c_range'][1]:.3g}; seed-to-seed noise "
              f"{(summary['seed_spread'] or {}).get('mean_abs_diff', float('nan')):.1%}; verdict: "
-             f"{summary['verdict']}.", "",
+             f"{summary['verdict']}." + (f" Formula {summary['partial']}." if summary.get(
+                 "partial") else ""), "",
              "| c | r | d | w | px | r share | d share | w share |",
              "|---|---|---|---|---|---|---|---|"]
     for b in summary["budgets"]:
         if "error" in b:
             lines.append(f"| {b['c']:g} | unreachable: {b['error'][:80]} | | | | | | |")
             continue
-        lines.append(f"| {b['c']:g} | {b['r']:.3f} | {b['d']:.3f} | {b['w']:.3f} | "
+        lo, hi = summary["c_range"]
+        outside = "" if lo <= b["c"] <= hi else " (extrapolated)"
+        lines.append(f"| {b['c']:g}{outside} | {b['r']:.3f} | {b['d']:.3f} | {b['w']:.3f} | "
                      f"{b['resolution']} | {b['share_r']:.2f} | {b['share_d']:.2f} | "
                      f"{b['share_w']:.2f} |")
     s = summary["frontier_slopes"]
@@ -97,12 +123,16 @@ def table(summary: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+")
+    parser.add_argument("runs", nargs="+", help="run folders; RUN_DIR@N: only its trials with "
+                        "id < N (the first N it ran), the formula refitted on them")
     parser.add_argument("--out", default="base_formulas")
     parser.add_argument("--note", default="", help="a paragraph to add (how the runs were made)")
     args = parser.parse_args()
     start = time.perf_counter()
-    summaries = [summarise(run) for run in args.runs]
+    summaries = []
+    for run in args.runs:
+        folder, _, first = run.partition("@")
+        summaries.append(summarise(folder, int(first) if first else None))
     (RESULTS / f"{args.out}.json").write_text(json.dumps(summaries, indent=1) + "\n")
     lines = ["# Formulas of default searches on different bases", "",
              provenance(["experiments/base_formulas.py"] + sys.argv[1:],
