@@ -150,7 +150,7 @@ def test_compare_json(cli):
     assert code == 0
     tiny, giant = json.loads(out)
     assert tiny["formula"] == "tiny" and giant["formula"] == "giant"
-    keys = set(PREDICT_KEYS) - {"quality"}   # predict's own addition
+    keys = set(PREDICT_KEYS) - {"quality", "validation"}   # predict's own additions
     assert keys <= set(tiny) and keys <= set(giant)
     assert "phi" in giant and giant["phi"] < 0
     for side in (tiny, giant):

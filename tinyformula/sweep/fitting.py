@@ -115,10 +115,19 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
         return _fit_formula(config, yardstick, trials, chosen_fit(config, fit), draws, params)
 
 
-def _fit_formula(config, yardstick, trials, method, draws, params) -> TinyFormula:
+def check_fittable(config: SearchConfig, yardstick: Yardstick,
+                   trials: Sequence[Trial]) -> tuple[float | None, list[float]]:
+    """Raise TinyFormulaError when the trials cannot give a formula (every one scored at
+    chance); else (the seed noise, the top rung's finished scores). Cheap: called before a
+    fit is announced."""
     noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
     scores = [t.top1 for t in trials if t.state is TrialState.OK and t.rung == config.top_rung]
     check_above_chance(scores, yardstick.num_classes, config.val_size, noise)
+    return noise, scores
+
+
+def _fit_formula(config, yardstick, trials, method, draws, params) -> TinyFormula:
+    noise, scores = check_fittable(config, yardstick, trials)
     columns = _points(config, trials, method, noise_sigma(noise) if noise else None)
     stage = f", second stage {config.second_stage}" if config.second_stage else ""
     schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
