@@ -103,8 +103,9 @@ def main() -> None:
                        "date": report["date"], "noise": noise, "rule": report["rule"],
                        "budgets": rows},
         "quality": (formula.quality_ or {}).get("verdict"),
-        "summary": (f"beats every fixed formula (giant, published, fast) by more than the "
-                    f"noise at {wins} of {len(rows)} budgets"),
+        "summary": (f"beats every fixed formula it was tested against "
+                    f"({', '.join(b for b in FIXED if b in report['baselines'])}) by more "
+                    f"than the noise at {wins} of {len(rows)} budgets"),
         "date": report["date"], "machine": args.machine,
         "commands": args.command, "notes": args.note,
     }
