@@ -135,6 +135,27 @@ def test_each_fit_gives_a_formula_with_a_band_that_survives_its_file(fitted, fit
     assert loaded.band_at(band.c[0] / 2) is None          # the band is not extrapolated
 
 
+def test_a_thin_frontier_falls_back_to_the_surrogate_unless_a_fit_was_asked_for(run):
+    """A search whose best network is also its cheapest has a one-point frontier: the default
+    fit then uses every trial (and says so) instead of ending without a formula; a frontier
+    fit asked for by name is still refused, in the frontier's words."""
+    from dataclasses import replace
+
+    from tinyformula.sweep.fitting import effective_fit
+
+    _, config, trials = run
+    top = [t for t in trials if t.rung == config.top_rung]
+    cheapest = min(top, key=lambda t: t.config.c)
+    thin = [replace(t, top1=0.99) if t.id == cheapest.id else t for t in trials]
+    method, why = effective_fit(config, thin)
+    assert method == "surrogate" and "only 1 point" in why
+    formula = fit_formula(config, SMALL, thin, draws=0)
+    assert formula.method == "surrogate" and "only 1 point" in formula.source
+    assert effective_fit(config, trials) == ("frontier", None)   # a full frontier: unchanged
+    with pytest.raises(TinyFormulaError, match="only 1 Pareto-optimal"):
+        fit_formula(config, SMALL, thin, fit="frontier", draws=0)
+
+
 def test_the_surrogate_fit_lands_nearer_the_known_optimum_than_the_frontier(fitted):
     errors = {}
     for fit, formula in fitted.items():

@@ -66,8 +66,26 @@ def inputs_key(config: SearchConfig, yardstick: Yardstick, trials: Sequence[Tria
 
 
 def chosen_fit(config: SearchConfig, fit: str | None = None) -> str:
-    """The fit to use: ``fit``, else the config's, else the default."""
+    """The fit asked for: ``fit``, else the config's, else the default."""
     return fit or config.fit or DEFAULT_FIT
+
+
+def effective_fit(config: SearchConfig, trials: Sequence[Trial],
+                  fit: str | None = None) -> tuple[str, str | None]:
+    """The fit :func:`fit_formula` uses, and why it differs from the one asked for (None when
+    it does not): where nobody asked for a fit (no ``fit``, none in the config) and the default
+    frontier fit has fewer than its 3 points, the surrogate fit (every trial) is used instead,
+    so that a finished search does not end without a formula because its strict frontier is
+    thin. A fit asked for by name is used as asked (and refused when it cannot be fitted)."""
+    method = chosen_fit(config, fit)
+    if method != "frontier" or fit or config.fit:
+        return method, None
+    n = len(search_frontier(config, trials))
+    ok = sum(t.state is TrialState.OK and t.top1 is not None for t in trials)
+    if n >= MIN_POINTS or ok < 2 * MIN_POINTS:
+        return method, None
+    return "surrogate", (f"the frontier has only {n} point{'s' if n != 1 else ''} (a frontier "
+                         f"fit needs {MIN_POINTS}): the surrogate fit uses every trial instead")
 
 
 def _points(config: SearchConfig, trials: Sequence[Trial], method: str, noise: float | None,
@@ -112,7 +130,14 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
 
     # Small matrices: a multi-threaded BLAS only spins (6x slower on a loaded 2-core CPU).
     with threadpool_limits(1):
-        return _fit_formula(config, yardstick, trials, chosen_fit(config, fit), draws, params)
+        method, why = effective_fit(config, trials, fit)
+        try:
+            return _fit_formula(config, yardstick, trials, method, why, draws, params)
+        except (TinyFormulaError, ValueError, ArithmeticError):
+            if why is None:
+                raise
+        # the surrogate could not stand in for the thin frontier either: the frontier's refusal
+        return _fit_formula(config, yardstick, trials, "frontier", None, draws, params)
 
 
 def check_fittable(config: SearchConfig, yardstick: Yardstick,
@@ -126,14 +151,14 @@ def check_fittable(config: SearchConfig, yardstick: Yardstick,
     return noise, scores
 
 
-def _fit_formula(config, yardstick, trials, method, draws, params) -> TinyFormula:
+def _fit_formula(config, yardstick, trials, method, why, draws, params) -> TinyFormula:
     noise, scores = check_fittable(config, yardstick, trials)
     columns = _points(config, trials, method, noise_sigma(noise) if noise else None)
     stage = f", second stage {config.second_stage}" if config.second_stage else ""
     schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
     source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
               f"{schedule}{stage}, {config.train_size:,} images x {config.epochs} epoch(s), "
-              f"seed {config.seed}, {method} fit)")
+              f"seed {config.seed}, {method} fit{': ' + why if why else ''})")
     if config.monotone is not None:
         params.setdefault("monotone", config.monotone)
     if noise is not None and method == "frontier":

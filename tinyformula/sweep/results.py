@@ -21,7 +21,7 @@ from ..formula.loading import load_formula
 from ..formula.solve import BudgetUnreachable
 from .config import SearchConfig
 from .fidelity import fidelity_report
-from .fitting import check_fittable, chosen_fit, fit_formula, inputs_key, search_frontier
+from .fitting import check_fittable, effective_fit, fit_formula, inputs_key, search_frontier
 from .noise import seed_noise
 from .store import TrialStore
 from .trials import COLUMNS, Trial, trials_dataframe
@@ -109,7 +109,10 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
     if formula is None:
         check_fittable(config, yardstick, trials)   # a refusal is the only line printed
         if log is not None:
-            log(f"Fitting the formula ({chosen_fit(config)} fit: GPs of r, d and top-1, the "
+            method, why = effective_fit(config, trials)
+            if why:
+                log(f"Note: {why}.")
+            log(f"Fitting the formula ({method} fit: GPs of r, d and top-1, the "
                 f"leave-one-out check and the bootstrap band)...")
         formula = fit_formula(config, yardstick, trials)
         formula.inputs_key_ = key
