@@ -2,6 +2,7 @@
 searches on different bases, side by side.
 
     python experiments/base_formulas.py RUN_DIR[@N] [RUN_DIR[@N] ...] [--out NAME] [--note TEXT]
+        [--keep RUN_DIR ...]
 
 For each finished run folder (read only, nothing is trained): the base, the search's size and
 noise, the formula's (r, d, w) at c = 0.06, 0.13, 0.25, 0.5, and how the shrinking is shared
@@ -12,6 +13,9 @@ fixed parts of a network, its classifier, the rounding of widths): TinyNet's fin
 first; resolution and depth are kept). The frontier's own slopes (least squares of log r, log
 d, log w on log c over the Pareto frontier) say the same without the GPs. Writes
 ``experiments/results/NAME.md`` and ``.json`` (default ``base_formulas``).
+
+``--keep RUN_DIR`` keeps that run's summary from the existing ``NAME.json`` as it was measured
+(for a run folder no longer at hand), marked as kept, ahead of the runs read now.
 """
 
 from __future__ import annotations
@@ -103,7 +107,8 @@ def table(summary: dict) -> list[str]:
              f"{summary['c_range'][0]:.3g}..{summary['c_range'][1]:.3g}; seed-to-seed noise "
              f"{(summary['seed_spread'] or {}).get('mean_abs_diff', float('nan')):.1%}; verdict: "
              f"{summary['verdict']}." + (f" Formula {summary['partial']}." if summary.get(
-                 "partial") else ""), "",
+                 "partial") else "") + (f" {summary['kept']}" if summary.get("kept") else ""),
+             "",
              "| c | r | d | w | px | r share | d share | w share |",
              "|---|---|---|---|---|---|---|---|"]
     for b in summary["budgets"]:
@@ -127,9 +132,23 @@ def main() -> None:
                         "id < N (the first N it ran), the formula refitted on them")
     parser.add_argument("--out", default="base_formulas")
     parser.add_argument("--note", default="", help="a paragraph to add (how the runs were made)")
+    parser.add_argument("--keep", nargs="+", default=[], metavar="RUN_DIR",
+                        help="runs whose summaries are kept from the existing NAME.json as "
+                             "measured (their folders need not exist)")
     args = parser.parse_args()
     start = time.perf_counter()
     summaries = []
+    if args.keep:
+        saved = RESULTS / f"{args.out}.json"
+        earlier = json.loads(saved.read_text()) if saved.exists() else []
+        for run in args.keep:
+            found = [s for s in earlier if s["run"] == run and not s.get("partial")]
+            if not found:
+                raise SystemExit(f"{saved} holds no whole summary of {run}")
+            kept = dict(found[0])
+            kept.setdefault("kept", "Kept as measured in an earlier report of this script "
+                                    "(the run folder is not read again).")
+            summaries.append(kept)
     for run in args.runs:
         folder, _, first = run.partition("@")
         summaries.append(summarise(folder, int(first) if first else None))

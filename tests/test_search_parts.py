@@ -84,12 +84,16 @@ def test_store_keeps_finished_trials_across_reopen(tmp_path):
 def test_store_refuses_a_different_search(tmp_path):
     config = SearchConfig(preset="smoke", trials=3).resolved()
     store, _ = new_store(tmp_path / "trials.sqlite", config)
-    for other in (SearchConfig(preset="smoke", trials=3, seed=1),
-                  SearchConfig(preset="smoke", trials=3, data="digits"),
-                  SearchConfig(preset="smoke", trials=3, c_range=(0.1, 1.0))):
+    # the refusal names the flags that would continue the stored search
+    for other, flag in ((SearchConfig(preset="smoke", trials=3, seed=1), "--seed 0"),
+                        (SearchConfig(preset="smoke", trials=3, data="digits"),
+                         f"--data {config.data}"),
+                        (SearchConfig(preset="smoke", trials=3, c_range=(0.1, 1.0)),
+                         f"--c-range {config.c_range[0]:g} {config.c_range[1]:g}")):
         other = other.resolved()
-        with pytest.raises(TinyFormulaError, match="holds a different search"):
+        with pytest.raises(TinyFormulaError, match="holds a different search") as refused:
             store.merge_plan(other, plan_trials(other, SMALL))
+        assert f"give its settings to continue or refit it ({flag})" in str(refused.value)
     store.close()
 
 

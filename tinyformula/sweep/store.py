@@ -59,6 +59,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# identity keys a `tinyformula fit` flag of the same name sets (so a refusal can say the flag)
+_FLAGS = frozenset({"base", "data", "seed", "sampler", "c_range", "train_size", "epochs",
+                    "batch_size", "val_size", "cost", "schedule", "eta", "min_images",
+                    "min_rung"})
+
+
+def _flag_value(value) -> str:
+    return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) \
+        if isinstance(value, list) else str(value)
+
+
 class TrialStore:
     """A run folder's ``trials.sqlite``. Only the search driver writes it."""
 
@@ -196,8 +207,12 @@ class TrialStore:
         if differ:
             shown = ", ".join(f"{k}: {theirs.get(k)!r} there, {ours.get(k)!r} here"
                               for k in differ)
+            flags = [f"--{k.replace('_', '-')} {_flag_value(theirs[k])}" for k in differ
+                     if k in _FLAGS and theirs.get(k) is not None]
+            again = (f"give its settings to continue or refit it ({' '.join(flags)}), or "
+                     if flags else "")
             raise TinyFormulaError(f"{self.path.parent} holds a different search ({shown}); "
-                                   f"choose another --out")
+                                   f"{again}choose another --out")
 
     def merge_plan(self, config: SearchConfig,
                    planned: Sequence[PlannedTrial | tuple[int, int, Configuration]]
