@@ -262,3 +262,18 @@ def test_the_store_keeps_rows_by_what_decides_a_score_and_refuses_other_files(tm
     with pytest.raises(TinyFormulaError, match="another program's"):
         ValidationStore.open(foreign, identity)
     assert foreign.read_bytes() == before
+
+
+def test_a_network_that_lands_below_the_budget_is_flagged_in_its_note():
+    """A formula whose r and d admit no width within the solver's 2% (wide width steps at a
+    large r) trains with less compute than the others: the report must say so."""
+    from tinyformula import Scale, Yardstick
+    from tinyformula.sweep.validation.plan import _entry
+
+    yardstick = Yardstick("efficientnet_b0", num_classes=10, resolution_base=32)
+    config = yardstick.measure(Scale(0.5, 0.5, 0.5))
+    exact = _entry(yardstick, config.c, "fitted", True, lambda: config)
+    assert not exact.short and exact.note == ""
+    short = _entry(yardstick, config.c * 1.1, "fitted", True, lambda: config)
+    assert short.short and "(-9.1%)" in short.note and "less compute" in short.note
+    assert short.to_dict()["note"] == short.note

@@ -122,7 +122,8 @@ def validate(run, *, formulas=None, progress: bool = True, log=None,
     points = fidelity_points(yardstick, search.frontier, count)
     trainings = plan_trainings(entries, schedules, seeds, points)
     for entry in entries:
-        if entry.config is None and not entry.note.startswith("unavailable: the published"):
+        if entry.short or (entry.config is None
+                           and not entry.note.startswith("unavailable: the published")):
             notes.append(f"c = {entry.budget:g}, {entry.formula}: {entry.note}")
     identity = {"base": search.config.base, "data": search.config.data,
                 "num_classes": yardstick.num_classes,

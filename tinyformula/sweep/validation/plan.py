@@ -21,7 +21,7 @@ from ...core.errors import TinyFormulaError
 from ...cost.yardstick import Configuration, Yardstick
 from ...formula.baselines import baseline_recommendation
 from ...formula.estimator import TinyFormula
-from ...formula.solve import solve_budget
+from ...formula.solve import TOLERANCE, solve_budget
 from ...nets.scale import Scale
 from ..space import network_key
 from .config import SEARCHED, Schedule
@@ -41,6 +41,12 @@ class Entry:
     config: Configuration | None
     network: str | None = None
     note: str = ""
+
+    @property
+    def short(self) -> bool:
+        """Whether its network lands more than the solver's tolerance below the budget (no
+        width near its r and d comes closer): it trains with less compute than the others."""
+        return self.config is not None and self.config.c < self.budget * (1 - TOLERANCE) - 1e-12
 
     def to_dict(self) -> dict:
         return {"c_budget": self.budget, "formula": self.formula, "tested": self.tested,
@@ -94,7 +100,14 @@ def _entry(yardstick: Yardstick, c: float, name: str, tested: bool, solve,
         config = solve()
     except TinyFormulaError as error:  # BudgetUnreachable included
         return Entry(c, name, tested, None, note=f"unavailable: {error}")
-    return Entry(c, name, tested, config, network_digest(yardstick, config), note)
+    entry = Entry(c, name, tested, config, network_digest(yardstick, config), note)
+    if entry.short:
+        below = (f"lands at c = {config.c:.4g} ({config.c / c - 1:+.1%}): no width near its r "
+                 f"and d comes within {TOLERANCE:.0%} of the budget, so it trains with less "
+                 f"compute than the others")
+        entry = Entry(c, name, tested, config, entry.network, f"{note}; {below}" if note
+                      else below)
+    return entry
 
 
 def searched_entry(yardstick: Yardstick, c: float, trials) -> Entry:
