@@ -361,3 +361,18 @@ def test_fit_refits_a_finished_search_with_another_fit_and_trains_nothing(run, t
     assert load_run(copy).trials["finished_at"].tolist() == finished   # nothing retrained
     code, out, err = cli("fit", "--preset", "smoke", "--trials", "40", "--out", copy)
     assert code == 0 and "Band:" in out and "band's expected top-1 cost" in out
+
+
+def test_every_shipped_zoo_entry_loads_and_answers_its_validated_budgets():
+    """The zoo as installed (no monkeypatching): each entry's formula matches its evidence's
+    checksum and fit, and answers every budget its validation trained, never above it."""
+    from tinyformula.formula import zoo as shipped
+
+    names = shipped.entry_names()
+    assert {"efficientnet_b0/fashion-mnist", "mobilenetv4_conv_small/fashion-mnist"} <= set(names)
+    for name in names:
+        data = shipped.evidence(name)
+        formula = shipped.zoo_formula(name)
+        assert formula.method == data["fit"] and formula.base == data["base"]
+        for row in data["validation"]["budgets"]:
+            assert formula.recommend(row["c"]).config.c <= row["c"]
