@@ -2,23 +2,27 @@
 EMA + re-parameterisation + distillation from a teacher trained longer, at two budgets.
 
     python experiments/final_recipe.py [--formula PATH] [--budgets 0.06 0.25] [--seeds 2]
-        [--train-size 16384] [--epochs 2] [--reparam 1] [--teacher-epochs 6]
+        [--train-size 16384] [--epochs 2] [--reparam 1] [--teacher-epochs 6] [--teacher-c 0.9]
         [--workers 2] [--work /work/runs/recipe/final_recipe] [--rounds 7] [--report-only]
 
 At each budget c (FLOPs relative to EfficientNet-B0 at 32 px, 10 classes) the fitted
 formula's model (``create_model(flops=c, formula=...)``) is trained with the final recipe
 (``train_final``: SGD + Nesterov, warm-up then cosine, label smoothing 0.1, crops and flips,
 no Mixup/CutMix) on the same ``--train-size`` Fashion-MNIST training images for ``--epochs``
-epochs (equal images for every arm), every seed, four ways:
+epochs (equal images for every arm), every seed, five ways:
 
 * **plain**: no EMA, raw weights saved;
 * **ema**: a weight EMA (decay 0.999), EMA weights saved;
 * **ema+rep**: and re-parameterised training (``reparam=--reparam`` k x k branches per
   depthwise and 1x1 convolution, a 1x1 depthwise branch beside k x k depthwise ones, a
   BatchNorm identity where shapes allow), folded into the plain network when saved;
-* **ema+rep+kd**: and distilled (T = 1, weight 0.5: the recipe's defaults, GhostNetV3's) from
-  EfficientNet-B0 (r = d = w = 1) trained by ``base_teacher`` for ``--teacher-epochs`` epochs
-  on the same images with seed 0 (one teacher for every student).
+* **ema+rep+kd[base]**: and distilled (T = 1, weight 0.5: the recipe's defaults,
+  GhostNetV3's) from EfficientNet-B0 (r = d = w = 1) trained by ``base_teacher`` (what
+  ``train --teacher base`` does) for ``--teacher-epochs`` epochs on the same images, seed 0;
+* **ema+rep+kd**: the same, distilled from the formula's own network at ``--teacher-c``
+  (default 0.9, the top of the default formula's fitted range) trained the same way. On these
+  small images B0 itself learns slowly and scores below its students after 6 epochs; a network
+  the formula chose for a larger budget is a teacher worth distilling from.
 
 Top-1 of the saved weights on the official 10,000-image test split (final models; nothing is
 chosen on it), means, spreads and seed-paired differences. Then, in one process with one
@@ -39,6 +43,7 @@ Writes ``experiments/results/final_recipe.md``, ``final_recipe_runs.csv`` and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -50,7 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, provenance, write_csv  # noqa: E402
 
-ARMS = ("plain", "ema", "ema+rep", "ema+rep+kd")
+ARMS = ("plain", "ema", "ema+rep", "ema+rep+kd[base]", "ema+rep+kd")
+TEACHER_OF = {"ema+rep+kd[base]": "base", "ema+rep+kd": "formula"}   # a KD arm's teacher
 # the zoo's entry: the default preset's seed-0 search on Fashion-MNIST, validated
 DEFAULT_FORMULA = (Path(__file__).resolve().parents[1] / "tinyformula" / "formulas" / "zoo"
                    / "efficientnet_b0--fashion-mnist.json")
@@ -76,12 +82,19 @@ def run_one(job: dict) -> dict:
 
     torch.set_num_threads(1)
     data = load_dataset("fashion-mnist")
-    if job["arm"] == "teacher":
+    if job["arm"] == "teacher" and job["teacher_from"] == "base":
         student = recipe({**job, "arm": "ema"})
         _, folder = base_teacher(data, "efficientnet_b0", 32, student, job["work"],
                                  epochs=job["teacher_epochs"],
                                  command="experiments/final_recipe.py (teacher)")
-        return teacher_row(folder)
+        return teacher_row(folder, "base")
+    if job["arm"] == "teacher":   # the formula's network at teacher_c, trained as long
+        model = create_model(flops=job["teacher_c"], formula=job["formula"], num_classes=10,
+                             resolution_base=32, seed=0)
+        train_final(data, model, job["out"],
+                    recipe({**job, "arm": "ema", "epochs": job["teacher_epochs"]}),
+                    command="experiments/final_recipe.py (formula teacher)")
+        return teacher_row(job["out"], "formula")
     model = create_model(flops=job["c"], formula=job["formula"], num_classes=10,
                          resolution_base=32, seed=job["seed"])
     teacher = load_model(job["teacher"], "teacher") if job.get("teacher") else None
@@ -91,9 +104,10 @@ def run_one(job: dict) -> dict:
     return from_card(job, card)
 
 
-def teacher_row(folder) -> dict:
+def teacher_row(folder, kind: str) -> dict:
     card = json.loads((Path(folder) / "card.json").read_text())
-    return {"arm": "teacher", "c": 1.0, "seed": 0, "top1": card["top1"],
+    return {"arm": "teacher", "teacher_from": kind, "c": card["model"]["c"], "seed": 0,
+            "resolution": card["model"]["resolution"], "top1": card["top1"],
             "train_seconds": card["train_seconds"], "seconds": card["seconds"],
             "images": card["data"]["train_images"] * card["recipe"]["epochs"],
             "epochs_done": len(card["epochs"]), "out": str(folder), "status": card["status"]}
@@ -228,7 +242,8 @@ def summarise(results: list[dict], budgets, seeds) -> tuple[list, list]:
                           if runs else float("nan"),
                           **({k: runs[0][k] for k in ("r", "d", "w", "resolution",
                                                       "c_achieved", "params")} if runs else {})})
-        for a, b in (("ema", "plain"), ("ema+rep", "ema"), ("ema+rep+kd", "ema+rep"),
+        for a, b in (("ema", "plain"), ("ema+rep", "ema"), ("ema+rep+kd[base]", "ema+rep"),
+                     ("ema+rep+kd", "ema+rep"), ("ema+rep+kd", "ema+rep+kd[base]"),
                      ("ema+rep", "plain"), ("ema+rep+kd", "plain")):
             common = [s for s in seeds if s in by_arm[a] and s in by_arm[b]]
             diffs = [100 * (by_arm[a][s]["top1"] - by_arm[b][s]["top1"]) for s in common]
@@ -239,11 +254,12 @@ def summarise(results: list[dict], budgets, seeds) -> tuple[list, list]:
 
 def teacher_words(args, teacher: dict | None) -> str:
     if teacher is None:
-        return "(the teacher's training had not finished: no KD runs)"
+        return "(its training had not finished: no KD runs)"
     if teacher["status"] != "done":
         return (f"(its training had not finished: {100 * teacher['top1']:.2f}% after "
                 f"{teacher['epochs_done']} of {args.teacher_epochs} epochs; no KD runs)")
-    return f"which scored **{100 * teacher['top1']:.2f}%** on the test split"
+    return (f"{teacher['resolution']} px, c = {teacher['c']:.3g}, which scored "
+            f"**{100 * teacher['top1']:.2f}%** on the test split")
 
 
 def missing_words(args, missing: list[str]) -> list[str]:
@@ -252,13 +268,13 @@ def missing_words(args, missing: list[str]) -> list[str]:
     return ["", "## Not measured", "",
             f"**Partial results.** This report was made with `--report-only` from the runs that "
             f"had finished under `{args.work}`; these had not: {', '.join(missing)}. The "
-            f"whole experiment needs about 4-5 CPU-hours on a 2-core machine shared with "
-            f"other work (the 6-epoch B0 teacher alone about 1.5 h); to finish it (finished "
-            f"runs are reused, unfinished ones continued):", "",
+            f"whole experiment takes about 30 minutes on an idle 2-core machine (each "
+            f"6-epoch teacher about 6 minutes), hours when it is shared; to finish it "
+            f"(finished runs are reused, unfinished ones continued):", "",
             f"    nice -n 5 python experiments/final_recipe.py --work {args.work}", ""]
 
 
-def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, loads,
+def markdown(args, formula, table, pairs, teachers, steps, lat, onnx, seconds, loads,
              missing) -> str:
     seeds = ", ".join(map(str, range(args.seeds)))
     images = args.train_size * args.epochs // BATCH * BATCH
@@ -287,10 +303,12 @@ def markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds, lo
         f"saved); **ema+rep** (and re-parameterised training with {args.reparam} k x k "
         f"branch(es) per depthwise and 1x1 convolution, a 1x1 branch beside each k x k "
         f"depthwise one and a BatchNorm identity where shapes allow; the saved model is the "
-        f"folded, plain network); **ema+rep+kd** (and distilled at T = 1, weight 0.5, from "
-        f"EfficientNet-B0 (r = d = w = 1) trained by `base_teacher` for "
-        f"{args.teacher_epochs} epochs on the same images, seed 0, "
-        f"{teacher_words(args, teacher)}).",
+        f"folded, plain network); **ema+rep+kd[base]** (and distilled at T = 1, weight 0.5, "
+        f"from EfficientNet-B0 (r = d = w = 1) trained by `base_teacher`, as `train --teacher "
+        f"base` does, for {args.teacher_epochs} epochs on the same images, seed 0: "
+        f"{teacher_words(args, teachers.get('base'))}); **ema+rep+kd** (the same, distilled "
+        f"from the formula's own network at c = {args.teacher_c:g} trained the same way: "
+        f"{teacher_words(args, teachers.get('formula'))}).",
         "",
         "**Scored on the official 10,000-image Fashion-MNIST test split** (final models; "
         "nothing was chosen on it). Spread = max - min over the seeds. Time per image: the "
@@ -364,6 +382,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--reparam", type=int, default=1)
     parser.add_argument("--teacher-epochs", type=int, default=6)
+    parser.add_argument("--teacher-c", type=float, default=0.9,
+                        help="the ema+rep+kd arm's teacher: the formula's network at this c")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/work/runs/recipe/final_recipe"))
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -382,20 +402,27 @@ def main() -> None:
     common = {"formula": formula, "train_size": args.train_size, "epochs": args.epochs,
               "reparam": args.reparam, "teacher_epochs": args.teacher_epochs,
               "work": str(args.work)}
-    teacher_job = {**common, "arm": "teacher", "seed": 0}
+    digest = hashlib.sha256(Path(formula).read_bytes()).hexdigest()[:10]
+    teacher_jobs = {"base": {**common, "arm": "teacher", "teacher_from": "base", "seed": 0},
+                    "formula": {**common, "arm": "teacher", "teacher_from": "formula", "seed": 0,
+                                "teacher_c": args.teacher_c,
+                                "out": str(args.work / f"teacher-formula-{digest}-c"
+                                                       f"{args.teacher_c:g}-e"
+                                                       f"{args.teacher_epochs}")}}
     jobs = [{**common, "arm": arm, "c": c, "seed": s,
              "out": str(args.work / f"c{c}-{arm}-s{s}")}
             for c in sorted(args.budgets, reverse=True) for s in range(args.seeds)
             for arm in ARMS]
     if args.report_only:
-        results, teacher = finished(jobs, args.work)
+        results, teachers = finished(jobs, teacher_jobs, args.work)
     else:
-        results, teacher = train_all(args, jobs, teacher_job)
+        results, teachers = train_all(args, jobs, teacher_jobs)
     done = {(r["c"], r["arm"], r["seed"]) for r in results}
     missing = [f"{arm} at c = {c} seed {s}" for c in args.budgets for arm in ARMS
                for s in range(args.seeds) if (c, arm, s) not in done]
-    if teacher is None or teacher["status"] != "done":
-        missing.insert(0, f"the {args.teacher_epochs}-epoch teacher")
+    for kind in ("formula", "base"):
+        if teachers.get(kind) is None or teachers[kind]["status"] != "done":
+            missing.insert(0, f"the {args.teacher_epochs}-epoch {kind} teacher")
     seeds = list(range(args.seeds))
     table, pairs = summarise(results, args.budgets, seeds)
     first = {c: next(j for j in jobs if j["c"] == c) for c in args.budgets}
@@ -407,7 +434,7 @@ def main() -> None:
                     else folder[c, "ema+rep"] for c in args.budgets
                     if (c, "ema+rep+kd", 0) in done or (c, "ema+rep", 0) in done})
     seconds = time.perf_counter() - start
-    text = markdown(args, formula, table, pairs, teacher, steps, lat, onnx, seconds,
+    text = markdown(args, formula, table, pairs, teachers, steps, lat, onnx, seconds,
                     (load_start, os.getloadavg()[0]), missing)
     args.out.mkdir(parents=True, exist_ok=True)
     old = args.out / "final_recipe.md"
@@ -415,18 +442,18 @@ def main() -> None:
     marker = "\n## Before issue 21"
     kept = previous[previous.index(marker):] if marker in previous else ""
     (args.out / "final_recipe.md").write_text(text + kept)
-    write_csv(results + ([teacher] if teacher else []), args.out / "final_recipe_runs.csv")
+    write_csv(results + [t for t in teachers.values() if t], args.out / "final_recipe_runs.csv")
     (args.out / "final_recipe.json").write_text(json.dumps(
         {"formula": formula, "args": {k: str(v) for k, v in vars(args).items()},
-         "table": table, "pairs": pairs, "teacher": teacher, "step_times": steps,
+         "table": table, "pairs": pairs, "teachers": teachers, "step_times": steps,
          "latency": [{k: v for k, v in row.items()} for row in lat], "onnx": onnx,
          "missing": missing, "seconds": seconds}, indent=1, default=str) + "\n")
     print(text)
 
 
-def finished(jobs: list[dict], work: Path) -> tuple[list, dict | None]:
-    """--report-only: the rows of the runs finished under ``work``, and the teacher's (None
-    when it has no card)."""
+def finished(jobs: list[dict], teacher_jobs: dict, work: Path) -> tuple[list, dict]:
+    """--report-only: the rows of the runs finished under ``work``, and the teachers' (those
+    with a card)."""
     results = []
     for job in jobs:
         card_path = Path(job["out"]) / "card.json"
@@ -434,19 +461,24 @@ def finished(jobs: list[dict], work: Path) -> tuple[list, dict | None]:
             card = json.loads(card_path.read_text())
             if card["status"] == "done":
                 results.append(from_card(job, card))
-    teachers = sorted(p.parent for p in work.glob("teacher-efficientnet_b0-*/card.json"))
-    return results, teacher_row(teachers[0]) if len(teachers) == 1 else None
+    found = sorted(p.parent for p in work.glob("teacher-efficientnet_b0-*/card.json"))
+    teachers = {"base": teacher_row(found[0], "base") if len(found) == 1 else None}
+    formula_card = Path(teacher_jobs["formula"]["out"]) / "card.json"
+    teachers["formula"] = (teacher_row(formula_card.parent, "formula")
+                           if formula_card.exists() else None)
+    return results, teachers
 
 
-def train_all(args, jobs: list[dict], teacher_job: dict) -> tuple[list, dict]:
+def train_all(args, jobs: list[dict], teacher_jobs: dict) -> tuple[list, dict]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    distilled = [j for j in jobs if j["arm"].endswith("kd")]
-    results, teacher = [], None
+    distilled = [j for j in jobs if j["arm"] in TEACHER_OF]
+    results: list = []
+    teachers: dict = {}
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
-        pending = {pool.submit(run_one, teacher_job): teacher_job}
+        pending = {pool.submit(run_one, job): job for job in teacher_jobs.values()}
         pending.update({pool.submit(run_one, j): j for j in jobs if j not in distilled})
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -456,14 +488,14 @@ def train_all(args, jobs: list[dict], teacher_job: dict) -> tuple[list, dict]:
                 print(json.dumps({k: result.get(k) for k in ("arm", "c", "seed", "top1",
                                                             "status", "train_seconds")}),
                       flush=True)
-                if job is teacher_job:
-                    teacher = result
+                if job["arm"] == "teacher":
+                    kind = job["teacher_from"]
+                    teachers[kind] = result
                     pending.update({pool.submit(run_one, {**j, "teacher": result["out"]}): j
-                                    for j in distilled})
+                                    for j in distilled if TEACHER_OF[j["arm"]] == kind})
                 else:
                     results.append(result)
-    assert teacher is not None
-    return results, teacher
+    return results, teachers
 
 
 if __name__ == "__main__":

@@ -253,3 +253,16 @@ def test_a_checkpoint_from_before_reparam_and_the_new_kd_defaults_still_resumes(
     taught = {**new, "teacher": {"base": "efficientnet_b0"}}
     assert comparable({**old, "teacher": taught["teacher"]}) != comparable(taught)
     assert comparable({**new, "recipe": {**new["recipe"], "reparam": 2}}) != comparable(new)
+
+
+def test_a_teacher_below_its_student_is_named_in_a_warning():
+    """Distilling from a teacher that scored below the student most likely cost accuracy (the
+    base at twice the student's epochs on small images does): the run says so."""
+    from tinyformula.training.teacher import weaker_teacher
+
+    card = {"top1": 0.795, "recipe": {"teacher": {"path": "t", "top1": 0.7616}}}
+    warning = weaker_teacher(card)
+    assert "76.16%" in warning and "79.50%" in warning and "--teacher-epochs" in warning
+    assert weaker_teacher({"top1": 0.70, "recipe": {"teacher": {"top1": 0.80}}}) is None
+    assert weaker_teacher({"top1": 0.70, "recipe": {"teacher": {"top1": None}}}) is None
+    assert weaker_teacher({"top1": 0.70, "recipe": {"teacher": None}}) is None

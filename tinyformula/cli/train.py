@@ -13,7 +13,7 @@ from ..sweep.presets import PRESETS
 from ..training.config import BASE_TEACHER, RecipeConfig, TrainConfig
 from .arguments import add_model_choice, add_scale_arguments, checked
 from .models import choose_model, config_rows
-from .output import millions, print_json, print_rows
+from .output import millions, print_json, print_rows, warn
 
 TRAIN = TrainConfig.constraints
 
@@ -212,6 +212,7 @@ def run_final(args) -> int:
         train_final,
         writable_folder,
     )
+    from ..training.teacher import weaker_teacher
 
     check_output_folder(args.out)  # a folder holding a search or foreign files: refused first
     settings = dict(train_size=args.train_size, batch_size=args.batch_size,
@@ -248,6 +249,9 @@ def run_final(args) -> int:
                                                  args.teacher_epochs, progress=progress)
         card = train_final(data, model, args.out, recipe, teacher=teacher,
                            teacher_path=teacher_path, command=command, progress=progress)
+    weaker = weaker_teacher(card) if teacher is not None else None
+    if weaker:
+        warn(weaker)
     if args.json:
         teacher_card = card["recipe"]["teacher"] or {}
         print_json({"out": str(args.out), **{k: card[k] for k in (

@@ -102,6 +102,20 @@ def teacher_entry(teacher: nn.Module, path: str | None, check: dict | None) -> d
             "check": check}
 
 
+def weaker_teacher(card: dict) -> str | None:
+    """A finished distilled run's warning when its teacher's own held-out top-1 (as recorded
+    when it was trained) is below the student's: distilling from it most likely cost the
+    student accuracy. None when the teacher is better, or either score is unknown."""
+    teacher = (card.get("recipe") or {}).get("teacher") or {}
+    mine, theirs = card.get("top1"), teacher.get("top1")
+    if mine is None or theirs is None or theirs >= mine:
+        return None
+    return (f"the teacher scored {100 * theirs:.2f}% on its held-out split, below this "
+            f"student's {100 * mine:.2f}%: distilling from it most likely cost accuracy; "
+            f"train it longer (--teacher-epochs with --teacher base) or give a stronger "
+            f"--teacher")
+
+
 def base_teacher_settings(base: str, data: ImageData, resolution_base: int,
                           recipe: RecipeConfig) -> dict:
     """What names a base teacher: the base, the data and the teacher's recipe (where it runs
