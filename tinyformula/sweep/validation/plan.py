@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ...core.errors import TinyFormulaError
 from ...cost.yardstick import Configuration, Yardstick
@@ -101,13 +101,12 @@ def _entry(yardstick: Yardstick, c: float, name: str, tested: bool, solve,
     except TinyFormulaError as error:  # BudgetUnreachable included
         return Entry(c, name, tested, None, note=f"unavailable: {error}")
     entry = Entry(c, name, tested, config, network_digest(yardstick, config), note)
-    if entry.short:
-        below = (f"lands at c = {config.c:.4g} ({config.c / c - 1:+.1%}): no width near its r "
-                 f"and d comes within {TOLERANCE:.0%} of the budget, so it trains with less "
-                 f"compute than the others")
-        entry = Entry(c, name, tested, config, entry.network, f"{note}; {below}" if note
-                      else below)
-    return entry
+    if not entry.short:
+        return entry
+    below = (f"lands at c = {config.c:.4g} ({config.c / c - 1:+.1%}): no width near its r and "
+             f"d comes within {TOLERANCE:.0%} of the budget, so it trains with less compute "
+             f"than the others")
+    return replace(entry, note=f"{note}; {below}" if note else below)
 
 
 def searched_entry(yardstick: Yardstick, c: float, trials) -> Entry:
