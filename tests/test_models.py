@@ -304,3 +304,13 @@ def test_kill_9_then_the_same_command_resumes_with_nothing_lost(cli, tmp_path, o
     assert [e["top1"] for e in a["history"]] == [e["top1"] for e in b["history"]]
     assert state_dicts_equal(load_model(killed).state_dict(),
                              load_model(tmp_path / "whole").state_dict())
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"garbage", b""])
+def test_a_text_or_empty_file_is_refused_as_a_model_in_one_line(tmp_path, content):
+    """Whatever way a foreign file breaks torch's unpickler (an IndexError for a passwd-like
+    text), loading it is one TinyFormulaError naming the file."""
+    path = tmp_path / "teacher.pt"
+    path.write_bytes(content)
+    with pytest.raises(TinyFormulaError, match="not a readable tinyformula model file"):
+        load_model(path, "teacher")
