@@ -12,7 +12,8 @@
    capture failed is trained eagerly there and reported as "capture failed", never as
    graphed. Issue #12's target: B0 at 32 px, batch 256, graphed >= 20,000 images/s.
 2. **A search's throughput**, for the default and paper presets: the first ``--sample`` trials
-   of each preset's plan, run by the search's own GPU path (the driver's plan: measured
+   of each preset's plan on the full schedule (the default preset's halving trains about as
+   many images, equal compute, so its wall time is close), run by the search's own GPU path (the driver's plan: measured
    memory, the throughput ramp where it pays, host caps; one pinned worker process per slot),
    after one untimed round of ``workers`` trials (start-up, data loading). Reported: the
    workers (trials at once per GPU x GPUs), the median per-trial and the aggregate
@@ -197,8 +198,10 @@ def measure_preset(preset: str, sample: int, per_gpu: int | None) -> dict:
     )
 
     images = len(cached_dataset("fashion-mnist").train_images)
-    config = SearchConfig(preset=preset, device="cuda", trials_per_gpu=per_gpu).resolved(
-        train_images=images)
+    # Measured on the full schedule, every trial at the preset's whole budget: a halving
+    # preset trains about as many images (equal compute), in more, shorter trials.
+    config = SearchConfig(preset=preset, device="cuda", trials_per_gpu=per_gpu,
+                          schedule="full").resolved(train_images=images)
     dataset = cached_dataset(config.data, config.data_dir, config.val_size)
     yardstick = config.yardstick(dataset.num_classes, dataset.resolution_base)
     trials = [Trial(i, i, config.seed, candidate, images=config.train_size * config.epochs)

@@ -86,7 +86,24 @@ def test_rung_budgets():
     assert rung_train_sizes(1000, 2, 3, 666) == (333, 1000)         # images x epochs
     config = SearchConfig(preset="default", schedule="halving").resolved()
     assert config.rung_train_sizes == (1820, 5461, 16384) and config.top_rung == 2
-    assert SearchConfig(preset="default").resolved().rung_train_sizes == (16384,)
+    # The default preset halves (validated equal to the full schedule at equal compute, and
+    # better agreed across search seeds); smoke's 228-image rung would score at chance.
+    assert SearchConfig(preset="default").resolved().rung_train_sizes == (1820, 5461, 16384)
+    assert SearchConfig(preset="default").resolved().trials == 180
+    assert SearchConfig(preset="default", schedule="full").resolved().trials == 60
+    assert SearchConfig(preset="smoke").resolved().rung_train_sizes == (2048,)
+
+
+def test_fit_help_says_what_each_preset_trains():
+    from tinyformula.sweep.config import describe_preset
+
+    assert describe_preset("smoke") == ("24 candidates + 2 re-trained with another seed = "
+                                        "26 trials x 2,048 images")
+    # 186 x 1,820 + 62 x 5,461 + 26 x 16,384 images: within 2% of 66 x 16,384
+    assert describe_preset("default") == (
+        "halving at equal compute: 180 + 60 + 20 candidates (+ 6 + 2 + 6 re-trained with "
+        "another seed) on 1,820, 5,461, 16,384 images, 1.10 M training images in all, about "
+        "as many as 66 full trials x 16,384 images")
 
 
 @pytest.mark.parametrize("argv, message", [

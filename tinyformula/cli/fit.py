@@ -7,7 +7,7 @@ import argparse
 from ..core.signals import on_stop
 from ..cost.yardstick import COST_NAMES
 from ..formula.fits import DEFAULT_FIT, DESCRIPTIONS, FITS
-from ..sweep.config import SearchConfig
+from ..sweep.config import SearchConfig, describe_preset
 from ..sweep.presets import PRESETS
 from .arguments import checked, number
 from .output import multiplier, print_json
@@ -24,9 +24,7 @@ def register(sub) -> None:
                     "the Tiny Formula on it. Every finished trial is saved as it finishes: run "
                     "the same command on the same --out to resume.",
         epilog="presets: " + "; ".join(
-            f"{name}: {p.trials} candidates + {p.replicates} re-trained with another seed = "
-            f"{p.trials + p.replicates} trials x {p.train_size:,} images, {p.note}"
-            for name, p in PRESETS.items()),
+            f"{name}: {describe_preset(name)}; {p.note}" for name, p in PRESETS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     # Every default and limit is SearchConfig's: unset flags stay None and the config fills
     # them in; it checks each value against its limit, with the reason.
@@ -111,7 +109,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from dataclasses import fields
 
-    from ..sweep.config import SearchConfig
+    from ..sweep.config import SearchConfig, describe_preset
     from ..sweep.driver import search
 
     # The parser leaves unset flags None: the defaults live in SearchConfig alone.

@@ -34,6 +34,8 @@ from .halving import (
     Rungs,
     check_halving,
     equal_compute_candidates,
+    rung_members,
+    rung_replicates,
     rung_train_sizes,
 )
 from .presets import PRESETS
@@ -330,3 +332,25 @@ class SearchConfig:
             # Stored before val_size was a setting: it was the preset's.
             values["val_size"] = PRESETS[values["preset"]].val_size
         return cls(**values)
+
+
+def describe_preset(name: str) -> str:
+    """What a preset's search trains when no flag changes it, in one line (for ``fit
+    --help``): its candidates, the re-trained replicates and the images each trains on; for
+    a halving preset, each rung's and the total, beside the full schedule it matches."""
+    preset = PRESETS[name]
+    config = SearchConfig(preset=name, device="cpu").resolved()
+    sizes = config.rung_train_sizes
+    if config.schedule != "halving":
+        return (f"{config.trials} candidates + {config.replicates} re-trained with another seed "
+                f"= {config.trials + config.replicates} trials x {sizes[0]:,} images")
+    rungs = config.rungs()
+    members = rung_members(config.trials, len(sizes), config.eta, config.min_rung)
+    repeats = [rung_replicates(rungs, n, k) for k, n in enumerate(members)]
+    images = sum((n + r) * size for n, r, size in zip(members, repeats, sizes))
+    return (f"halving at equal compute: {' + '.join(map(str, members))} candidates "
+            f"(+ {' + '.join(map(str, repeats))} re-trained with another seed) on "
+            f"{', '.join(f'{size:,}' for size in sizes)} images, "
+            f"{images / 1e6:.2f} M training images in all, about as many as "
+            f"{preset.trials + min(preset.replicates, preset.trials)} full trials x "
+            f"{sizes[-1]:,} images")

@@ -58,8 +58,8 @@ VALIDATION_PRESETS = {
              "2-core CPU"),
     "default": ValidationPreset(
         multiple=4.0, seeds=3, fidelity=6, score_size=None,
-        note="4x the search's images, 3 seeds, scored on the whole held-out split; for a "
-             "default-preset run about 45 minutes on an idle 2-core CPU"),
+        note="scored on the whole held-out split; for a default-preset run about 45 minutes "
+             "on an idle 2-core CPU"),
 }
 
 BUDGET_VALUE = Real(0, None, closed="neither", why="a relative cost c")
