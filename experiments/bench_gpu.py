@@ -13,9 +13,9 @@
    graphed. Issue #12's target: B0 at 32 px, batch 256, graphed >= 20,000 images/s.
 2. **A search's throughput**, for the default and paper presets: the first ``--sample`` trials
    of each preset's plan on the full schedule (the default preset's halving trains about as
-   many images, equal compute, so its wall time is close), run by the search's own GPU path (the driver's plan: measured
-   memory, the throughput ramp where it pays, host caps; one pinned worker process per slot),
-   after one untimed round of ``workers`` trials (start-up, data loading). Reported: the
+   many images, equal compute, so its wall time is close), run by the search's own GPU path
+   (the driver's plan: measured memory, the throughput ramp where it pays, host caps; one
+   pinned worker process per slot), after one untimed round of ``workers`` trials (start-up, data loading). Reported: the
    workers (trials at once per GPU x GPUs), the median per-trial and the aggregate
    steady-state images/s (:func:`tinyformula.aggregate_rate` over the trials' windows), trials
    per hour of wall time (everything included), and the whole preset's wall time

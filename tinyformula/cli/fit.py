@@ -109,7 +109,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from dataclasses import fields
 
-    from ..sweep.config import SearchConfig, describe_preset
+    from ..sweep.config import SearchConfig
     from ..sweep.driver import search
 
     # The parser leaves unset flags None: the defaults live in SearchConfig alone.
