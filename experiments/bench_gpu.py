@@ -16,10 +16,10 @@
    many images, equal compute, so its wall time is close), run by the search's own GPU path
    (the driver's plan: measured memory, the throughput ramp where it pays, host caps; one
    pinned worker process per slot), after one untimed round of ``workers`` trials (start-up,
-   data loading). Reported: the workers (trials at once per GPU x GPUs), the median per-trial and the aggregate
-   steady-state images/s (:func:`tinyformula.aggregate_rate` over the trials' windows), trials
-   per hour of wall time (everything included), and the whole preset's wall time
-   extrapolated from that rate. Trials are counted as graphed only when they finished ok
+   data loading). Reported: the workers (trials at once per GPU x GPUs), the median per-trial
+   and the aggregate steady-state images/s (:func:`tinyformula.aggregate_rate` over the trials'
+   windows), trials per hour of wall time (everything included), and the whole preset's wall
+   time extrapolated from that rate. Trials are counted as graphed only when they finished ok
    with their step graphed.
 
 Prints the tables and writes ``experiments/results/bench_gpu.md`` (``--out``) with the GPU's
