@@ -338,7 +338,6 @@ def describe_preset(name: str) -> str:
     """What a preset's search trains when no flag changes it, in one line (for ``fit
     --help``): its candidates, the re-trained replicates and the images each trains on; for
     a halving preset, each rung's and the total, beside the full schedule it matches."""
-    preset = PRESETS[name]
     config = SearchConfig(preset=name, device="cpu").resolved()
     sizes = config.rung_train_sizes
     if config.schedule != "halving":
@@ -348,9 +347,9 @@ def describe_preset(name: str) -> str:
     members = rung_members(config.trials, len(sizes), config.eta, config.min_rung)
     repeats = [rung_replicates(rungs, n, k) for k, n in enumerate(members)]
     images = sum((n + r) * size for n, r, size in zip(members, repeats, sizes))
+    full = SearchConfig(preset=name, device="cpu", schedule="full").resolved()
     return (f"halving at equal compute: {' + '.join(map(str, members))} candidates "
             f"(+ {' + '.join(map(str, repeats))} re-trained with another seed) on "
             f"{', '.join(f'{size:,}' for size in sizes)} images, "
             f"{images / 1e6:.2f} M training images in all, about as many as "
-            f"{preset.trials + min(preset.replicates, preset.trials)} full trials x "
-            f"{sizes[-1]:,} images")
+            f"{full.trials + full.replicates} full trials x {full.train_size:,} images")

@@ -24,7 +24,7 @@ PRESETS = {
                     note="checks the pipeline end to end; about a minute on an idle 2-core CPU "
                          "(56 s measured)"),
     # Halving at equal compute: 3 x 60 candidates in rungs of 1/9, 1/3 and all of the images,
-    # as many training images as 60 full trials. Validated against the full schedule at equal
+    # about the training images of the 66 full trials. Validated against the full schedule at equal
     # compute it ties at every budget, and its formulas agree across search seeds within 1.3
     # points where the full schedule's differ by up to 2.3
     # (experiments/results/schedules_validation.md).
