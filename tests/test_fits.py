@@ -108,6 +108,41 @@ def test_the_surrogate_path_finds_the_known_optimum(run):
     assert path["top1"][0] < path["top1"][-1]
 
 
+def two_peaks(r, d, c):
+    """Top-1 with two separate optima at every budget, a valley between them."""
+    bump = max(math.exp(-(math.log(r / pr) ** 2 + math.log(d / pd) ** 2) / 0.08)
+               for pr, pd in TWO_PEAKS)
+    return 0.75 + 0.02 * math.log(c) + 0.06 * bump
+
+
+TWO_PEAKS = [(0.4, 0.8), (1.6, 0.25)]
+
+
+def test_the_surrogate_path_never_settles_in_the_valley_between_two_optima():
+    """Many points each a little likely to beat the best used to drag the path's (r, d) into
+    the valley between two optima (MobileNetV2's halving search at c = 0.5: the middle
+    predicted 75.6%, the best point 80.8%). The path must sit on an optimum."""
+    rng = np.random.default_rng(0)
+    columns = {key: [] for key in ("r", "d", "w", "c", "top1", "images")}
+    for c in (0.1, 0.2, 0.4):
+        for r in np.geomspace(0.3, 2.0, 9):
+            for d in np.geomspace(0.2, 1.0, 7):
+                w = math.sqrt(c / (r * r * d))
+                if 0.25 <= w <= 4:
+                    row = (r, d, w, c, two_peaks(r, d, c) + rng.normal(0, 0.01), 1000.0)
+                    for key, value in zip(columns, row):
+                        columns[key].append(float(value))
+    surrogate = Surrogate(0.01).fit(TrialPoints(**columns))
+    budgets = [0.1, 0.2, 0.4]
+    path = surrogate.optimum_path(budgets, (0.25, 4.0))
+    best = surrogate.best_on(budgets, (0.25, 4.0))
+    assert path["c"] == budgets
+    for c, r, d, top1, top in zip(budgets, path["r"], path["d"], path["top1"], best):
+        assert top1 > top - 0.01, (c, r, d, top1, top)
+        assert min(math.hypot(math.log(r / pr), math.log(d / pd))
+                   for pr, pd in TWO_PEAKS) < 0.3, (c, r, d)
+
+
 def test_the_surrogate_refuses_too_few_trials():
     points = TrialPoints(r=[1.0] * 3, d=[1.0] * 3, w=[1.0] * 3, c=[0.1, 0.2, 0.3],
                          top1=[0.5] * 3, images=[100.0] * 3)

@@ -30,6 +30,7 @@ GRID_C = 24            # budgets on the path, log-spaced over the trials' range 
 SUPPORT = 0.5          # a grid point needs a trial within this distance in every log coordinate
 MIN_TRIALS = 8         # fewer trials than this cannot shape a surface in three dimensions
 NOISE_FLOOR_SHARE = 0.5   # white noise held at least at this share of the seed noise's variance
+TIE_CHANCE = 0.25      # a grid point ties the best when it beats it with at least this chance
 
 
 @dataclass(frozen=True)
@@ -203,10 +204,14 @@ class Surrogate:
         budgets of ``c_grid`` where any point is searched (others are left out).
 
         "Best" is not the arg-max of the mean, which jumps between distant grid points when
-        the surface is flat: it is the geometric mean of the searched points, each weighted by
-        the chance that it beats the arg-max (Phi of their difference over its standard
-        deviation), so (r, d) moves smoothly with c and sits in the middle of what the trials
-        cannot tell apart. ``top1`` is the surrogate's expectation there.
+        the surface is flat. It is the middle of the points that tie the arg-max: those that
+        beat it with a chance of at least ``TIE_CHANCE`` (Phi of their difference over its
+        standard deviation), averaged in log space with that chance as weight, so (r, d) moves
+        smoothly with c. Points less likely than that are left out: many of them, each with a
+        small weight, would otherwise drag the middle towards where they lie. When the ties
+        form separate islands, their middle can fall in a valley between them; then the tied
+        point nearest the others (their weighted medoid) is taken instead. ``top1`` is the
+        surrogate's expectation at the point taken.
         """
         import numpy as np
         from scipy.special import ndtr
@@ -219,11 +224,14 @@ class Surrogate:
             rs, ds = r[mask[j]], d[mask[j]]
             mean, std = self.predict(rs, ds, np.full(len(rs), c), return_std=True)
             best = int(np.argmax(mean))
-            weight = ndtr((mean - mean[best]) / np.sqrt(std ** 2 + std[best] ** 2))
-            centre_r = float(np.exp(np.average(np.log(rs), weights=weight)))
-            centre_d = float(np.exp(np.average(np.log(ds), weights=weight)))
-            for key, value in (("c", c), ("r", centre_r), ("d", centre_d),
-                               ("top1", self.predict(centre_r, centre_d, c))):
+            chance = ndtr((mean - mean[best]) / np.sqrt(std ** 2 + std[best] ** 2))
+            tie = chance >= TIE_CHANCE                    # the arg-max itself has chance 0.5
+            centre_r, centre_d = _middle(np.log(rs[tie]), np.log(ds[tie]), chance[tie])
+            expected = float(self.predict(centre_r, centre_d, c))
+            if expected < mean[tie].min() or not self.supported(centre_r, centre_d, c):
+                centre_r, centre_d = _medoid(np.log(rs[tie]), np.log(ds[tie]), chance[tie])
+                expected = float(self.predict(centre_r, centre_d, c))
+            for key, value in (("c", c), ("r", centre_r), ("d", centre_d), ("top1", expected)):
                 path[key].append(float(value))
         return path
 
@@ -239,6 +247,24 @@ class Surrogate:
                 best[j] = float(self.predict(r[mask[j]], d[mask[j]],
                                              np.full(int(mask[j].sum()), c)).max())
         return best
+
+
+def _middle(log_r, log_d, weight) -> tuple[float, float]:
+    """The weighted geometric mean of the points (r, d)."""
+    import numpy as np
+
+    return (float(np.exp(np.average(log_r, weights=weight))),
+            float(np.exp(np.average(log_d, weights=weight))))
+
+
+def _medoid(log_r, log_d, weight) -> tuple[float, float]:
+    """The point (r, d) with the least weighted squared log distance to the others: a middle
+    that is one of the points, so it never lies between two islands of them."""
+    import numpy as np
+
+    gap = (log_r[:, None] - log_r[None, :]) ** 2 + (log_d[:, None] - log_d[None, :]) ** 2
+    k = int(np.argmin(gap @ weight))
+    return float(np.exp(log_r[k])), float(np.exp(log_d[k]))
 
 
 def c_grid(lo: float, hi: float, points: int = GRID_C) -> list[float]:
