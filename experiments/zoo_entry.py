@@ -8,7 +8,8 @@
 ``fitted``) was trained against the baselines. The formula must recommend the same networks as
 the one validated (checked: r and d at every validated budget within 0.001), so a refit that
 only adds a band or a newer verdict can ship with the older validation. Writes
-``BASE--DATASET.json`` (the formula, byte for byte) and ``BASE--DATASET.evidence.json``: the
+``BASE--DATASET.json`` (the formula, carrying this validation as its evidence, as a run's own
+formula does after ``validate``: ``predict`` prints it) and ``BASE--DATASET.evidence.json``: the
 search's settings (from the formula's source line and ``--run``'s config), the validation table
 per budget at its longest schedule (top-1 mean, the paired difference to each baseline, and a
 verdict: ``wins`` where it wins against every fixed formula, ``loses`` where it loses to any,
@@ -22,7 +23,6 @@ import argparse
 import hashlib
 import json
 import platform
-import shutil
 import sys
 from pathlib import Path
 
@@ -54,6 +54,7 @@ def budget_rows(report: dict, tested: str) -> list[dict]:
 
 def main() -> None:
     from tinyformula import TinyFormula, load_run
+    from tinyformula.formula.validation import formula_entry
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--formula", type=Path, required=True)
@@ -91,7 +92,8 @@ def main() -> None:
     wins = sum(row["verdict"] == "wins" for row in rows)
     args.into.mkdir(parents=True, exist_ok=True)
     target = args.into / f"{stem}.json"
-    shutil.copyfile(args.formula, target)
+    formula.validation_ = formula_entry(report, args.tested, report["date"])
+    formula.save(target)
     evidence = {
         "format": "tinyformula-zoo-evidence", "version": 1, "name": name,
         "base": report["base"], "dataset": report["data"],

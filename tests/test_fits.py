@@ -400,14 +400,20 @@ def test_fit_refits_a_finished_search_with_another_fit_and_trains_nothing(run, t
 
 def test_every_shipped_zoo_entry_loads_and_answers_its_validated_budgets():
     """The zoo as installed (no monkeypatching): each entry's formula matches its evidence's
-    checksum and fit, and answers every budget its validation trained, never above it."""
+    checksum and fit, carries the same validation (what ``predict`` prints), and answers every
+    budget its validation trained, never above it."""
     from tinyformula.formula import zoo as shipped
 
     names = shipped.entry_names()
-    assert {"efficientnet_b0/fashion-mnist", "mobilenetv4_conv_small/fashion-mnist"} <= set(names)
+    assert {"efficientnet_b0/fashion-mnist", "mobilenetv2_100/fashion-mnist",
+            "mobilenetv4_conv_small/fashion-mnist"} <= set(names)
     for name in names:
         data = shipped.evidence(name)
         formula = shipped.zoo_formula(name)
         assert formula.method == data["fit"] and formula.base == data["base"]
+        carried = formula.validation_
+        assert carried["date"] == data["validation"]["date"]
+        assert carried["seeds"] == data["validation"]["seeds"]
         for row in data["validation"]["budgets"]:
+            assert carried["top1"][f"{row['c']:g}"] == pytest.approx(row["top1"])
             assert formula.recommend(row["c"]).config.c <= row["c"]
