@@ -54,6 +54,20 @@ def test_plan_puts_replicates_after_the_candidates():
     assert {t.rung for t in trials} == {0} and {t.images for t in trials} == {config.train_size}
 
 
+def test_the_time_estimate_grows_with_work_and_divides_among_workers():
+    from tinyformula.sweep.estimate import training_seconds, wall_seconds
+
+    small, deep, wide = (Configuration(r=0.5, d=d, w=1.0, c=0.1, resolution=16, flops=flops,
+                                       params=1000) for d, flops in ((0.5, 10**6), (2.0, 10**6),
+                                                                      (0.5, 10**8)))
+    assert 0 < training_seconds(small, 1000, 500) < training_seconds(small, 4000, 500)
+    assert training_seconds(small, 1000, 500) < training_seconds(deep, 1000, 500)
+    assert training_seconds(small, 1000, 500) < training_seconds(wide, 1000, 500)
+    assert wall_seconds([4.0, 4.0, 4.0, 4.0], 2) == 8.0
+    assert wall_seconds([4.0], 8) == 4.0          # never more workers than trainings
+    assert wall_seconds([], 2) == 0.0
+
+
 def new_store(path, config):
     """A store holding ``config``'s plan, as the search writes it."""
     store = TrialStore.open(path)

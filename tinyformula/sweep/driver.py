@@ -30,6 +30,7 @@ from ..execution.resources import cap_workers
 from ..nets.bases import base_record
 from ..training.config import TrainConfig
 from .config import SearchConfig
+from .estimate import training_seconds, wall_seconds
 from .halving import plan_rung, small_rung_warning
 from .results import SearchResult, finish_search
 from .space import plan_candidates
@@ -40,11 +41,6 @@ from .trials import PlannedTrial, Trial
 # Trials run (again) when a search starts or resumes: not yet run, failed (a crash, a bad
 # setting), or out of GPU memory even alone on a GPU (memory may be free next time).
 RETRIED = (TrialState.PENDING, TrialState.FAILED, TrialState.OOM)
-
-# Effective throughput of a 2-core CPU on small candidates, in forward-FLOPs per second (fitted
-# on a smoke run's trial times); used only to print an expected duration.
-CPU_TRAIN_FLOPS_PER_S = 2.5e10
-TRIAL_OVERHEAD_S = 0.5
 
 
 def search_candidates(config: SearchConfig, yardstick: Yardstick) -> list[Configuration]:
@@ -60,11 +56,9 @@ def plan_trials(config: SearchConfig, yardstick: Yardstick) -> list[PlannedTrial
     return plan_rung(config.rungs(), 0, search_candidates(config, yardstick), [])
 
 
-def expected_seconds(config: SearchConfig, trials: list[Trial]) -> float:
-    """A rough CPU estimate from FLOPs: training costs ~3x a forward pass per image, plus
-    BatchNorm recalibration (2,048 images) and scoring."""
-    work = sum(t.config.flops * (3 * t.images + config.val_size + 2048) for t in trials)
-    return work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(trials)
+def expected_seconds(config: SearchConfig, trials: list[Trial]) -> list[float]:
+    """Each trial's seconds on one idle core (:func:`.estimate.training_seconds`)."""
+    return [training_seconds(t.config, t.images, config.val_size) for t in trials]
 
 
 def trial_jobs(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
@@ -291,7 +285,7 @@ class _PlanRunner:
         self.written = True
         if pending:
             self.log(message(trials, pending))
-            estimates = {t.id: expected_seconds(config, [t]) for t in pending}
+            estimates = dict(zip((t.id for t in pending), expected_seconds(config, pending)))
             trials = _train_pending(store, self.executor, trials,
                                     trial_jobs(config, self.yardstick, pending, self.device),
                                     self.progress, estimates, self.log)
@@ -321,7 +315,7 @@ def _plan_message(config: SearchConfig, rung: int, trials: list[Trial],
     replicates = sum(t.seed != config.seed for t in at)
     where = (f", rung {rung} of {config.top_rung} (eta {config.eta:g})"
              if config.schedule == "halving" else "")
-    seconds = expected_seconds(config, pending)
+    seconds = wall_seconds(expected_seconds(config, pending), config.workers)
     busy = _busy_factor()
     here = (f"; this machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} "
             f"cores), so more like {duration(seconds * busy)}" if busy > 1.2 else "")

@@ -37,7 +37,8 @@ from ...formula.validation import (
     search_difference_sd,
 )
 from ...training.config import TrainConfig
-from ..driver import CPU_TRAIN_FLOPS_PER_S, TRIAL_OVERHEAD_S, check_main_guard, start_executor
+from ..driver import check_main_guard, start_executor
+from ..estimate import training_seconds, wall_seconds
 from ..results import SearchResult, load_run
 from ..trials import Trial
 from .config import ALL_BASELINES, Schedule, ValidationConfig
@@ -283,9 +284,8 @@ def _labels(entries, points) -> dict[str, str]:
 
 def _plan_message(total: int, pending: list[Training], workers: int | None,
                   score_size: int) -> str:
-    work = sum(t.config.flops * (3 * t.schedule.images + score_size + 2048) for t in pending)
-    seconds = (work / CPU_TRAIN_FLOPS_PER_S + TRIAL_OVERHEAD_S * len(pending)) \
-        / min(workers or os.cpu_count() or 1, len(pending))
+    seconds = wall_seconds([training_seconds(t.config, t.schedule.images, score_size)
+                            for t in pending], workers)
     expected = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{max(seconds, 1):.0f} s"
     return (f"validation: {total} trainings, {total - len(pending)} already done; expected "
             f"about {expected} on an idle 2-core CPU (much less on a GPU)")
