@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("sources", nargs="+", type=Path)
     args = parser.parse_args()
     table = pd.concat([load(source) for source in args.sources], ignore_index=True)
-    passed = 3 * table["images"] + table["scored"] + estimate.RECALIBRATION_IMAGES
+    passed = estimate.images_passed(table["images"], table["scored"])
     terms = np.c_[table["flops"] * passed, passed, passed * table["d"], np.ones(len(table))]
     shipped = terms @ [1 / estimate.FLOPS_PER_S, estimate.SECONDS_PER_IMAGE,
                        estimate.SECONDS_PER_IMAGE_DEPTH, estimate.OVERHEAD_S]

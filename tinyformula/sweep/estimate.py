@@ -29,10 +29,17 @@ OVERHEAD_S = 1.5               # per training: building the network, loading its
 RECALIBRATION_IMAGES = TrainConfig.bn_recalibrate
 
 
+def images_passed(images, scored):
+    """Images a training passes forwards, in units of one forward pass: about three per
+    training image (forwards and backwards), then BatchNorm recalibration and scoring. Works
+    on numbers and on arrays alike (``experiments/time_estimate.py`` refits on columns)."""
+    return 3 * images + scored + RECALIBRATION_IMAGES
+
+
 def training_seconds(config: Configuration, images: int, scored: int) -> float:
     """One worker's seconds to train ``config`` on ``images`` images and score it on
     ``scored``, on an idle core."""
-    passed = 3 * images + scored + RECALIBRATION_IMAGES
+    passed = images_passed(images, scored)
     return (config.flops * passed / FLOPS_PER_S
             + passed * (SECONDS_PER_IMAGE + SECONDS_PER_IMAGE_DEPTH * config.d) + OVERHEAD_S)
 
