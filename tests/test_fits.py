@@ -170,25 +170,46 @@ def test_each_fit_gives_a_formula_with_a_band_that_survives_its_file(fitted, fit
     assert loaded.band_at(band.c[0] / 2) is None          # the band is not extrapolated
 
 
-def test_a_thin_frontier_falls_back_to_the_surrogate_unless_a_fit_was_asked_for(run):
-    """A search whose best network is also its cheapest has a one-point frontier: the default
-    fit then uses every trial (and says so) instead of ending without a formula; a frontier
-    fit asked for by name is still refused, in the frontier's words."""
+def test_the_default_fit_is_the_surrogate_and_a_thin_frontier_does_not_matter(run):
+    """With no fit asked for, every trial is read (the surrogate): a search whose best network
+    is also its cheapest (a one-point frontier) still ends with a formula; a frontier fit asked
+    for by name is refused there, in the frontier's words."""
     from dataclasses import replace
 
     from tinyformula.sweep.fitting import effective_fit
 
     _, config, trials = run
+    assert effective_fit(config, trials) == ("surrogate", None)
     top = [t for t in trials if t.rung == config.top_rung]
     cheapest = min(top, key=lambda t: t.config.c)
     thin = [replace(t, top1=0.99) if t.id == cheapest.id else t for t in trials]
-    method, why = effective_fit(config, thin)
-    assert method == "surrogate" and "only 1 point" in why
+    assert effective_fit(config, thin) == ("surrogate", None)
     formula = fit_formula(config, SMALL, thin, draws=0)
-    assert formula.method == "surrogate" and "only 1 point" in formula.source
-    assert effective_fit(config, trials) == ("frontier", None)   # a full frontier: unchanged
+    assert formula.method == "surrogate" and formula.source.endswith("surrogate fit)")
     with pytest.raises(TinyFormulaError, match="only 1 Pareto-optimal"):
         fit_formula(config, SMALL, thin, fit="frontier", draws=0)
+
+
+def test_the_default_falls_back_to_the_frontier_only_where_the_surrogate_cannot_fit(
+        run, monkeypatch):
+    """Too few finished trials for a surface, or a surrogate path too short for a formula:
+    the default fit then uses the frontier (and says why) rather than ending without a
+    formula; the surrogate asked for by name is refused instead."""
+    from tinyformula.sweep import fitting
+
+    _, config, trials = run
+    few = trials[:5]
+    method, why = fitting.effective_fit(config, few)
+    assert method == "frontier" and "only 5 trials finished" in why
+
+    def short(self, grid, multipliers):
+        return {"c": [0.1, 0.2], "r": [0.5, 0.6], "d": [0.4, 0.4], "top1": [0.7, 0.72]}
+
+    monkeypatch.setattr(fitting.Surrogate, "optimum_path", short)
+    formula = fit_formula(config, SMALL, trials, draws=0)
+    assert formula.method == "frontier" and "the surrogate fit failed" in formula.source
+    with pytest.raises(TinyFormulaError, match="reaches only 2 budgets"):
+        fit_formula(config, SMALL, trials, fit="surrogate", draws=0)
 
 
 def test_the_surrogate_fit_lands_nearer_the_known_optimum_than_the_frontier(fitted):

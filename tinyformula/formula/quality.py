@@ -192,13 +192,14 @@ def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
     chance = chance_level(num_classes)
     rise = top1[-1] - top1[0]
     # Leave-one-out measures a fit through points; the surrogate's path is not data.
-    loo = (leave_one_out(formula) if getattr(formula, "method", "frontier") == "frontier"
+    method = getattr(formula, "method", "frontier")
+    loo = (leave_one_out(formula) if method == "frontier"
            else {"r": None, "d": None, "top1": None})
     relative = {key: (loo[key] / (sum(points[key]) / len(points[key]))
                       if loo[key] is not None else None) for key in ("r", "d")}
     monotone = curves_monotone(formula)
     report = {
-        "points": len(top1), "chance": chance, "best_top1": max(top1),
+        "fit": method, "points": len(top1), "chance": chance, "best_top1": max(top1),
         "above_chance": max(top1) - chance,
         "chance_margin": chance_margin(num_classes, val_size, seed_noise, trials),
         "seed_noise": seed_noise, "rise": rise,
@@ -307,6 +308,9 @@ def lines(report: dict | None) -> list[str]:
         top1 = f", top-1 {100 * loo['top1']:.1f} pp" if loo.get("top1") is not None else ""
         out.append(f"  leave-one-out error: r {loo['r']:.3f} ({relative['r']:.0%}), "
                    f"d {loo['d']:.3f} ({relative['d']:.0%}){top1}")
+    elif report.get("fit") == "surrogate":
+        out.append("  leave-one-out error: not measured (the surrogate fit's path is read from "
+                   "every trial, not fitted through points)")
     else:
         out.append("  leave-one-out error: too few frontier points")
     budgets = [entry for entry in report.get("budgets", ()) if entry.get("top1_cost") is not None]

@@ -21,7 +21,7 @@ from ..formula.band import DRAWS, summarize
 from ..formula.estimator import MIN_POINTS, TinyFormula
 from ..formula.fits import DEFAULT_FIT
 from ..formula.quality import assess, check_above_chance, noise_sigma
-from ..formula.surrogate import Surrogate, TrialPoints, c_grid
+from ..formula.surrogate import MIN_TRIALS, Surrogate, TrialPoints, c_grid
 from .config import SearchConfig
 from .noise import seed_noise
 from .pareto import pareto_frontier
@@ -72,20 +72,19 @@ def chosen_fit(config: SearchConfig, fit: str | None = None) -> str:
 
 def effective_fit(config: SearchConfig, trials: Sequence[Trial],
                   fit: str | None = None) -> tuple[str, str | None]:
-    """The fit :func:`fit_formula` uses, and why it differs from the one asked for (None when
-    it does not): where nobody asked for a fit (no ``fit``, none in the config) and the default
-    frontier fit has fewer than its 3 points, the surrogate fit (every trial) is used instead,
-    so that a finished search does not end without a formula because its strict frontier is
-    thin. A fit asked for by name is used as asked (and refused when it cannot be fitted)."""
+    """The fit :func:`fit_formula` tries first, and why it differs from the one asked for
+    (None when it does not). A fit asked for by name (``fit``, or the config's) is used as
+    asked, and refused when it cannot be fitted. With none asked, the default surrogate fit,
+    unless fewer trials finished than its surface needs (:data:`MIN_TRIALS`): then the
+    frontier fit, so that a small search still ends with a formula."""
     method = chosen_fit(config, fit)
-    if method != "frontier" or fit or config.fit:
+    if fit or config.fit or method != "surrogate":
         return method, None
-    n = len(search_frontier(config, trials))
     ok = sum(t.state is TrialState.OK and t.top1 is not None for t in trials)
-    if n >= MIN_POINTS or ok < 2 * MIN_POINTS:
+    if ok >= MIN_TRIALS:
         return method, None
-    return "surrogate", (f"the frontier has only {n} point{'s' if n != 1 else ''} (a frontier "
-                         f"fit needs {MIN_POINTS}): the surrogate fit uses every trial instead")
+    return "frontier", (f"only {ok} trial{'s' if ok != 1 else ''} finished (the surrogate fit "
+                        f"needs {MIN_TRIALS}): the frontier fit instead")
 
 
 def _points(config: SearchConfig, trials: Sequence[Trial], method: str, noise: float | None,
@@ -120,7 +119,8 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     """The formula of a search's trials, with its band and quality report.
 
     ``fit``: ``"frontier"`` or ``"surrogate"`` (default: the config's, else
-    :data:`~tinyformula.formula.fits.DEFAULT_FIT`); ``draws``: bootstrap resamples of the band
+    :data:`~tinyformula.formula.fits.DEFAULT_FIT`, falling back to the frontier fit where the
+    surrogate cannot be fitted: :func:`effective_fit`); ``draws``: bootstrap resamples of the band
     (default :data:`~tinyformula.formula.band.DRAWS`; 0 for none). ``params`` are
     :class:`TinyFormula` parameters (default: the config's ``monotone``). Raises
     TinyFormulaError when every trial scored at chance or there are too few points to fit.
@@ -133,11 +133,17 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
         method, why = effective_fit(config, trials, fit)
         try:
             return _fit_formula(config, yardstick, trials, method, why, draws, params)
-        except (TinyFormulaError, ValueError, ArithmeticError):
-            if why is None:
+        except (TinyFormulaError, ValueError, ArithmeticError) as error:
+            if fit or config.fit or method == "frontier":
                 raise
-        # the surrogate could not stand in for the thin frontier either: the frontier's refusal
-        return _fit_formula(config, yardstick, trials, "frontier", None, draws, params)
+            refusal = error
+        # the default surrogate could not be fitted: the frontier's points may still serve
+        try:
+            return _fit_formula(config, yardstick, trials, "frontier",
+                                f"the surrogate fit failed ({refusal}): the frontier fit instead",
+                                draws, params)
+        except (TinyFormulaError, ValueError, ArithmeticError):
+            raise refusal from None
 
 
 def check_fittable(config: SearchConfig, yardstick: Yardstick,
