@@ -110,8 +110,10 @@ def _print_recommendation(formula, yardstick, budget, c: float, rec) -> None:
     ]
     if rec.top1 is not None:
         extrapolated = "; extrapolated" if rec.extrapolated else ""
-        rows.append(("top-1", f"about {rec.top1:.1%} +- {200 * rec.top1_std:.1f} pp (2 GP std; the "
-                              f"frontier's, under the search's schedule{extrapolated})"))
+        along = ("the surrogate's best path" if getattr(formula, "method", None) == "surrogate"
+                 else "the frontier's")
+        rows.append(("top-1", f"about {rec.top1:.1%} +- {200 * rec.top1_std:.1f} pp (2 GP std; "
+                              f"{along}, under the search's schedule{extrapolated})"))
     if rec.band is not None:
         band = rec.band
         rows.append(("band", f"r {band['r_lo']:.3f}-{band['r_hi']:.3f}, d {band['d_lo']:.3f}-"
