@@ -246,6 +246,14 @@ def test_a_budget_is_trustworthy_only_where_its_band_is_cheap_and_it_beats_the_g
     assert verdicts[0.25]["verdict"] == "weak" and "cannot say" in verdicts[0.25]["reason"]
     assert verdicts[0.5]["verdict"] == "trustworthy"
     assert verdicts[0.06]["advantage_over_giant"] == 0.10
+    # Rules 3: the band may cost up to 1.5 x one trial's sd, and the gain less that cost must
+    # still beat one sd.
+    for cost, gain, verdict in ((1.4, 2.8, "trustworthy"), (1.6, 2.8, "weak"),
+                                (1.2, 2.1, "weak"), (1.2, 2.3, "trustworthy"),
+                                (0.0, 0.9, "weak"), (0.0, 1.1, "trustworthy")):
+        entry = budget_verdicts(_Banded(cost * sigma), 0.04,
+                                advantage={0.06: gain * sigma})[0]
+        assert entry["verdict"] == verdict, (cost, gain, entry)
     # A costly band is weak whatever the gain; "noise" overrides everything.
     costly = budget_verdicts(_Banded(2 * sigma), 0.04, advantage=gains)
     assert {e["verdict"] for e in costly} == {"weak"}
