@@ -9,8 +9,8 @@
 
 Either way the formula file holds GP posteriors of r(c) and d(c) in plain floats, and a band
 (:mod:`.band`) from refitting the same way on resampled trials. The default is the surrogate:
-validated beside the frontier fit on the same trials, it won or tied at every budget but one
-of the runs measured, and the frontier fit lost to a fixed formula where the surrogate did not
+validated beside the frontier fit of the same trials (default and smoke presets, two bases),
+it never scored below it by more than the noise, and won where the frontier was thinnest
 (docs/formula-fits.md has the figures).
 """
 
