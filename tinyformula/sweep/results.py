@@ -112,8 +112,10 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
             method, why = effective_fit(config, trials)
             if why:
                 log(f"Note: {why}.")
-            log(f"Fitting the formula ({method} fit: GPs of r, d and top-1, the "
-                f"leave-one-out check and the bootstrap band)...")
+            steps = ("a surrogate of every trial, GPs of r, d and top-1 along its best path"
+                     if method == "surrogate" else
+                     "GPs of r, d and top-1, the leave-one-out check")
+            log(f"Fitting the formula ({method} fit: {steps}, and the bootstrap band)...")
         formula = fit_formula(config, yardstick, trials)
         formula.inputs_key_ = key
         formula.save(out / "formula.json")
