@@ -261,6 +261,44 @@ def test_a_budget_is_trustworthy_only_where_its_band_is_cheap_and_it_beats_the_g
         {"noise"}
 
 
+def test_a_verdict_written_under_older_rules_is_judged_again_when_read(fitted, tmp_path):
+    """A formula file keeps the verdict of the rules it was fitted under; read back, its
+    measurements are judged under the rules in force, whatever verdict it stored."""
+    import copy
+
+    from tinyformula.formula.quality import RULES_VERSION, current_rules, lines
+
+    formula = fitted["surrogate"]
+    today = formula.quality_
+    assert today["rules_version"] == RULES_VERSION
+    assert current_rules(today, formula) is today             # nothing to do
+    stale = copy.deepcopy(today)
+    flipped = "weak" if today["verdict"] == "trustworthy" else "trustworthy"
+    stale.update(rules_version=RULES_VERSION - 1, verdict=flipped, reasons=["stale"])
+    for entry in stale["budgets"]:
+        entry.update(verdict="stale", reason="stale")
+    old = copy.deepcopy(formula)
+    old.quality_ = stale
+    read = TinyFormula.load(old.save(tmp_path / "old.json")).quality_
+    assert read["verdict"] == today["verdict"] and read["reasons"] == today["reasons"]
+    assert [e["verdict"] for e in read["budgets"]] == [e["verdict"] for e in today["budgets"]]
+    assert read["rejudged_from"] == RULES_VERSION - 1
+    assert any("written under rules" in line for line in lines(read))
+    # Judged from the stored numbers: a gain the search could not measure at one budget,
+    # where it measured others, is "cannot say"; a frontier that was noise stays noise.
+    sigma_noise = 0.04
+    stub = _Banded(0.0)
+    stale = {"rules_version": 2, "verdict": "trustworthy", "reasons": [], "rise": 0.3,
+             "seed_noise": sigma_noise, "fit": "surrogate",
+             "budgets": [{"c": 0.06, "top1_cost": 0.0, "advantage_over_giant": 0.2},
+                         {"c": 0.13, "top1_cost": 0.0, "advantage_over_giant": None}]}
+    judged = {e["c"]: e for e in current_rules(stale, stub)["budgets"]}
+    assert judged[0.06]["verdict"] == "trustworthy"
+    assert "cannot say" in judged[0.13]["reason"]
+    assert judged[0.25]["verdict"] == "trustworthy"            # never judged on its gain
+    assert current_rules({**stale, "verdict": "noise"}, stub)["verdict"] == "noise"
+
+
 def test_a_fitted_report_measures_the_gain_over_the_giant_formula(fitted):
     from tinyformula.formula.quality import lines
 
@@ -432,6 +470,7 @@ def test_every_shipped_zoo_entry_loads_and_answers_its_validated_budgets():
     checksum and fit, carries the same validation (what ``predict`` prints), and answers every
     budget its validation trained, never above it."""
     from tinyformula.formula import zoo as shipped
+    from tinyformula.formula.quality import RULES_VERSION
 
     names = shipped.entry_names()
     assert {"efficientnet_b0/fashion-mnist", "mobilenetv2_100/fashion-mnist",
@@ -440,6 +479,7 @@ def test_every_shipped_zoo_entry_loads_and_answers_its_validated_budgets():
         data = shipped.evidence(name)
         formula = shipped.zoo_formula(name)
         assert formula.method == data["fit"] and formula.base == data["base"]
+        assert formula.quality_["rules_version"] == RULES_VERSION   # judged as fit would today
         carried = formula.validation_
         assert carried["date"] == data["validation"]["date"]
         assert carried["seeds"] == data["validation"]["seeds"]

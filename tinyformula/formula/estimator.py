@@ -38,12 +38,12 @@ from .file_format import (
     sealed,
     verify,
 )
-from .fits import FITS
+from .fits import FITS, MIN_POINTS
 from .gp import GPPosterior, isotonic, make_gp
+from .quality import current_rules
 from .recommendation import Recommendation, giant_recommendation
 from .solve import solve_budget
 
-MIN_POINTS = 3
 DEFAULT_COST = "flops"
 BUILTIN_BASES = ("efficientnet_b0",)
 # Monotone GPs (r, d and top-1 non-decreasing in c) by default: on the smoke and the 30-trial
@@ -444,6 +444,7 @@ class TinyFormula:
             formula.method = method
             band = data.get("band")
             formula.band_ = Band.from_dict(band) if band is not None else None
+            formula.quality_ = current_rules(formula.quality_, formula)
             formula.inputs_key_ = data.get("inputs")
             validation = data.get("validation")
             if validation is not None and not isinstance(validation, dict):

@@ -17,6 +17,8 @@ it never scored below it by more than the noise, and won where the frontier was 
 from __future__ import annotations
 
 FITS = ("frontier", "surrogate")
+# The fewest points r(c) and d(c) are fitted on, either way: fewer leave the GPs their prior.
+MIN_POINTS = 3
 DEFAULT_FIT = "surrogate"
 
 DESCRIPTIONS = {

@@ -47,7 +47,7 @@ import math
 from ..core.errors import TinyFormulaError
 from ..core.numeric import spearman
 from ..cost.budgets import SUMMARY_BUDGETS
-from .estimator import MIN_POINTS
+from .fits import MIN_POINTS
 from .gp import is_non_decreasing
 
 VERDICTS = ("trustworthy", "weak", "noise")
@@ -221,14 +221,11 @@ def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
     noise, weak, legacy = [], [], []
     if report["above_chance"] < report["chance_margin"]:
         noise.append(f"the best top-1 ({max(top1):.1%}) is at chance ({chance:.1%})")
-    if seed_noise is None:
-        weak.append("the seed noise was not measured (no re-trained candidate finished)")
-    elif rise <= NOISE_RISE * seed_noise:
+    if seed_noise is not None and rise <= NOISE_RISE * seed_noise:
         noise.append(f"the frontier rises by {rise:.1%} from c = {frontier['c'][0]:.3g} to "
                      f"{frontier['c'][-1]:.3g}, within the seed noise ({seed_noise:.1%})")
-    elif rise < WEAK_RISE * seed_noise:
-        weak.append(f"the frontier rises by only {rise / seed_noise:.1f}x the seed noise "
-                    f"({rise:.1%} against {seed_noise:.1%})")
+    else:
+        weak += _rise_reasons(rise, seed_noise)
     for key in ("r", "d"):
         if relative[key] is not None and relative[key] > WEAK_LOO_RELATIVE:
             legacy.append(f"{key}(c) misses left-out frontier points by {loo[key]:.2f} "
@@ -249,6 +246,48 @@ def assess(formula, num_classes: int, val_size: int, seed_noise: float | None,
     report["rules"] = list(RULES)
     report["rules_version"] = RULES_VERSION
     return report
+
+
+def _rise_reasons(rise: float, seed_noise: float | None) -> list[str]:
+    """Why a frontier that is not noise is weak, whatever the fit: no measured seed noise,
+    or a rise of less than ``WEAK_RISE`` x it."""
+    if seed_noise is None:
+        return ["the seed noise was not measured (no re-trained candidate finished)"]
+    if rise < WEAK_RISE * seed_noise:
+        return [f"the frontier rises by only {rise / seed_noise:.1f}x the seed noise "
+                f"({rise:.1%} against {seed_noise:.1%})"]
+    return []
+
+
+def current_rules(report: dict | None, formula) -> dict | None:
+    """``report`` judged under the rules in force, where an older version of them wrote it.
+
+    A formula file keeps the verdict of the rules it was fitted under; read back, its
+    measurements are judged again, so ``predict`` and the zoo never show a verdict the rules
+    in force would not give (``rejudged_from`` names the rules that wrote it). Rules 2 and 3
+    differ only in how a band's budgets are judged, from numbers the report and the band
+    hold (each budget's band cost and expected gain over the giant formula): only a report
+    with a band whose verdict was not noise can change. One without a band is judged by 0.2's
+    rules, which still hold. A budget's gain of None counts as "the trials cannot say" when
+    the search measured the gain at other budgets, and as not judged when it measured none.
+    """
+    band = getattr(formula, "band_", None)
+    if (not report or report.get("rules_version", 1) >= RULES_VERSION or band is None
+            or report.get("verdict") == "noise" or not report.get("budgets")):
+        return report
+    stored = report["budgets"]
+    measured = any(entry.get("advantage_over_giant") is not None for entry in stored)
+    advantage = ({entry["c"]: entry.get("advantage_over_giant") for entry in stored
+                  if entry.get("top1_cost") is not None} if measured else None)
+    budgets = budget_verdicts(formula, report.get("seed_noise"), None, advantage)
+    judged = [f"at c = {entry['c']:g} {entry['reason']}" for entry in budgets
+              if entry["verdict"] == "weak"]
+    reasons = _rise_reasons(report["rise"], report.get("seed_noise")) + judged
+    return {**report, "fit": report.get("fit") or getattr(formula, "method", "frontier"),
+            "budgets": budgets,
+            "verdict": "weak" if reasons else "trustworthy", "reasons": reasons,
+            "rules": list(RULES), "rules_version": RULES_VERSION,
+            "rejudged_from": report.get("rules_version", 1)}
 
 
 def budget_verdicts(formula, seed_noise: float | None, overall: str | None = None,
@@ -308,6 +347,9 @@ def lines(report: dict | None) -> list[str]:
     if not report:
         return [describe(report)]
     out = [describe(report)]
+    if report.get("rejudged_from"):
+        out.append(f"  (judged under rules {report['rules_version']}, those in force; the "
+                   f"formula was written under rules {report['rejudged_from']})")
     noise = report.get("seed_noise")
     # Differences of accuracies are percentage points (pp), not percent.
     out.append(f"  best top-1 {report['best_top1']:.1%}, {100 * report['above_chance']:+.1f} pp "
