@@ -152,6 +152,17 @@ def test_kill_9_mid_validation_resumes_without_training_anything_twice(tiny_run,
             if x["formula"] == "fitted" and x["baseline"] == "again"]
     assert same and all(x["same_network"] and x["verdict"] == "ties" for x in same)
 
+    # --baselines none: the tested formulas against each other only; the run's formula keeps
+    # the evidence it has (its verdicts against the fixed formulas).
+    evidence = (run / "formula.json").read_bytes()
+    alone = validate(run, formulas=["run", f"again={run / 'formula.json'}"], progress=False,
+                     log=lambda message: None, budgets=[0.1, 0.3], images=1024, seeds=[7, 8],
+                     fidelity=3, score_size=100, baselines="none", device="cpu", workers=1)
+    assert rows(run) == before and alone.baselines == []
+    assert {(x["formula"], x["baseline"]) for row in alone.report["by_schedule"][-1]["budgets"]
+            for x in row["comparisons"]} == {("fitted", "again"), ("again", "fitted")}
+    assert (run / "formula.json").read_bytes() == evidence
+
     # One more seed on Dask distributed: only its trainings are new.
     pytest.importorskip("dask.distributed")
     more = validate(run, progress=False, log=lambda message: None, budgets=[0.1],
@@ -188,6 +199,8 @@ def snapshot(root: Path) -> dict:
      "not fd_mobilenet"),
     (["--formula", "giant=run"], "is taken"),
     (["--images", "100000", "--epochs", "1"], "distinct training images"),
+    (["--baselines", "none", "giant"], "name no other with it"),
+    (["--baselines", "none"], "give two or more with --formula"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, cli, argv, message,
                                                    no_training):

@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..sweep.validation.config import ALL_BASELINES, VALIDATION_PRESETS, ValidationConfig
+from ..sweep.validation.config import (
+    ALL_BASELINES,
+    NO_BASELINES,
+    VALIDATION_PRESETS,
+    ValidationConfig,
+)
 from .arguments import checked
 from .output import print_json
 
@@ -51,8 +56,11 @@ def register(sub) -> None:
     p.add_argument("--formula", action="append", dest="formulas", metavar="[NAME=]PATH",
                    help="a formula to test instead of the run's; repeat for several; 'run' "
                         "is the run's own (default: the run's, named fitted)")
-    p.add_argument("--baselines", nargs="+", choices=list(ALL_BASELINES), metavar="NAME",
-                   help=f"which of {', '.join(ALL_BASELINES)} to compare with (default: all)")
+    p.add_argument("--baselines", nargs="+", choices=[*ALL_BASELINES, NO_BASELINES],
+                   metavar="NAME",
+                   help=f"which of {', '.join(ALL_BASELINES)} to compare with, or "
+                        f"{NO_BASELINES}: the tested formulas against each other only (to add "
+                        f"formulas to a comparison trained before) (default: all)")
     checked(p, "--fidelity", V["fidelity"], metavar="N",
             help="frontier points retrained to measure the search's fidelity (default: the "
                  "preset's; 0: none)")

@@ -36,6 +36,7 @@ from ..config import EXECUTORS
 FIRST_SEED = 100
 SEARCHED = "searched"
 ALL_BASELINES = (*BASELINES, SEARCHED)
+NO_BASELINES = "none"   # --baselines none: the tested formulas only, against each other
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,11 @@ class ValidationConfig:
     0.5, those inside it). ``images`` / ``epochs``: the schedule (see the module's docstring);
     ``schedules``: several, as multiples of the search's images. ``seeds``: seeds the
     search never used. ``baselines``: which of giant, published, fast and searched to train
-    (default: all). ``fidelity``: frontier points retrained (0: none). ``score_size``:
-    held-out images each training is scored on. ``out``: where the validation's files go
-    (None: the run folder). The rest say where trainings run, as for a search.
+    (default: all), or ``none``: only the tested formulas, compared with each other (to add
+    formulas to a comparison whose baselines were trained before). ``fidelity``: frontier
+    points retrained (0: none). ``score_size``: held-out images each training is scored on.
+    ``out``: where the validation's files go (None: the run folder). The rest say where
+    trainings run, as for a search.
     """
 
     preset: str = "default"
@@ -125,7 +128,7 @@ class ValidationConfig:
                          "as many passes as the images need"),
         "schedules": OrNone(Items(MULTIPLE, most=10), "one schedule"),
         "seeds": OrNone(Items(SEED, most=100), "the preset's count of unused seeds"),
-        "baselines": OrNone(Items(Options(ALL_BASELINES)), "every baseline"),
+        "baselines": OrNone(Items(Options((*ALL_BASELINES, NO_BASELINES))), "every baseline"),
         "fidelity": OrNone(Integer(0, 1000), "the preset's"),
         "score_size": OrNone(COUNT, "the preset's"),
         "executor": Options(EXECUTORS),
@@ -141,6 +144,9 @@ class ValidationConfig:
         if self.schedules is not None and (self.images is not None or self.epochs is not None):
             raise TinyFormulaError("--schedules gives the schedules as multiples of the "
                                    "search's images; leave out --images and --epochs with it")
+        if self.baselines is not None and NO_BASELINES in self.baselines \
+                and len(self.baselines) > 1:
+            raise TinyFormulaError("--baselines none trains no baseline; name no other with it")
 
     @classmethod
     def from_options(cls, **options) -> "ValidationConfig":
@@ -155,6 +161,13 @@ class ValidationConfig:
                     and not isinstance(options[name], bool):
                 options[name] = (options[name],)
         return cls(**{k: v for k, v in options.items() if v is not None})
+
+    @property
+    def wanted_baselines(self) -> tuple[str, ...]:
+        """The baselines asked for: every one by default, none for ``none``."""
+        if self.baselines is None:
+            return ALL_BASELINES
+        return () if self.baselines == (NO_BASELINES,) else self.baselines
 
     @property
     def preset_values(self) -> ValidationPreset:

@@ -110,9 +110,12 @@ def validate(run, *, formulas=None, progress: bool = True, log=None,
 
     yardstick = search.yardstick
     notes = []
-    baselines = [b for b in (config.baselines or ALL_BASELINES)
-                 if b != "published" or search.config.base in BUILTIN_BASES]
-    if "published" in (config.baselines or ALL_BASELINES) and "published" not in baselines:
+    wanted = config.wanted_baselines
+    if not wanted and len(tested) < 2:
+        raise TinyFormulaError("--baselines none compares the tested formulas with each other: "
+                               "give two or more with --formula")
+    baselines = [b for b in wanted if b != "published" or search.config.base in BUILTIN_BASES]
+    if "published" in wanted and "published" not in baselines:
         notes.append(f"the published Tiny Formula exists for {', '.join(BUILTIN_BASES)} only: "
                      f"not available for {search.config.base}, left out")
     trials = search.trials
@@ -185,7 +188,9 @@ def validate(run, *, formulas=None, progress: bool = True, log=None,
         result = ValidationResult(out, report)
         result.save()
         own = next((name for name, f in tested.items() if f is search.formula), None)
-        if own is not None:  # the run's formula carries its evidence
+        # The run's formula carries its evidence: its verdicts against the fixed formulas (a
+        # validation without baselines has none, and leaves the evidence it has alone).
+        if own is not None and baselines:
             search.formula.validation_ = result.entry(own)
             search.formula.save(out / "formula.json")
     return result
