@@ -1,0 +1,134 @@
+"""Do formulas from different search seeds agree? Their networks and validated scores, side by side.
+
+    python experiments/seed_agreement_validated.py VALIDATION.json NAME [NAME ...]
+        [--out RESULT] [--title T]
+
+``VALIDATION.json`` is a ``tinyformula validate`` report that trained the formulas ``NAME ...``
+(its ``--formula NAME=FILE`` names: one per search seed of the same preset) at the same budgets,
+seeds and schedule. For each budget it prints what each formula recommends (r / d / w and the
+input size in pixels), its long-schedule top-1 (mean and spread over the training seeds), how
+far apart the formulas are (r and d as the ratio of the largest to the smallest, px as a range,
+top-1 as the largest gap between means) and the paired difference of the two formulas furthest
+apart, with its standard error and the validation's verdict. The issue's target is a gap of at
+most 1 point at every budget. Each formula's verdict against the fixed formulas the validation
+trained (giant, fast, published) is listed too. No training: seconds. Writes
+``experiments/results/RESULT.md`` and ``.json`` (default ``seed_agreement_validated_run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS, provenance  # noqa: E402
+
+TARGET = 0.01           # the issue's target: within 1 point of each other
+FIXED = ("giant", "fast", "published")
+
+
+def spread(report: dict, names: list[str]) -> list[dict]:
+    """One row per budget of the report's longest schedule."""
+    schedule = report["by_schedule"][-1]
+    entries = {(e["c_budget"], e["formula"]): e for e in report["entries"]}
+    rows = []
+    for budget in schedule["budgets"]:
+        c = budget["c"]
+        scored = {f["formula"]: f for f in budget["formulas"]}
+        missing = [name for name in names if name not in scored or (c, name) not in entries]
+        if missing:
+            raise SystemExit(f"seed_agreement_validated: {', '.join(missing)} not trained at "
+                             f"c = {c:g} in this validation (its formulas: {', '.join(scored)})")
+        nets = {name: entries[(c, name)] for name in names}
+        means = {name: scored[name]["mean"] for name in names}
+        best, worst = max(means, key=means.get), min(means, key=means.get)
+        pair = next((x for x in budget["comparisons"]
+                     if x["formula"] == best and x["baseline"] == worst), None)
+        rows.append({
+            "c": c,
+            "formulas": {name: {"r": nets[name]["r"], "d": nets[name]["d"],
+                                "w": nets[name]["w"], "px": nets[name]["resolution"],
+                                "c": nets[name]["c"], "top1": means[name],
+                                "sd": scored[name]["sd"], "n": scored[name]["n"],
+                                "vs": {x["baseline"]: (x["verdict"], x["difference"], x["se"])
+                                       for x in budget["comparisons"]
+                                       if x["formula"] == name and x["baseline"] in FIXED}}
+                         for name in names},
+            "r_ratio": max(n["r"] for n in nets.values()) / min(n["r"] for n in nets.values()),
+            "d_ratio": max(n["d"] for n in nets.values()) / min(n["d"] for n in nets.values()),
+            "px": [min(n["resolution"] for n in nets.values()),
+                   max(n["resolution"] for n in nets.values())],
+            "gap": means[best] - means[worst], "best": best, "worst": worst,
+            "gap_se": pair["se"] if pair else None,
+            "gap_verdict": pair["verdict"] if pair else None,
+            "within_target": means[best] - means[worst] <= TARGET,
+        })
+    return rows
+
+
+def render(rows: list[dict], names: list[str], report: dict, args, seconds: float) -> str:
+    schedule = report["schedules"][-1]
+    lines = [f"# {args.title}", "",
+             provenance(["experiments/seed_agreement_validated.py", str(args.validation),
+                         *args.names], seconds), "",
+             f"Validation `{report['out']}` ({report['date']}, tinyformula "
+             f"{report['version_written_by']}): {report['base']} on {report['data']}, "
+             f"{schedule['images']:,} training images ({schedule['multiple']:g}x the search's), "
+             f"training seeds {' '.join(map(str, report['seeds']))}, scored on "
+             f"{report['scored_on']}.", "",
+             "| c | " + " | ".join(f"`{n}` r / d / w, px" for n in names)
+             + " | " + " | ".join(f"`{n}` top-1" for n in names)
+             + " | r max/min | d max/min | px | top-1 gap (paired ± se) | within 1 pt |",
+             "|---|" + "---|" * (2 * len(names) + 5)]
+    for row in rows:
+        f = row["formulas"]
+        nets = [f"{f[n]['r']:g} / {f[n]['d']:g} / {f[n]['w']:g}, {f[n]['px']}" for n in names]
+        scores = [f"{100 * f[n]['top1']:.2f} ± {100 * f[n]['sd']:.2f}" for n in names]
+        se = f" ({row['gap_verdict']}, ± {100 * row['gap_se']:.2f})" if row["gap_se"] else ""
+        lines.append(f"| {row['c']:g} | " + " | ".join(nets) + " | " + " | ".join(scores)
+                     + f" | {row['r_ratio']:.2f} | {row['d_ratio']:.2f} | "
+                     f"{row['px'][0]}-{row['px'][1]} | {100 * row['gap']:.2f} "
+                     f"(`{row['best']}` − `{row['worst']}`){se} | "
+                     f"{'yes' if row['within_target'] else '**no**'} |")
+    lines += ["", "Each formula against the fixed formulas (paired difference in points, "
+              "verdict):", "",
+              "| c | " + " | ".join(f"`{n}`" for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for row in rows:
+        cells = []
+        for n in names:
+            vs = row["formulas"][n]["vs"]
+            cells.append("; ".join(f"{b} {100 * d:+.1f} {v}" for b, (v, d, _) in vs.items())
+                         or "no fixed formula trained")
+        lines.append(f"| {row['c']:g} | " + " | ".join(cells) + " |")
+    met = sum(r["within_target"] for r in rows)
+    lines += ["", f"Within 1 point at {met} of {len(rows)} budgets; largest gap "
+              f"{100 * max(r['gap'] for r in rows):.2f} points."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("validation", type=Path)
+    parser.add_argument("names", nargs="+", help="the formulas' names in the validation")
+    parser.add_argument("--out", default="seed_agreement_validated_run")
+    parser.add_argument("--title", default="Formulas from three search seeds, side by side")
+    args = parser.parse_args()
+    if len(args.names) < 2:
+        raise SystemExit("seed_agreement_validated: name at least two formulas")
+    start = time.perf_counter()
+    report = json.loads(args.validation.read_text())
+    rows = spread(report, args.names)
+    text = render(rows, args.names, report, args, time.perf_counter() - start)
+    print(text)
+    (RESULTS / f"{args.out}.md").write_text(text)
+    (RESULTS / f"{args.out}.json").write_text(json.dumps(
+        {"validation": str(args.validation), "names": args.names, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
