@@ -45,7 +45,8 @@ def spread(report: dict, names: list[str]) -> list[dict]:
                              f"c = {c:g} in this validation (its formulas: {', '.join(scored)})")
         nets = {name: entries[(c, name)] for name in names}
         means = {name: scored[name]["mean"] for name in names}
-        best, worst = max(means, key=means.get), min(means, key=means.get)
+        order = sorted(names, key=means.get)   # two distinct names even when the means tie
+        worst, best = order[0], order[-1]
         pair = next((x for x in budget["comparisons"]
                      if x["formula"] == best and x["baseline"] == worst), None)
         rows.append({

@@ -167,6 +167,7 @@ def test_predict_with_a_weak_formula_warns_and_reports(cli, weak_file):
     assert code == 0
     assert "warning: this formula's quality: weak" in err
     assert "quality: weak" in out and "top-1" in out and "leave-one-out" in out
+    assert "search again with another --seed" in out    # what to do about it
     code, out, err = cli("predict", "--formula", weak_file, "--flops", "0.25", "--json")
     answer = json.loads(out)
     assert answer["quality"]["verdict"] == "weak" and answer["top1"] is not None

@@ -347,6 +347,15 @@ def lines(report: dict | None) -> list[str]:
     if not report:
         return [describe(report)]
     out = [describe(report)]
+    if report["verdict"] == "weak":
+        # Measured: of three default searches, the one called weak scored 1-2 points below the
+        # two called trustworthy at its weak budgets (docs/validation.md).
+        weak = [f"{entry['c']:g}" for entry in report.get("budgets", ())
+                if entry.get("verdict") == "weak"]
+        where = f" at c = {', '.join(weak)}" if weak else ""
+        out.append(f"  before relying on it{where}: validate it ('tinyformula validate RUN') or "
+                   f"search again with another --seed; another search may recommend other "
+                   f"networks there")
     if report.get("rejudged_from"):
         out.append(f"  (judged under rules {report['rules_version']}, those in force; the "
                    f"formula was written under rules {report['rejudged_from']})")
