@@ -316,20 +316,20 @@ def budget_verdicts(formula, seed_noise: float | None, overall: str | None = Non
             entry.update(verdict="weak", reason="has no measured seed noise to judge its band")
         elif band["top1_cost"] > WEAK_BAND_COST * sigma:
             entry.update(verdict="weak", reason=f"the band's expected top-1 cost "
-                         f"({band['top1_cost']:.1%}) exceeds {WEAK_BAND_COST:g}x the seed noise "
-                         f"({sigma:.1%})")
+                         f"({band['top1_cost']:.1%}) exceeds {WEAK_BAND_COST:g}x the seed noise's "
+                         f"sd ({sigma:.1%})")
         elif judged and gain is None:
             entry.update(verdict="weak", reason="the trials cannot say whether it beats the "
                          "inverted giant formula (one of the two networks lies outside them)")
         elif gain is not None and gain - band["top1_cost"] < WEAK_ADVANTAGE * sigma:
             entry.update(verdict="weak", reason=f"the trials expect it to beat the inverted "
                          f"giant formula by {gain:+.1%}, {gain - band['top1_cost']:+.1%} after "
-                         f"the band's cost: within the seed noise ({sigma:.1%})")
+                         f"the band's cost: within the seed noise's sd ({sigma:.1%})")
         else:
             gained = (f"; the trials expect {gain:+.1%} over the inverted giant formula"
                       if gain is not None else "")
             entry.update(verdict="trustworthy", reason=f"the band costs {band['top1_cost']:.1%}"
-                         f", within {WEAK_BAND_COST:g}x the seed noise ({sigma:.1%}){gained}")
+                         f", within {WEAK_BAND_COST:g}x the seed noise's sd ({sigma:.1%}){gained}")
         out.append(entry)
     return out
 
@@ -364,7 +364,8 @@ def lines(report: dict | None) -> list[str]:
     out.append(f"  best top-1 {report['best_top1']:.1%}, {100 * report['above_chance']:+.1f} pp "
                f"above chance ({report['chance']:.1%}); frontier rise "
                f"{100 * report['rise']:.1f} pp"
-               + (f" = {report['rise_over_noise']:.1f}x the seed noise ({100 * noise:.1f} pp)"
+               + (f" = {report['rise_over_noise']:.1f}x the seed noise ({100 * noise:.1f} pp, the "
+                  f"mean |difference| between seeds)"
                   if noise else " (seed noise not measured)"))
     loo, relative = report["loo_rmse"], report["loo_relative"]
     if loo["r"] is not None:
