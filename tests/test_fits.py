@@ -44,9 +44,11 @@ def surface(r, d, c):
             - 0.04 * math.log(d / best_d(c)) ** 2)
 
 
-def made_up_run(folder, trials=40, noise=0.004, seed=0, **settings):
-    """A finished search folder whose scores come from ``surface`` (no training)."""
-    config = SearchConfig(preset="smoke", trials=trials, **settings).resolved()
+def made_up_run(folder, trials=40, noise=0.004, seed=0, search_seed=0, **settings):
+    """A finished search folder whose scores come from ``surface`` (no training): ``seed``
+    draws the noise, ``search_seed`` is the search's --seed (its candidates)."""
+    config = SearchConfig(preset="smoke", trials=trials, seed=search_seed,
+                          **settings).resolved()
     candidates = search_candidates(config, SMALL)
     rng = random.Random(seed)
     store = TrialStore.open(Path(folder) / "trials.sqlite")

@@ -167,10 +167,19 @@ def test_predict_with_a_weak_formula_warns_and_reports(cli, weak_file):
     assert code == 0
     assert "warning: this formula's quality: weak" in err
     assert "quality: weak" in out and "top-1" in out and "leave-one-out" in out
-    assert "search again with another --seed" in out    # what to do about it
+    assert "search again with another --seed and pool both" in out    # what to do about it
     code, out, err = cli("predict", "--formula", weak_file, "--flops", "0.25", "--json")
     answer = json.loads(out)
     assert answer["quality"]["verdict"] == "weak" and answer["top1"] is not None
+
+
+def test_a_weak_but_validated_formula_points_to_its_validation(cli):
+    # the MobileNetV2 zoo entry is weak by its search's rules and carries its validation
+    code, out, err = cli("predict", "--formula", "zoo:mobilenetv2_100/fashion-mnist",
+                         "--flops", "0.25")
+    assert code == 0 and "quality: weak" in out, err
+    assert "read its validation (below)" in out and "validation: wins/ties/loses" in out
+    assert "search again" not in out
 
 
 def test_predict_with_a_fitted_formula_stays_light(weak_file):

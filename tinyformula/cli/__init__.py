@@ -22,7 +22,7 @@ from ..core.version import VERSION as __version__
 from .arguments import EXIT_BAD_INPUT, Parser
 
 COMMANDS = ("bases", "flops", "fit", "predict", "compare", "train", "build", "export", "plot",
-            "latency", "zoo", "data", "validate")
+            "latency", "zoo", "data", "validate", "pool")
 
 
 def build_parser() -> Parser:

@@ -124,13 +124,15 @@ def run(args) -> int:
     if args.json:
         print_json(summary)
     else:
-        _print_summary(summary)
+        print_summary(summary)
     return 0
 
 
 
-def _print_summary(summary: dict) -> None:
-    print(f"\nSearch in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
+def print_summary(summary: dict, what: str = "Search") -> None:
+    """A search's summary (``run_summary``) for people; ``what`` names it in the first line
+    (``tinyformula pool`` prints a pool's)."""
+    print(f"\n{what} in {summary['out']}: {summary['trials']} trials, {summary['ok']} ok, "
           f"{summary['failed']} failed or diverged.")
     base = summary.get("base") or {}
     if base.get("counted") == "traced":

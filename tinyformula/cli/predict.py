@@ -76,7 +76,8 @@ def run(args) -> int:
     from ..formula.quality import lines
     from ..formula.validation import describe
 
-    print("\n".join(lines(formula.quality_)))
+    print("\n".join(lines(formula.quality_,
+                          validated=bool(getattr(formula, "validation_", None)))))
     if formula.quality_ or getattr(formula, "validation_", None):  # a search's formula
         print(describe(getattr(formula, "validation_", None)))
     print(source_note(formula))

@@ -342,8 +342,9 @@ def describe(report: dict | None) -> str:
     return f"quality: {report['verdict']}" + (f" ({reasons})" if reasons else "")
 
 
-def lines(report: dict | None) -> list[str]:
-    """The report for people: the verdict, then the measurements it rests on."""
+def lines(report: dict | None, validated: bool = False) -> list[str]:
+    """The report for people: the verdict, then the measurements it rests on. ``validated``:
+    the formula carries a validation's evidence (then a weak verdict points to it)."""
     if not report:
         return [describe(report)]
     out = [describe(report)]
@@ -353,9 +354,11 @@ def lines(report: dict | None) -> list[str]:
         weak = [f"{entry['c']:g}" for entry in report.get("budgets", ())
                 if entry.get("verdict") == "weak"]
         where = f" at c = {', '.join(weak)}" if weak else ""
-        out.append(f"  before relying on it{where}: validate it ('tinyformula validate RUN') or "
-                   f"search again with another --seed; another search may recommend other "
-                   f"networks there")
+        out.append(f"  before relying on it{where}: read its validation (below), measured on a "
+                   f"longer schedule" if validated else
+                   f"  before relying on it{where}: validate it ('tinyformula validate RUN'), or "
+                   f"search again with another --seed and pool both ('tinyformula pool'); "
+                   f"another search may recommend other networks there")
     if report.get("rejudged_from"):
         out.append(f"  (judged under rules {report['rules_version']}, those in force; the "
                    f"formula was written under rules {report['rejudged_from']})")

@@ -115,13 +115,16 @@ def _points(config: SearchConfig, trials: Sequence[Trial], method: str, noise: f
 
 
 def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial], *,
-                fit: str | None = None, draws: int | None = None, **params) -> TinyFormula:
+                fit: str | None = None, draws: int | None = None,
+                seeds: Sequence[int] | None = None, **params) -> TinyFormula:
     """The formula of a search's trials, with its band and quality report.
 
     ``fit``: ``"frontier"`` or ``"surrogate"`` (default: the config's, else
     :data:`~tinyformula.formula.fits.DEFAULT_FIT`, falling back to the frontier fit where the
     surrogate cannot be fitted: :func:`effective_fit`); ``draws``: bootstrap resamples of the band
-    (default :data:`~tinyformula.formula.band.DRAWS`; 0 for none). ``params`` are
+    (default :data:`~tinyformula.formula.band.DRAWS`; 0 for none); ``seeds``: the seeds of
+    the searches whose trials these are, when several were pooled (:mod:`.pooling`), for the
+    formula's source line (default: the config's). ``params`` are
     :class:`TinyFormula` parameters (default: the config's ``monotone``). Raises
     TinyFormulaError when every trial scored at chance or there are too few points to fit.
     """
@@ -132,7 +135,7 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
     with threadpool_limits(1):
         method, why = effective_fit(config, trials, fit)
         try:
-            return _fit_formula(config, yardstick, trials, method, why, draws, params)
+            return _fit_formula(config, yardstick, trials, method, why, draws, params, seeds)
         except (TinyFormulaError, ValueError, ArithmeticError) as error:
             if fit or config.fit or method == "frontier":
                 raise
@@ -141,7 +144,7 @@ def fit_formula(config: SearchConfig, yardstick: Yardstick, trials: list[Trial],
         try:
             return _fit_formula(config, yardstick, trials, "frontier",
                                 f"the surrogate fit failed ({refusal}): the frontier fit instead",
-                                draws, params)
+                                draws, params, seeds)
         except (TinyFormulaError, ValueError, ArithmeticError):
             raise refusal from None
 
@@ -157,14 +160,17 @@ def check_fittable(config: SearchConfig, yardstick: Yardstick,
     return noise, scores
 
 
-def _fit_formula(config, yardstick, trials, method, why, draws, params) -> TinyFormula:
+def _fit_formula(config, yardstick, trials, method, why, draws, params, seeds) -> TinyFormula:
     noise, scores = check_fittable(config, yardstick, trials)
     columns = _points(config, trials, method, noise_sigma(noise) if noise else None)
     stage = f", second stage {config.second_stage}" if config.second_stage else ""
     schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
-    source = (f"search on {config.data} ({len(trials)} trials, {config.preset} preset"
+    searches = (f"{len(seeds)} searches pooled" if seeds and len(seeds) > 1 else "search")
+    seed = (f"seeds {', '.join(map(str, seeds))}" if seeds and len(seeds) > 1
+            else f"seed {config.seed}")
+    source = (f"{searches} on {config.data} ({len(trials)} trials, {config.preset} preset"
               f"{schedule}{stage}, {config.train_size:,} images x {config.epochs} epoch(s), "
-              f"seed {config.seed}, {method} fit{': ' + why if why else ''})")
+              f"{seed}, {method} fit{': ' + why if why else ''})")
     if config.monotone is not None:
         params.setdefault("monotone", config.monotone)
     if noise is not None and method == "frontier":

@@ -127,6 +127,14 @@ def finish_search(out: Path, config: SearchConfig, yardstick: Yardstick,
 def load_run(path) -> SearchResult:
     """Read a run folder, finished or partial (the formula is None until the search ends)."""
     path = Path(path)
+    config, yardstick, trials = read_search(path)
+    formula = TinyFormula.load(path / "formula.json") if (path / "formula.json").exists() else None
+    return SearchResult.from_trials(path, config, yardstick, trials, formula)
+
+
+def read_search(path: Path) -> tuple[SearchConfig, Yardstick, list[Trial]]:
+    """A run folder's stored search: its settings, yardstick and trials (read only); raises
+    TinyFormulaError when the folder holds no search or an empty one."""
     if not path.is_dir():
         raise TinyFormulaError(f"no run folder at {path}")
     if not (path / "trials.sqlite").exists():
@@ -137,11 +145,10 @@ def load_run(path) -> SearchResult:
         trials, config, yardstick = store.trials(), store.config(), store.yardstick()
     finally:
         store.close()
-    if config is None:
+    if config is None or yardstick is None:
         raise TinyFormulaError(f"{path} holds an empty search (no plan was written); run "
                                f"'tinyformula fit --out {path}' to start it")
-    formula = TinyFormula.load(path / "formula.json") if (path / "formula.json").exists() else None
-    return SearchResult.from_trials(path, config, yardstick, trials, formula)
+    return config, yardstick, trials
 
 
 def run_summary(result: SearchResult) -> dict:
