@@ -6,6 +6,7 @@ through the store), so nothing trains and every test runs in seconds.
 
 import json
 import shutil
+import sqlite3
 from collections import Counter
 
 import pytest
@@ -112,6 +113,12 @@ def test_pool_refuses_bad_input_in_one_line_writing_nothing(searches, cli, tmp_p
     s3, s4, other = runs["s3"][0], runs["s4"][0], runs["other"][0]
     twin = tmp_path / "twin"
     shutil.copytree(s3, twin)
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(s4, unfinished)
+    with sqlite3.connect(unfinished / "trials.sqlite") as db:   # its last trial not yet trained
+        db.execute("UPDATE trials SET status = 'pending', top1 = NULL, loss = NULL, seconds = "
+                   "NULL, images_per_s = NULL, finished_at = NULL WHERE id = (SELECT max(id) "
+                   "FROM trials)")
     foreign = tmp_path / "notes"
     foreign.mkdir()
     (foreign / "mine.txt").write_text("someone's notes\n")
@@ -123,12 +130,14 @@ def test_pool_refuses_bad_input_in_one_line_writing_nothing(searches, cli, tmp_p
         "other settings": (s3, other),
         "not a run": (s3, foreign),
         "a missing folder": (s3, tmp_path / "nope"),
+        "an unfinished search": (s3, unfinished),
     }
     for name, runs_ in cases.items():
         err = refused(cli, tmp_path, "pool", *runs_, "--out", out)
         assert not out.exists(), name
         assert "error:" in err, name
     assert "c_range" in refused(cli, tmp_path, "pool", s3, other, "--out", out)
+    assert "1 of" in refused(cli, tmp_path, "pool", s3, unfinished, "--out", out)
     # an --out that holds a search or someone else's files is not the pool's to fill
     refused(cli, root, "pool", s3, s4, "--out", s3)
     refused(cli, tmp_path, "pool", s3, s4, "--out", foreign)

@@ -32,7 +32,7 @@ from ..execution.jobs import TrialState
 from ..formula.estimator import TinyFormula
 from .config import SearchConfig
 from .fitting import fit_formula
-from .results import SearchResult, read_search, run_summary
+from .results import SearchResult, read_search, run_summary, unfinished
 from .trials import Trial
 
 MIN_RUNS = 2
@@ -91,6 +91,10 @@ def pool_searches(paths: Sequence) -> Pool:
     for i, folder in enumerate(resolved):
         if folder in resolved[:i]:
             raise TinyFormulaError(f"{folders[i]} is given twice; pool different searches")
+    for folder in folders:
+        if not (folder / "trials.sqlite").is_file():
+            raise TinyFormulaError(f"{folder} is not a search's run folder (no trials.sqlite); "
+                                   f"give folders written by 'tinyformula fit --out'")
     read = [(folder, *read_search(folder)) for folder in folders]
     first_folder, first, yardstick, _ = read[0]
     stride = 1 + max(t.candidate for _, _, _, trials in read for t in trials)
@@ -100,9 +104,7 @@ def pool_searches(paths: Sequence) -> Pool:
     for index, (folder, config, ystick, own) in enumerate(read):
         pending = sum(t.state is TrialState.PENDING for t in own)
         if pending:
-            raise TinyFormulaError(f"{folder}'s search has not finished ({pending} trials "
-                                   f"pending): run 'tinyformula fit --out {folder}' with its "
-                                   f"settings to finish it first")
+            raise unfinished(folder, pending, len(own))
         if config.seed in seen:
             raise TinyFormulaError(f"{seen[config.seed]} and {folder} are searches with the "
                                    f"same seed ({config.seed}); pool searches with different "

@@ -132,6 +132,13 @@ def load_run(path) -> SearchResult:
     return SearchResult.from_trials(path, config, yardstick, trials, formula)
 
 
+def unfinished(path: Path, pending: int, total: int) -> TinyFormulaError:
+    """The refusal of a search that has not finished, for commands that need a finished one."""
+    return TinyFormulaError(f"{path} holds an unfinished search ({pending} of {total} trials "
+                            f"pending); finish it with 'tinyformula fit --out {path}' and the "
+                            f"same options first")
+
+
 def read_search(path: Path) -> tuple[SearchConfig, Yardstick, list[Trial]]:
     """A run folder's stored search: its settings, yardstick and trials (read only); raises
     TinyFormulaError when the folder holds no search or an empty one."""

@@ -39,7 +39,7 @@ from ...formula.validation import (
 from ...training.config import TrainConfig
 from ..driver import check_main_guard, start_executor
 from ..estimate import training_seconds, wall_seconds
-from ..results import SearchResult, load_run
+from ..results import SearchResult, load_run, unfinished
 from ..trials import Trial
 from .config import ALL_BASELINES, Schedule, ValidationConfig
 from .plan import (
@@ -206,9 +206,7 @@ def validated_run(path: Path) -> SearchResult:
     search = load_run(path)
     if not search.finished:
         pending = int((search.trials["status"] == "pending").sum())
-        raise TinyFormulaError(f"{path} holds an unfinished search ({pending} of "
-                               f"{len(search.trials)} trials pending); finish it with "
-                               f"'tinyformula fit --out {path}' and the same options first")
+        raise unfinished(path, pending, len(search.trials))
     if search.formula is None:
         raise TinyFormulaError(f"{path} holds no formula (no formula.json: the search fitted "
                                f"none); run 'tinyformula fit --out {path}' with the same options "
