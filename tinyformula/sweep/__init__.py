@@ -6,6 +6,7 @@
 * :mod:`.pareto`: dominance, the frontier and non-dominated fronts;
 * :mod:`.halving`, :mod:`.fidelity`: successive halving and how faithful its rungs are;
 * :mod:`.driver`: ``search()``; :mod:`.results`: reading a run, its formula and summary;
+* :mod:`.pooling`: one formula fitted on several searches that differ only in their seed;
 * :mod:`.validation`: ``validate()``, a formula checked on a longer schedule.
 """
 

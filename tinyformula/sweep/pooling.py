@@ -1,11 +1,13 @@
 """Pooling searches: one formula fitted on the trials of several finished searches that differ
 only in their seed (``tinyformula pool``).
 
-A search's formula depends on its seed: of three default searches of EfficientNet-B0, the one
-whose quality report said ``weak`` recommended networks 1-2 points worse than the two called
-``trustworthy`` (docs/validation.md). Its report then advises another search with another seed;
-pooling is what the two searches are for together: the surrogate fit sees every trial of both,
-about twice the evidence where a single search's was thin, and nothing is trained again.
+A search's formula depends on its seed: five default searches of EfficientNet-B0 recommended
+33 to 56 px at c = 0.25, and their networks scored up to 1.9 points apart when trained longer;
+those whose quality report said ``weak`` there were at both ends. A weak report advises another
+search with another seed; pooling is what the two searches are for together: the surrogate fit
+sees every trial of both, twice the evidence where one search's was thin, and nothing is
+trained again. Two disjoint pools of two searches each were trustworthy and recommended
+networks within a few pixels of each other (experiments/results/validation_b0_pooled.md).
 
 Pooled searches must be the same search but for ``seed`` (base, data, sizes, sampler, schedule,
 cost: their :meth:`~.config.SearchConfig.identity` without the seed) and measure c the same
@@ -150,10 +152,9 @@ def pool_manifest(pool: Pool, formula: TinyFormula, out: Path) -> dict:
 def write_pool(paths: Sequence, out, fit: str | None = None, log=None) -> dict:
     """Pool the searches in ``paths``, fit their formula and write it to ``out``
     (``formula.json``, with ``pool.json`` naming the searches); returns the summary a search
-has (:func:`~.results.run_summary`, its trials the pooled ones) with the manifest as
-``pool``. ``out``
-    is checked before anything is read or fitted: a folder holding anything but an earlier
-    pool's files is refused, and nothing is written unless the fit succeeds."""
+    has (:func:`~.results.run_summary`, its trials the pooled ones) with the manifest as
+    ``pool``. ``out`` is checked before anything is read or fitted: a folder holding anything
+    but an earlier pool's files is refused, and nothing is written unless the fit succeeds."""
     out = Path(out)
     check_folder(out, POOL_KIND, MADE_BY)
     pool = pool_searches(paths)
