@@ -30,11 +30,11 @@ def few_draws(monkeypatch):
 
 @pytest.fixture(scope="module")
 def searches(tmp_path_factory):
-    """Two made-up searches of the same settings with seeds 3 and 4, and a third search with
-    other settings (another c range)."""
+    """Three made-up searches of the same settings with seeds 3, 4 and 6, and one with other
+    settings (another c range)."""
     root = tmp_path_factory.mktemp("pool")
     runs = {}
-    for name, seed, settings in (("s3", 3, {}), ("s4", 4, {}),
+    for name, seed, settings in (("s3", 3, {}), ("s4", 4, {}), ("s6", 6, {}),
                                  ("other", 5, {"c_range": (0.05, 1.0)})):
         (root / name).mkdir()
         runs[name] = (root / name, *made_up_run(root / name, trials=30, seed=seed,
@@ -141,3 +141,8 @@ def test_pool_refuses_bad_input_in_one_line_writing_nothing(searches, cli, tmp_p
     # an --out that holds a search or someone else's files is not the pool's to fill
     refused(cli, root, "pool", s3, s4, "--out", s3)
     refused(cli, tmp_path, "pool", s3, s4, "--out", foreign)
+    # nor one that holds the pool of other searches: its formula would be lost
+    code, _, err = cli("pool", s3, s4, "--out", out)
+    assert code == 0, err
+    assert "holds the pool of other searches (seeds 3, 4)" in refused(
+        cli, tmp_path, "pool", s3, runs["s6"][0], "--out", out)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.errors import TinyFormulaError
-from ..core.files import json_kind, write_atomically
+from ..core.files import json_kind, read_json_file, write_atomically
 from ..core.folders import check_folder, mark_folder
 from ..cost.yardstick import Yardstick
 from ..execution.jobs import TrialState
@@ -40,6 +40,7 @@ from .trials import Trial
 MIN_RUNS = 2
 POOL_KIND, MADE_BY = "pool", "tinyformula pool"
 MANIFEST_FORMAT, MANIFEST_VERSION = "tinyformula-pool", 1
+MAX_MANIFEST_BYTES = 2**20
 MANIFEST_KIND = json_kind("pool manifest",
                           lambda data: isinstance(data, dict)
                           and data.get("format") == MANIFEST_FORMAT)
@@ -149,6 +150,24 @@ def pool_manifest(pool: Pool, formula: TinyFormula, out: Path) -> dict:
             "verdict": (formula.quality_ or {}).get("verdict")}
 
 
+def _check_same_pool(out: Path, pool: Pool) -> None:
+    """Refuse to replace an earlier pool of other searches in ``out`` (its formula would be
+    lost); the same searches again (another fit, say) replace their own files."""
+    path = out / "pool.json"
+    if not path.exists():
+        return
+    earlier = read_json_file(path, MAX_MANIFEST_BYTES, "pool manifest")
+    if not (isinstance(earlier, dict) and earlier.get("format") == MANIFEST_FORMAT
+            and isinstance(earlier.get("seeds"), list)):
+        raise TinyFormulaError(f"{path} is not a pool manifest, or is damaged; choose another "
+                               f"--out")
+    if sorted(map(str, earlier["seeds"])) != sorted(map(str, pool.seeds)) or \
+            earlier.get("base") != pool.config.base or earlier.get("data") != pool.config.data:
+        seeds = ", ".join(map(str, earlier["seeds"]))
+        raise TinyFormulaError(f"{out} holds the pool of other searches (seeds {seeds}); "
+                               f"choose another --out, or remove it to replace it")
+
+
 def write_pool(paths: Sequence, out, fit: str | None = None, log=None) -> dict:
     """Pool the searches in ``paths``, fit their formula and write it to ``out``
     (``formula.json``, with ``pool.json`` naming the searches); returns the summary a search
@@ -158,6 +177,7 @@ def write_pool(paths: Sequence, out, fit: str | None = None, log=None) -> dict:
     out = Path(out)
     check_folder(out, POOL_KIND, MADE_BY)
     pool = pool_searches(paths)
+    _check_same_pool(out, pool)
     if log is not None:
         log(f"Pooling {len(pool.sources)} searches (seeds {', '.join(map(str, pool.seeds))}; "
             f"{len(pool.trials)} trials); fitting the formula and its bootstrap band...")
