@@ -26,9 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..core.constraints import Integer
 from ..core.errors import TinyFormulaError
 from ..core.files import json_kind, read_json_file, write_atomically
 from ..core.folders import check_folder, mark_folder
+from ..core.schema import ListOf, Record, Text, validate
 from ..cost.yardstick import Yardstick
 from ..execution.jobs import TrialState
 from ..formula.estimator import TinyFormula
@@ -41,6 +43,9 @@ MIN_RUNS = 2
 POOL_KIND, MADE_BY = "pool", "tinyformula pool"
 MANIFEST_FORMAT, MANIFEST_VERSION = "tinyformula-pool", 1
 MAX_MANIFEST_BYTES = 2**20
+MANIFEST = Record({"format": Text(max_length=100), "base": Text(), "data": Text(),
+                   "seeds": ListOf(Integer(0, 2**63 - 1), MIN_RUNS, 100_000)})
+"""What a pool manifest is read for (the rest is for people)."""
 MANIFEST_KIND = json_kind("pool manifest",
                           lambda data: isinstance(data, dict)
                           and data.get("format") == MANIFEST_FORMAT)
@@ -156,13 +161,13 @@ def _check_same_pool(out: Path, pool: Pool) -> None:
     path = out / "pool.json"
     if not path.exists():
         return
-    earlier = read_json_file(path, MAX_MANIFEST_BYTES, "pool manifest")
-    if not (isinstance(earlier, dict) and earlier.get("format") == MANIFEST_FORMAT
-            and isinstance(earlier.get("seeds"), list)):
-        raise TinyFormulaError(f"{path} is not a pool manifest, or is damaged; choose another "
-                               f"--out")
-    if sorted(map(str, earlier["seeds"])) != sorted(map(str, pool.seeds)) or \
-            earlier.get("base") != pool.config.base or earlier.get("data") != pool.config.data:
+    advice = "choose another --out"
+    earlier = validate(read_json_file(path, MAX_MANIFEST_BYTES, "pool manifest", advice),
+                       MANIFEST, str(path), advice)
+    if earlier["format"] != MANIFEST_FORMAT:
+        raise TinyFormulaError(f"{path} is not a pool manifest; {advice}")
+    if sorted(earlier["seeds"]) != sorted(pool.seeds) or earlier["base"] != pool.config.base \
+            or earlier["data"] != pool.config.data:
         seeds = ", ".join(map(str, earlier["seeds"]))
         raise TinyFormulaError(f"{out} holds the pool of other searches (seeds {seeds}); "
                                f"choose another --out, or remove it to replace it")
