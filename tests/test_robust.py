@@ -290,8 +290,11 @@ def test_a_finished_run_on_read_only_storage_reads_and_plots(small_disk, tmp_pat
 
 # -- signals: SIGTERM, kill -9, a second search --------------------------------------------------
 
-FIT = ["fit", "--data", "digits", "--preset", "smoke", "--train-size", "64", "--trials", "4",
-       "--c-range", "0.03", "0.05", "--workers", "2", "--device", "cpu"]
+# Many trials, so that the resumed search is still running when the second one starts (a trial
+# takes ~0.2 s; with 4 trials a fast machine finished the resumed search first). The test ends
+# the search with SIGTERM, so the trials it never trains cost nothing.
+FIT = ["fit", "--data", "digits", "--preset", "smoke", "--train-size", "64", "--trials", "60",
+       "--c-range", "0.03", "0.1", "--workers", "2", "--device", "cpu"]
 
 
 def _descendants(pid: int) -> set[int]:
@@ -363,6 +366,7 @@ def test_kill_9_then_resume_then_sigterm_leaves_no_process_and_trains_nothing_tw
     resumed = _start(run)
     _wait_until(lambda: len(_descendants(resumed.pid)) >= 2 or resumed.poll() is not None,
                 "the resumed search's workers")
+    assert resumed.poll() is None, resumed.communicate()
     code, out, err = cli(*FIT, "--out", run)  # a second search on the same folder
     assert code == 2 and one_line(err) and "another search is running" in err, err
     workers = _descendants(resumed.pid)
