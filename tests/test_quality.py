@@ -2,6 +2,7 @@
 budgets, held-out sizes, distinct plans, the main-guard check and the README's synopses."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 from tinyformula import TinyFormulaError, Yardstick
 from tinyformula.formula.estimator import TinyFormula
 from tinyformula.formula.gp import is_non_decreasing, isotonic
-from tinyformula.formula.quality import assess, chance_margin, check_above_chance
+from tinyformula.formula.quality import assess, chance_margin, check_above_chance, noise_sigma
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"resolution_base": 32, "num_classes": 10}
@@ -72,6 +73,18 @@ def test_top1_gp_answers_with_a_band_and_old_files_have_none(tmp_path):
     builtin = TinyFormula.builtin()   # the shipped file predates quality and top-1
     assert builtin.expected_top1(0.25) is None and builtin.quality_ is None
     assert builtin.recommend(0.25).top1 is None
+
+
+def test_expected_top1_spread_is_one_trainings_seed_noise_at_least():
+    # The surrogate's top-1 curve is fitted through a smooth path: its GP alone is sure to a
+    # tenth of a point. A user trains one network, whose score moves with the seed as much
+    # as the search measured: that spread belongs in the +- the formula prints.
+    formula = fitted(CLEAN)
+    curve_std = formula.expected_top1(0.25)[1]
+    formula.quality_ = {"seed_noise": 0.03}
+    mean, std = formula.expected_top1(0.25)
+    assert std == pytest.approx(math.hypot(curve_std, noise_sigma(0.03)))
+    assert std >= noise_sigma(0.03) and formula.recommend(0.25).top1_std == std
 
 
 # -- the report and its verdict ------------------------------------------------------------------

@@ -180,6 +180,8 @@ def print_summary(summary: dict, what: str = "Search") -> None:
         print(f"{entry['c']:6.2f} {amount:>14}  {cells[0]:>20}  {top1:>24}  {cells[1]:>20}")
     for line in unreachable:
         print(f"  {line}")
+    print("  (expected top-1: one training of that network under the search's schedule, +- 2 "
+          "standard deviations: the seed noise and the GP's uncertainty)")
     if any(e["tiny"].get("extrapolated") for e in summary["budgets"] if "error" not in e["tiny"]):
         print("  (extrap.: outside the c range the formula was fitted on; r, d and top-1 "
               "are extrapolated)")

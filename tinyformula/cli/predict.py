@@ -113,7 +113,8 @@ def _print_recommendation(formula, yardstick, budget, c: float, rec) -> None:
         extrapolated = "; extrapolated" if rec.extrapolated else ""
         along = ("the surrogate's best path" if getattr(formula, "method", None) == "surrogate"
                  else "the frontier's")
-        rows.append(("top-1", f"about {rec.top1:.1%} +- {200 * rec.top1_std:.1f} pp (2 GP std; "
+        rows.append(("top-1", f"about {rec.top1:.1%} +- {200 * rec.top1_std:.1f} pp (2 std of one "
+                              f"training: the seed noise and the GP's uncertainty; "
                               f"{along}, under the search's schedule{extrapolated})"))
     if rec.band is not None:
         band = rec.band

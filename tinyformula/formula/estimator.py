@@ -40,7 +40,7 @@ from .file_format import (
 )
 from .fits import FITS, MIN_POINTS
 from .gp import GPPosterior, isotonic, make_gp
-from .quality import current_rules
+from .quality import current_rules, noise_sigma
 from .recommendation import Recommendation, giant_recommendation
 from .solve import solve_budget
 
@@ -301,13 +301,19 @@ class TinyFormula:
         return (r, d, r_std, d_std) if return_std else (r, d)
 
     def expected_top1(self, c: float) -> tuple[float, float] | None:
-        """The frontier's expected top-1 at budget c and its GP standard deviation, under the
-        schedule of the search that fitted the formula; None when the formula has no top-1 GP
-        (the built-in formula, files written before 0.2)."""
+        """The top-1 one training of the network at budget c is expected to reach under the
+        schedule of the search that fitted the formula, and the standard deviation of that
+        one training's score: the top-1 GP's uncertainty and the search's seed noise combined
+        (the GP alone only says how well its curve is known: along the surrogate's smooth path
+        that is a tenth of a point, far less than two seeds of one network differ). None when
+        the formula has no top-1 GP (the built-in formula, files written before 0.2)."""
         self._check_fitted()
         if getattr(self, "posterior_top1_", None) is None:
             return None
-        return self.posterior_top1_.predict(math.log(check_budget(c)))
+        mean, std = self.posterior_top1_.predict(math.log(check_budget(c)))
+        seed_noise = (self.quality_ or {}).get("seed_noise")
+        sigma = noise_sigma(seed_noise) if seed_noise else 0.0
+        return mean, math.hypot(std, sigma)
 
     def is_extrapolation(self, c: float) -> bool:
         self._check_fitted()

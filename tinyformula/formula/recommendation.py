@@ -17,9 +17,10 @@ class Recommendation:
     ``budget`` is the relative cost asked for; ``config.c`` the cost the network achieves
     (within 2% below the budget where a resolution allows it). ``formula`` is ``"tiny"`` (r
     and d from the GPs, with their standard deviations) or ``"giant"`` (EfficientNet's
-    compound scaling inverted, with its ``phi``). ``top1`` and ``top1_std``: the expected
-    top-1 of the search's frontier at this budget and its GP standard deviation (only for
-    formulas fitted by a search, under that search's schedule). ``band``: the formula's band at
+    compound scaling inverted, with its ``phi``). ``top1`` and ``top1_std``: the top-1 one
+    training of this network is expected to reach and that training's standard deviation (the
+    GP's uncertainty and the search's seed noise), under the search's schedule (only for
+    formulas fitted by a search). ``band``: the formula's band at
     this budget (``r_lo, r_hi, d_lo, d_hi, top1_cost``; see :mod:`tinyformula.formula.band`),
     None where it has none.
     """
