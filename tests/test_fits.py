@@ -172,6 +172,39 @@ def test_each_fit_gives_a_formula_with_a_band_that_survives_its_file(fitted, fit
     assert loaded.band_at(band.c[0] / 2) is None          # the band is not extrapolated
 
 
+def test_the_band_cost_is_what_the_refits_lose_under_one_surrogate_of_every_trial(run, fitted,
+                                                                                 monkeypatch):
+    # 0.6.0 read each resample's own surrogate at the formula's network: thin resamples of a
+    # halving search predicted 45-60% where every trial said 78%, and costs of 10 points
+    # called a formula weak that validation found winning. The cost is now read from one
+    # surrogate of every trial: the best network's top-1 less that of each refit's network.
+    import tinyformula.sweep.fitting as fitting
+    from tinyformula.formula.quality import noise_sigma
+    from tinyformula.sweep.noise import seed_noise
+    from tinyformula.sweep.space import MULTIPLIER_RANGE
+
+    _, config, trials = run
+    seen = {}
+
+    def spy(grid, r_draws, d_draws, regrets):
+        seen.update(grid=grid, r=r_draws, d=d_draws, regrets=regrets)
+        return summarize(grid, r_draws, d_draws, regrets)
+
+    monkeypatch.setattr(fitting, "summarize", spy)
+    fitting.band(config, trials, fitted["surrogate"], 6)
+    sigma = noise_sigma(seed_noise(trials, rung=config.top_rung)["mean_abs_diff"])
+    judge = Surrogate(sigma).fit(trial_points(trials))
+    best = judge.best_on(seen["grid"], MULTIPLIER_RANGE)
+    finite = np.isfinite(seen["r"])
+    assert finite.any()
+    for b in range(len(seen["r"])):
+        row = finite[b]
+        lost = best[row] - judge.predict(seen["r"][b][row], seen["d"][b][row],
+                                         np.asarray(seen["grid"])[row])
+        np.testing.assert_allclose(seen["regrets"][b][row], np.maximum(lost, 0), atol=1e-9)
+        assert np.isnan(seen["regrets"][b][~row]).all()   # a budget the refit cannot reach
+
+
 def test_the_default_fit_is_the_surrogate_and_a_thin_frontier_does_not_matter(run):
     """With no fit asked for, every trial is read (the surrogate): a search whose best network
     is also its cheapest (a one-point frontier) still ends with a formula; a frontier fit asked
