@@ -16,8 +16,8 @@ from .output import multiplier
 # A prediction this far from the measurement beside it says more about the table than the
 # network: the table's timings (cached per machine) were taken under other conditions. On a
 # steady machine the tables miss by 9-11% (median) and by about 20% at most
-# (experiments/results/latency.md); the demo of 2026-12-06 missed by 46% with a table timed
-# on a day this machine ran 2-3x slower.
+# (experiments/results/latency.md). The demo of 2026-12-06 missed by 46% with a table cached
+# days before: re-timed, the table predicted 7.2 ms where it had said 5.9.
 DRIFT = 0.25
 
 
