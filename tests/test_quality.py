@@ -193,6 +193,8 @@ def test_a_weak_but_validated_formula_points_to_its_validation(cli):
     assert code == 0 and "quality: weak" in out, err
     assert "read its validation (below)" in out and "validation: wins/ties/loses" in out
     assert "search again" not in out
+    # weak at c = 0.06 only: the warning says where, not "rough" at every budget
+    assert "rough near c = 0.06 (trustworthy at c = 0.13, 0.25, 0.5)" in err, err
 
 
 def test_predict_with_a_fitted_formula_stays_light(weak_file):

@@ -87,6 +87,13 @@ def warn_if_untrusted(formula) -> None:
     if quality and quality.get("verdict") in ("weak", "noise"):
         advice = ("its r and d follow noise: do not build on them" if quality["verdict"] ==
                   "noise" else "read its r and d as rough")
+        judged: dict[str, list[str]] = {}
+        for entry in quality.get("budgets", ()):
+            judged.setdefault(str(entry.get("verdict")), []).append(f"{entry['c']:g}")
+        if quality["verdict"] == "weak" and judged.get("weak") and judged.get("trustworthy"):
+            # weak at some budgets only: say where, not "rough" everywhere
+            advice = (f"read its r and d as rough near c = {', '.join(judged['weak'])} "
+                      f"(trustworthy at c = {', '.join(judged['trustworthy'])})")
         print(f"tinyformula: warning: this formula's {describe(quality)}; {advice}",
               file=sys.stderr)
 
