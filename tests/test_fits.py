@@ -172,7 +172,7 @@ def test_each_fit_gives_a_formula_with_a_band_that_survives_its_file(fitted, fit
     assert loaded.band_at(band.c[0] / 2) is None          # the band is not extrapolated
 
 
-def test_the_band_cost_is_what_the_refits_lose_under_one_surrogate_of_every_trial(run, fitted,
+def test_the_band_cost_is_what_the_refits_lose_under_one_surrogate_of_every_trial(run,
                                                                                  monkeypatch):
     # 0.6.0 read each resample's own surrogate at the formula's network: thin resamples of a
     # halving search predicted 45-60% where every trial said 78%, and costs of 10 points
@@ -191,7 +191,7 @@ def test_the_band_cost_is_what_the_refits_lose_under_one_surrogate_of_every_tria
         return summarize(grid, r_draws, d_draws, regrets)
 
     monkeypatch.setattr(fitting, "summarize", spy)
-    fitting.band(config, trials, fitted["surrogate"], 6)
+    fit_formula(config, SMALL, trials, fit="surrogate", draws=6)
     sigma = noise_sigma(seed_noise(trials, rung=config.top_rung)["mean_abs_diff"])
     judge = Surrogate(sigma).fit(trial_points(trials))
     best = judge.best_on(seen["grid"], MULTIPLIER_RANGE)

@@ -160,9 +160,23 @@ def check_fittable(config: SearchConfig, yardstick: Yardstick,
     return noise, scores
 
 
+def _whole_surrogate(trials: Sequence[Trial], sigma: float | None) -> Surrogate | None:
+    """The surrogate of every trial (None when the trials are too few to fit one): fitted
+    once per formula, it gives the surrogate fit its path, the band its cost and the quality
+    report its expected gain over the giant formula."""
+    import numpy as np
+
+    try:
+        return Surrogate(sigma).fit(trial_points(trials))
+    except (TinyFormulaError, ValueError, np.linalg.LinAlgError):
+        return None
+
+
 def _fit_formula(config, yardstick, trials, method, why, draws, params, seeds) -> TinyFormula:
     noise, scores = check_fittable(config, yardstick, trials)
-    columns = _points(config, trials, method, noise_sigma(noise) if noise else None)
+    sigma = noise_sigma(noise) if noise else None
+    whole = _whole_surrogate(trials, sigma)
+    columns = _points(config, trials, method, sigma, whole)
     stage = f", second stage {config.second_stage}" if config.second_stage else ""
     schedule = f", halving eta {config.eta:g}" if config.schedule == "halving" else ""
     searches = (f"{len(seeds)} searches pooled" if seeds and len(seeds) > 1 else "search")
@@ -173,38 +187,32 @@ def _fit_formula(config, yardstick, trials, method, why, draws, params, seeds) -
               f"{seed}, {method} fit{': ' + why if why else ''})")
     if config.monotone is not None:
         params.setdefault("monotone", config.monotone)
-    if noise is not None and method == "frontier":
-        params.setdefault("top1_noise", noise_sigma(noise))
+    if sigma is not None and method == "frontier":
+        params.setdefault("top1_noise", sigma)
     formula = TinyFormula.for_yardstick(yardstick, source=source, method=method,
                                         **params).fit(columns)
-    formula.band_ = band(config, trials, formula, DRAWS if draws is None else draws)
+    formula.band_ = band(config, trials, formula, DRAWS if draws is None else draws, sigma,
+                         whole)
     frontier = search_frontier(config, trials)
     formula.quality_ = assess(formula, yardstick.num_classes, config.val_size, noise,
                               len(scores), frontier={"c": [t.config.c for t in frontier],
                                                      "top1": [t.top1 for t in frontier]},
-                              advantage=giant_advantage(config, trials, formula,
-                                                        noise_sigma(noise) if noise else None))
+                              advantage=giant_advantage(config, trials, formula, whole))
     return formula
 
 
 def giant_advantage(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula,
-                    sigma: float | None) -> dict[float, float | None]:
+                    surrogate: Surrogate | None) -> dict[float, float | None]:
     """At each summary budget inside the top rung's c range: how much top-1 the search's own
     trials expect the formula's network to gain over the inverted giant formula's (both at the
-    search's schedule, read from a surrogate fitted on every trial); None where the trials
+    search's schedule, read from ``surrogate``, that of every trial); None where the trials
     cannot say (the giant formula cannot reach c, or either network lies outside the trials).
-    Empty when no budget is inside the range or the surrogate cannot be fitted (too few
-    trials): then the gain is not judged at all."""
-    import numpy as np
-
+    Empty when no budget is inside the range or there is no surrogate (too few trials): then
+    the gain is not judged at all."""
     top = [t.config.c for t in trials if t.rung == config.top_rung
            and t.state is TrialState.OK and t.top1 is not None]
     budgets = [c for c in SUMMARY_BUDGETS if min(top) <= c <= max(top)]
-    if not budgets:
-        return {}
-    try:
-        surrogate = Surrogate(sigma).fit(trial_points(trials))
-    except (TinyFormulaError, ValueError, np.linalg.LinAlgError):
+    if not budgets or surrogate is None:
         return {}
     out: dict[float, float | None] = {}
     for c in budgets:
@@ -222,14 +230,15 @@ def giant_advantage(config: SearchConfig, trials: Sequence[Trial], formula: Tiny
     return out
 
 
-def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, draws: int):
+def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, draws: int,
+         sigma: float | None, whole: Surrogate | None):
     """The band of ``formula`` (fitted on ``trials`` by its ``method``): ``draws`` resamples
     of the search seed's candidates with replacement (each candidate with all its trials: its
-    rungs and its replicate), each refitted the same way. The top-1 cost is what the refits'
-    networks lose against the best network, both read from one surrogate of every trial: what
-    running the search again is expected to cost. (0.6.0 read each resample's own surrogate at
-    the formula's network instead: thin resamples of MobileNetV2's halving search predicted
-    45-60% where every trial says 78%, and the cost came out at 10 points.) None when
+    rungs and its replicate), each refitted the same way (``sigma``: one trial's seed sd).
+    The top-1 cost is what the refits' networks lose against the best network, both read from
+    ``whole``, the surrogate of every trial: what running the search again is expected to
+    cost (none without it). Each resample's own surrogate is too thin to judge by: on
+    MobileNetV2's halving search some predicted 45-60% where every trial says 78%. None when
     ``draws`` is 0 or no budget is reached."""
     import numpy as np
 
@@ -238,13 +247,7 @@ def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, dr
     top = [t for t in trials if t.rung == config.top_rung and t.state is TrialState.OK
            and t.top1 is not None]
     grid = c_grid(min(t.config.c for t in top), max(t.config.c for t in top), BAND_GRID)
-    noise = seed_noise(trials, rung=config.top_rung).get("mean_abs_diff")
-    sigma = noise_sigma(noise) if noise else None
-    try:
-        judge = Surrogate(sigma).fit(trial_points(trials))
-        best = judge.best_on(grid, MULTIPLIER_RANGE)
-    except (TinyFormulaError, ValueError, np.linalg.LinAlgError):
-        judge = None   # too few trials for a surrogate: the band has no top-1 cost
+    best = whole.best_on(grid, MULTIPLIER_RANGE) if whole is not None else None
     by_candidate: dict[int, list[Trial]] = {}
     for t in trials:
         by_candidate.setdefault(t.candidate, []).append(t)
@@ -273,7 +276,7 @@ def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, dr
         r, d = refit.predict(grid)
         r_draws[b] = np.where(reach, r, np.nan)
         d_draws[b] = np.where(reach, d, np.nan)
-        if judge is not None:
-            lost = np.maximum(best - judge.predict(r, d, np.asarray(grid)), 0.0)
+        if whole is not None:
+            lost = np.maximum(best - whole.predict(r, d, np.asarray(grid)), 0.0)
             regrets[b] = np.where(reach, lost, np.nan)
     return summarize(grid, r_draws, d_draws, regrets)
