@@ -1,15 +1,14 @@
 """Full, halving and two-stage searches at equal training compute: what each cost and found.
 
-    python experiments/compare_schedules.py NAME=RUN_DIR [NAME=RUN_DIR ...]
-        [--validation DIR] [--out NAME]
+    python experiments/compare_schedules.py NAME=RUN_DIR [NAME=RUN_DIR ...] [--out NAME]
 
 For each finished run folder: its schedule, candidates, trials, training compute (images,
 images x FLOPs, worker-seconds) and wall time (first trial start to last trial end, from the
-store), the top rung's frontier, and its formula at c = 0.06, 0.13, 0.25, 0.5. With
-``--validation DIR`` (a ``tinyformula validate`` folder where the runs' formulas were tested
-side by side, named as here), each formula's validated top-1 per budget (mean over seeds) and
-its paired difference to the first run's. No training. Writes ``experiments/results/NAME.md``
-(default ``schedules``) and ``.json``.
+store), the top rung's frontier, and its formula at c = 0.06, 0.13, 0.25, 0.5. Every trial in
+the store counts, including any the formula was not fitted on (a second stage read back
+shorter than it was planned). The formulas' validated scores side by side come from
+``seed_agreement_validated.py`` on a validation that trained them. No training. Writes
+``experiments/results/NAME.md`` (default ``schedules``) and ``.json``.
 """
 
 from __future__ import annotations
@@ -57,17 +56,9 @@ def describe(name: str, run_dir: Path) -> dict:
             "verdict": formula.quality_["verdict"], "budgets": budgets}
 
 
-def validated(folder: Path, names: list[str]) -> dict:
-    """Mean top-1 per formula and budget, and paired differences to the first name, from a
-    validation folder's report."""
-    report = json.loads((folder / "validation.json").read_text())
-    return report
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
-    parser.add_argument("--validation", type=Path)
     parser.add_argument("--out", default="schedules")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
