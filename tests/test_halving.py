@@ -89,8 +89,9 @@ def test_rung_budgets():
     # The default preset halves (validated equal to the full schedule at equal compute, and
     # better agreed across search seeds); smoke's 228-image rung would score at chance.
     assert SearchConfig(preset="default").resolved().rung_train_sizes == (1820, 5461, 16384)
-    assert SearchConfig(preset="default").resolved().trials == 180
-    assert SearchConfig(preset="default", schedule="full").resolved().trials == 60
+    assert SearchConfig(preset="default").resolved().trials == 150
+    assert SearchConfig(preset="default").resolved().second_stage == 10
+    assert SearchConfig(preset="default", schedule="full").resolved().trials == 50
     assert SearchConfig(preset="smoke").resolved().rung_train_sizes == (2048,)
 
 
@@ -99,11 +100,12 @@ def test_fit_help_says_what_each_preset_trains():
 
     assert describe_preset("smoke") == ("24 candidates + 2 re-trained with another seed = "
                                         "26 trials x 2,048 images")
-    # 186 x 1,820 + 62 x 5,461 + 26 x 16,384 images: within 2% of 66 x 16,384
+    # 156 x 1,820 + 52 x 5,461 + (23 + 10) x 16,384 images: within 3% of 66 x 16,384
     assert describe_preset("default") == (
-        "halving at equal compute: 180 + 60 + 20 candidates (+ 6 + 2 + 6 re-trained with "
-        "another seed) on 1,820, 5,461, 16,384 images, 1.10 M training images in all, about "
-        "as many as 66 full trials x 16,384 images")
+        "halving at equal compute: 150 + 50 + 17 candidates (+ 6 + 2 + 6 re-trained with "
+        "another seed) on 1,820, 5,461, 16,384 images, then 10 candidates around the "
+        "formula's band on 16,384 images, 1.11 M training images in all, about as many as "
+        "66 full trials x 16,384 images")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -306,7 +308,7 @@ def test_a_finished_halving_folder_plots_its_rungs_and_reports_fidelity(tmp_path
 def test_equal_compute_plans_eta_times_the_candidates_and_no_more_images():
     from tinyformula.sweep.halving import equal_compute_candidates, rung_members
 
-    for preset, trials in (("smoke", 24), ("default", 60)):
+    for preset, trials in (("smoke", 24), ("default", 50)):
         config = SearchConfig(preset=preset, schedule="halving").resolved(train_images=60_000)
         assert config.trials == 3 * trials
         sizes = config.rung_train_sizes

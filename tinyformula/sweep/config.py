@@ -341,15 +341,22 @@ def describe_preset(name: str) -> str:
     config = SearchConfig(preset=name, device="cpu").resolved()
     sizes = config.rung_train_sizes
     if config.schedule != "halving":
-        return (f"{config.trials} candidates + {config.replicates} re-trained with another seed "
-                f"= {config.trials + config.replicates} trials x {sizes[0]:,} images")
+        second = (f" + {config.second_stage} around the formula's band"
+                  if config.second_stage else "")
+        total = config.trials + config.replicates + config.second_stage
+        return (f"{config.trials} candidates + {config.replicates} re-trained with another seed"
+                f"{second} = {total} trials x {sizes[0]:,} images")
     rungs = config.rungs()
     members = rung_members(config.trials, len(sizes), config.eta, config.min_rung)
     repeats = [rung_replicates(rungs, n, k) for k, n in enumerate(members)]
-    images = sum((n + r) * size for n, r, size in zip(members, repeats, sizes))
+    second = config.second_stage
+    images = sum((n + r) * size for n, r, size in zip(members, repeats, sizes)) \
+        + second * sizes[-1]
     full = SearchConfig(preset=name, device="cpu", schedule="full").resolved()
+    stage = (f", then {second} candidates around the formula's band on {sizes[-1]:,} images"
+             if second else "")
     return (f"halving at equal compute: {' + '.join(map(str, members))} candidates "
             f"(+ {' + '.join(map(str, repeats))} re-trained with another seed) on "
-            f"{', '.join(f'{size:,}' for size in sizes)} images, "
+            f"{', '.join(f'{size:,}' for size in sizes)} images{stage}, "
             f"{images / 1e6:.2f} M training images in all, about as many as "
-            f"{full.trials + full.replicates} full trials x {full.train_size:,} images")
+            f"{full.trials + full.replicates + second} full trials x {full.train_size:,} images")
