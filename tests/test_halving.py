@@ -108,6 +108,18 @@ def test_fit_help_says_what_each_preset_trains():
         "66 full trials x 16,384 images")
 
 
+def test_fit_help_counts_a_full_preset_s_second_stage(monkeypatch):
+    from dataclasses import replace
+
+    import tinyformula.sweep.config as config_module
+    from tinyformula.sweep.config import describe_preset
+    from tinyformula.sweep.presets import PRESETS
+
+    monkeypatch.setitem(config_module.PRESETS, "smoke", replace(PRESETS["smoke"], second_stage=5))
+    assert describe_preset("smoke") == ("24 candidates + 2 re-trained with another seed + 5 "
+                                        "around the formula's band = 31 trials x 2,048 images")
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--eta", "1.5"], "--eta: must be"),
     (["--min-images", "0"], "--min-images: must be"),
