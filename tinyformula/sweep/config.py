@@ -341,11 +341,11 @@ def describe_preset(name: str) -> str:
     config = SearchConfig(preset=name, device="cpu").resolved()
     sizes = config.rung_train_sizes
     if config.schedule != "halving":
-        second = (f" + {config.second_stage} around the formula's band"
+        around = (f" + {config.second_stage} around the formula's band"
                   if config.second_stage else "")
         total = config.trials + config.replicates + config.second_stage
         return (f"{config.trials} candidates + {config.replicates} re-trained with another seed"
-                f"{second} = {total} trials x {sizes[0]:,} images")
+                f"{around} = {total} trials x {sizes[0]:,} images")
     rungs = config.rungs()
     members = rung_members(config.trials, len(sizes), config.eta, config.min_rung)
     repeats = [rung_replicates(rungs, n, k) for k, n in enumerate(members)]
