@@ -184,6 +184,28 @@ def test_failed_trials_are_retried_on_resume_and_the_device_is_no_identity(tmp_p
     store.close()
 
 
+def test_a_second_stage_that_cannot_be_planned_is_skipped_not_the_search_s_end(tmp_path,
+                                                                               monkeypatch):
+    """The default preset has a second stage; when the first stage's formula has no band to
+    sample around, the search warns and ends with the first stage's formula."""
+    from tinyformula import search
+    from tinyformula.sweep import driver
+
+    def no_band(*args):
+        raise TinyFormulaError("the first stage's formula has no band to sample around")
+
+    logged: list[str] = []
+    monkeypatch.setattr(driver, "make_executor", lambda *a, **k: _Executor())
+    monkeypatch.setattr(driver, "plan_second_stage", no_band)
+    result = search("efficientnet_b0", "digits", preset="smoke", trials=6, train_size=64,
+                    c_range=(0.03, 0.3), second_stage=4, out=tmp_path / "run", progress=False,
+                    log=logged.append, device="cpu")
+    assert result.formula is not None and len(result.trials) == 8   # 6 + 2 replicates
+    warned = [m for m in logged if "no second stage" in m]
+    assert len(warned) == 1 and "no band to sample around" in warned[0]
+    assert (tmp_path / "run" / "formula.json").exists()
+
+
 def test_an_empty_trials_file_reads_as_an_empty_search(tmp_path, cli):
     (tmp_path / "trials.sqlite").write_bytes(b"")
     code, _, err = cli("plot", tmp_path)

@@ -239,8 +239,16 @@ def search(base: str | None = None, data: str | None = None, *, progress: bool =
                                                                          pending)):
                             break
                 # The second stage: sampled around the first stage's formula (or read back).
-                stage = plan_second_stage(config, yardstick, candidates, run.trials,
-                                          store.trials())
+                # A stage that cannot be planned is skipped, never the search's end: the
+                # default preset has one, and a search always ends with a formula when its
+                # first stage has one (the same first stage skips it again on resume).
+                try:
+                    stage = plan_second_stage(config, yardstick, candidates, run.trials,
+                                              store.trials())
+                except TinyFormulaError as error:
+                    log(f"warning: no second stage: {error}. The formula is fitted on the "
+                        f"first stage's trials.")
+                    stage = []
                 if stage:
                     run([p for k in sorted(by_rung) for p in by_rung[k]] + stage,
                         lambda trials, pending: f"second stage: {len(stage)} candidates "
