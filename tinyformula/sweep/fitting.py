@@ -261,10 +261,10 @@ def band(config: SearchConfig, trials: Sequence[Trial], formula: TinyFormula, dr
         for name in (rng.choice(names) for _ in names):
             resample += by_candidate[name]
         try:
-            surrogate = Surrogate(sigma, restarts=0).fit(trial_points(resample))
-        except (TinyFormulaError, ValueError, np.linalg.LinAlgError):
-            continue   # a resample too thin to fit: it reaches no budget
-        try:
+            # Only the surrogate fit's path reads a resample's own surrogate (the cost is
+            # read from ``whole``); a frontier refit needs none.
+            surrogate = (Surrogate(sigma, restarts=0).fit(trial_points(resample))
+                         if formula.method == "surrogate" else None)
             columns = _points(config, resample, formula.method, sigma, surrogate)
             columns = {key: columns[key] for key in ("c", "r", "d")}   # no top-1 GP needed
             refit = TinyFormula(**{**formula.get_params(), "top1_noise": None,
