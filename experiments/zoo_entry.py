@@ -84,7 +84,8 @@ def main() -> None:
     if args.run:
         config = load_run(args.run).config
         search.update(preset=config.preset, trials=config.trials, seed=config.seed,
-                      schedule=config.schedule, train_size=config.train_size,
+                      schedule=config.schedule, second_stage=config.second_stage,
+                      train_size=config.train_size,
                       epochs=config.epochs, c_range=list(config.c_range))
     schedule = report["schedules"][-1]
     noise = report["by_schedule"][-1].get("noise", {})

@@ -461,7 +461,7 @@ def test_the_zoo_lists_its_entries_and_predict_uses_one(zoo, cli):
     code, out, _ = cli("zoo", "--json")
     assert json.loads(out)[0]["name"] == "efficientnet_b0/fashion-mnist"
     code, out, _ = cli("zoo", "efficientnet_b0/fashion-mnist")
-    assert code == 0 and "fitted 2026-12-04 on a test" in out
+    assert code == 0 and "validated 2026-12-04 on a test" in out
     code, out, err = cli("predict", "--formula", "zoo:efficientnet_b0/fashion-mnist",
                          "--flops", "0.1", "--json")
     assert code == 0, err

@@ -40,7 +40,7 @@ def run(args) -> int:
         print("The zoo is empty.")
         return 0
     for row in rows:
-        print(f"{row['formula']}  ({row['fit']} fit, {row['schedule']} schedule; fitted "
+        print(f"{row['formula']}  ({row['fit']} fit, {row['schedule']} schedule; validated "
               f"{row['date']} on {row['machine']})")
         if row["summary"]:
             print(f"    {row['summary']}")
@@ -61,7 +61,7 @@ def _verdict_lines(validation: dict) -> list[str]:
 
 def _print_entry(data: dict) -> None:
     print(f"zoo:{data['name']}: {data['base']} on {data['dataset']}, {data['fit']} fit")
-    print(f"fitted {data['date']} on {data['machine']}")
+    print(f"validated {data['date']} on {data['machine']}")
     search = data["search"]
     print("search: " + ", ".join(f"{key} {value}" for key, value in search.items()))
     validation = data["validation"]
