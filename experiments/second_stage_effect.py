@@ -5,8 +5,9 @@
 
 For each finished two-stage run folder (``fit ... --second-stage N``): its formula as fitted
 (both stages), the formula the same fit gives on the first stage's trials alone (the second
-stage's candidates, numbered from ``STAGE_OFFSET``, left out), and, with ``--before``, the
-formula of a search without a second stage at the same seed (paired in order), at
+stage's candidates, numbered from ``STAGE_OFFSET``, left out), and, with ``--before``, another
+run's formula shown beside it (paired in order: a search without a second stage at the same
+seed, or the same search with another stage), at
 c = 0.06, 0.13, 0.25, 0.5. Then the top rung's trials in 0.1 <= c <= 0.6, where the stage
 moved the formulas, by resolution multiplier r: how many each stage trained and their mean
 top-1. Shows whether the formulas moved because of the stage's trainings (first stage alone
@@ -73,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", help="NAME=RUN (two-stage searches)")
     parser.add_argument("--before", nargs="*", default=[],
-                        help="NAME=RUN: searches without a second stage, paired in order")
+                        help="NAME=RUN: formulas to show beside them, paired in order")
     parser.add_argument("--out", default="second_stage_effect")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
@@ -85,7 +86,7 @@ def main() -> None:
         if index < len(before):
             old_name, old_folder = before[index]
             old = TinyFormula.load(Path(old_folder) / "formula.json")
-            rows.append((f"{old_name} (no second stage)", recommendations(old)))
+            rows.append((f"{old_name} (--before)", recommendations(old)))
         rows.append((f"{name}, first stage alone", recommendations(fitted["first"])))
         rows.append((f"{name}, both stages", recommendations(fitted["both"])))
         summary = {"name": name, "run": folder, "stage_trials": fitted["stage_trials"],
