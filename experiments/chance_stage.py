@@ -1,0 +1,126 @@
+"""An experimental second stage that samples where the optimum may be, not around the band.
+
+    python experiments/chance_stage.py RUN --out NEW_RUN
+
+``RUN`` is a finished two-stage search (``fit ... --second-stage N``). This copies its store to
+``NEW_RUN`` without the second stage's trainings, then retrains a stage of the same size
+planned differently, and refits. The package's stage (``sweep/stages.py``) samples inside the
+first stage's band (80% of refits on resampled trials, widened by 1.1), so it cannot reach
+resolutions the first stage's top rung left empty (``second_stage_mobilenetv2_seeds.md``).
+This one asks the surrogate of every first-stage trial instead: at each budget of its grid
+(the top rung's range of c) and each (r, d) it has searched, the chance that the point beats
+the budget's best expected top-1, from the surrogate's mean and standard deviation (the
+chance the formula's path already uses to find ties). The stage draws among the points that
+tie the best (a chance of at least ``TIE_CHANCE``, as the path counts ties), with probability
+in proportion to that chance, jitters them within their grid cell, and solves w
+for the budget. Where few full-budget trials lie, the surrogate is unsure, and a point there
+keeps a real chance of being best, so it gets trained.
+
+Everything else is the package's: the same ``fit`` command, seeds, images and fit. Only the
+planning function is replaced (``sweep.stages.sample_around_band``), in this process.
+An experiment, not a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+
+def sample_by_chance(config, yardstick, candidates, trials):
+    """``config.second_stage`` new networks drawn by their chance of beating each budget's
+    best under the surrogate of ``trials`` (see the module docstring)."""
+    import numpy as np
+    from scipy.special import ndtr
+
+    from tinyformula.core.errors import TinyFormulaError
+    from tinyformula.execution.jobs import TrialState
+    from tinyformula.formula.quality import noise_sigma
+    from tinyformula.formula.solve import solve_width
+    from tinyformula.formula.surrogate import TIE_CHANCE, Surrogate, c_grid
+    from tinyformula.sweep.fitting import trial_points
+    from tinyformula.sweep.noise import seed_noise
+    from tinyformula.sweep.space import MULTIPLIER_RANGE, network_key
+    from tinyformula.sweep.stages import is_second_stage
+
+    first = [t for t in trials if not is_second_stage(t.candidate)]
+    noise = seed_noise(first, rung=config.top_rung).get("mean_abs_diff")
+    surrogate = Surrogate(noise_sigma(noise) if noise else None).fit(trial_points(first))
+    top = [t.config.c for t in first
+           if t.rung == config.top_rung and t.state is TrialState.OK and t.top1 is not None]
+    budgets = c_grid(min(top), max(top))
+    r, d, mask = surrogate.grid(budgets, MULTIPLIER_RANGE)
+    cells = []                                   # (budget index, grid index, chance)
+    for j, c in enumerate(budgets):
+        where = np.flatnonzero(mask[j])
+        if not len(where):
+            continue
+        mean, std = surrogate.predict(r[where], d[where], np.full(len(where), c),
+                                      return_std=True)
+        best = int(np.argmax(mean))
+        chance = ndtr((mean - mean[best]) / np.sqrt(std ** 2 + std[best] ** 2 + 1e-12))
+        cells += [(j, int(k), float(p)) for k, p in zip(where, chance) if p >= TIE_CHANCE]
+    if not cells:
+        raise TinyFormulaError("the surrogate has searched no point to sample around")
+    step_c = math.log(budgets[1] / budgets[0])
+    step_r = math.log(max(r) / min(r)) / (int(round(len(r) ** 0.5)) - 1)
+    step_d = math.log(max(d) / min(d)) / (int(round(len(d) ** 0.5)) - 1)
+    rng = random.Random(f"second stage {config.seed}")
+    seen = {network_key(yardstick, c) for c in candidates}
+    lo_c, hi_c = config.c_range
+    found = []
+    for _ in range(200 * config.second_stage):
+        if len(found) == config.second_stage:
+            break
+        j, k, _chance = rng.choices(cells, weights=[cell[2] for cell in cells])[0]
+        c = budgets[j] * math.exp(rng.uniform(-step_c / 2, step_c / 2))
+        rr = round(float(r[k]) * math.exp(rng.uniform(-step_r / 2, step_r / 2)), 4)
+        dd = round(float(d[k]) * math.exp(rng.uniform(-step_d / 2, step_d / 2)), 4)
+        solved = solve_width(yardstick, c, rr, dd, exact=False)
+        if solved is None or not MULTIPLIER_RANGE[0] <= solved.w <= MULTIPLIER_RANGE[1] \
+                or solved.scale.resolution(yardstick.resolution_base) < 1:
+            continue
+        measured = yardstick.measure(solved.scale)
+        key = network_key(yardstick, measured)
+        if key in seen or not lo_c <= measured.c <= hi_c:
+            continue
+        seen.add(key)
+        found.append(measured)
+    else:
+        raise TinyFormulaError(f"found only {len(found)} of {config.second_stage} networks")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    from tinyformula.sweep import stages
+    from tinyformula.sweep.results import read_search
+
+    config, _, _ = read_search(args.run)
+    if not config.second_stage:
+        sys.exit(f"{args.run} has no second stage")
+    if args.out.exists():
+        sys.exit(f"{args.out} exists")
+    args.out.mkdir(parents=True)
+    shutil.copy(args.run / "trials.sqlite", args.out / "trials.sqlite")
+    with sqlite3.connect(args.out / "trials.sqlite") as store:
+        store.execute("delete from trials where candidate >= ?", (stages.STAGE_OFFSET,))
+    stages.sample_around_band = sample_by_chance     # the planning function, replaced
+    from tinyformula.cli import main as cli
+
+    code = cli(["fit", "--base", config.base, "--data", config.data, "--preset", config.preset,
+                "--trials", str(config.trials), "--second-stage", str(config.second_stage),
+                "--seed", str(config.seed), "--workers", "2", "--out", str(args.out)])
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
