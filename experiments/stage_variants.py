@@ -1,24 +1,30 @@
-"""An experimental second stage that samples where the optimum may be, not around the band.
+"""Experimental second stages: drawn by the surrogate's chance of being best, or trained longer.
 
-    python experiments/chance_stage.py RUN --out NEW_RUN
+    python experiments/stage_variants.py RUN --out NEW_RUN [--sampler band|chance]
+        [--images-factor F]
 
 ``RUN`` is a finished two-stage search (``fit ... --second-stage N``). This copies its store to
 ``NEW_RUN`` without the second stage's trainings, then retrains a stage of the same size
-planned differently, and refits. The package's stage (``sweep/stages.py``) samples inside the
-first stage's band (80% of refits on resampled trials, widened by 1.1), so it cannot reach
-resolutions the first stage's top rung left empty (``second_stage_mobilenetv2_seeds.md``).
-This one asks the surrogate of every first-stage trial instead: at each budget of its grid
-(the top rung's range of c) and each (r, d) it has searched, the chance that the point beats
-the budget's best expected top-1, from the surrogate's mean and standard deviation (the
-chance the formula's path already uses to find ties). The stage draws among the points that
-tie the best (a chance of at least ``TIE_CHANCE``, as the path counts ties), with probability
-in proportion to that chance, jitters them within their grid cell, and solves w
-for the budget. Where few full-budget trials lie, the surrogate is unsure, and a point there
-keeps a real chance of being best, so it gets trained.
+planned differently, and refits. Everything else is the package's: the same ``fit`` command,
+seeds and fit; only the planning is replaced, in this process. Experiments, not defaults.
 
-Everything else is the package's: the same ``fit`` command, seeds, images and fit. Only the
-planning function is replaced (``sweep.stages.sample_around_band``), in this process.
-An experiment, not a default.
+``--sampler chance`` (the default). The package's stage (``sweep/stages.py``, ``--sampler
+band``) samples inside the first stage's band (80% of refits on resampled trials, widened by
+1.1), so it cannot reach resolutions the first stage's top rung left empty
+(``second_stage_mobilenetv2_seeds.md``). This one asks the surrogate of every first-stage
+trial instead: at each budget of its grid (the top rung's range of c) and each (r, d) it has
+searched, the chance that the point beats the budget's best expected top-1, from the
+surrogate's mean and standard deviation (the chance the formula's path already uses to find
+ties). The stage draws among the points that tie the best (a chance of at least
+``TIE_CHANCE``, as the path counts ties), with probability in proportion to that chance,
+jitters them within their grid cell, and solves w for the budget. Where few full-budget
+trials lie, the surrogate is unsure, and a point there keeps a real chance of being best, so
+it gets trained.
+
+``--images-factor F`` trains the stage's candidates on F times the top rung's images (default
+1). The surrogate reads every trial with its training images, and the formula's path is read
+at the largest: with F = 2 the formula is read at twice the search's schedule, which is
+where ``validate`` scores it. F x the stage's compute.
 """
 
 from __future__ import annotations
@@ -100,8 +106,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--sampler", choices=("band", "chance"), default="chance")
+    parser.add_argument("--images-factor", type=int, default=1)
     args = parser.parse_args()
-    from tinyformula.sweep import stages
+    from tinyformula.sweep import driver, stages
     from tinyformula.sweep.results import read_search
 
     config, _, _ = read_search(args.run)
@@ -113,7 +121,15 @@ def main() -> None:
     shutil.copy(args.run / "trials.sqlite", args.out / "trials.sqlite")
     with sqlite3.connect(args.out / "trials.sqlite") as store:
         store.execute("delete from trials where candidate >= ?", (stages.STAGE_OFFSET,))
-    stages.sample_around_band = sample_by_chance     # the planning function, replaced
+    if args.sampler == "chance":
+        stages.sample_around_band = sample_by_chance     # the planning function, replaced
+    if args.images_factor != 1:
+        planner, factor = driver.plan_second_stage, args.images_factor
+
+        def plan_longer(*given, **named):
+            return [p._replace(images=p.images * factor) for p in planner(*given, **named)]
+
+        driver.plan_second_stage = plan_longer
     from tinyformula.cli import main as cli
 
     code = cli(["fit", "--base", config.base, "--data", config.data, "--preset", config.preset,
