@@ -97,7 +97,7 @@ def sample_by_chance(config, yardstick, candidates, trials):
             continue
         seen.add(key)
         found.append(measured)
-    else:
+    if len(found) < config.second_stage:
         raise TinyFormulaError(f"found only {len(found)} of {config.second_stage} networks")
     return found
 
