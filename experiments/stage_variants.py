@@ -24,7 +24,8 @@ it gets trained.
 ``--images-factor F`` trains the stage's candidates on F times the top rung's images (default
 1). The surrogate reads every trial with its training images, and the formula's path is read
 at the largest: with F = 2 the formula is read at twice the search's schedule, which is
-where ``validate`` scores it. F x the stage's compute.
+where ``validate`` scores it. F x the stage's compute. ``--read-at top-rung`` reads the path
+at the top rung's schedule instead, the longer trainings serving as extra evidence.
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--sampler", choices=("band", "chance"), default="chance")
     parser.add_argument("--images-factor", type=int, default=1)
+    parser.add_argument("--read-at", choices=("longest", "top-rung"), default="longest",
+                        help="the schedule the formula's path is read at (with "
+                             "--images-factor): the longest trained, or the top rung's")
     args = parser.parse_args()
     from tinyformula.sweep import driver, stages
     from tinyformula.sweep.results import read_search
@@ -130,6 +134,17 @@ def main() -> None:
             return [p._replace(images=p.images * factor) for p in planner(*given, **named)]
 
         driver.plan_second_stage = plan_longer
+        if args.read_at == "top-rung":
+            from tinyformula.formula.surrogate import Surrogate
+
+            fit, top = Surrogate.fit, config.train_size * config.epochs
+
+            def fit_read_at_top(self, points):
+                fitted = fit(self, points)
+                fitted.full_images_ = min(fitted.full_images_, top)
+                return fitted
+
+            Surrogate.fit = fit_read_at_top
     from tinyformula.cli import main as cli
 
     code = cli(["fit", "--base", config.base, "--data", config.data, "--preset", config.preset,
