@@ -85,6 +85,22 @@ def provenance(command: list[str], seconds: float) -> str:
             f"shared with other work).\n")
 
 
+def write_results(out: str, table: str, data, started: float, load: float,
+                  title: str = "") -> None:
+    """Write ``experiments/results/OUT.md`` (``title``, the provenance lines, the load average
+    before (``load``) and now, and ``table``) and ``OUT.json`` (``data``). ``started``: the
+    ``time.perf_counter()`` the run began at."""
+    import json
+    import time
+
+    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{out}.md").write_text(
+        (f"# {title}\n\n" if title else "")
+        + provenance(sys.argv, time.perf_counter() - started) + loads + "\n" + table + "\n")
+    (RESULTS / f"{out}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+
+
 def save_figure(figure, path: Path) -> None:
     from tinyformula import save_figure as save
 

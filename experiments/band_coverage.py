@@ -17,7 +17,6 @@ No training. Writes ``experiments/results/NAME.md`` (default ``band_coverage``) 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from statistics import NormalDist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 
@@ -108,12 +107,8 @@ def main() -> None:
     data["totals"] = totals
     table = "\n".join(lines)
     print(table)
-    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(
-        "# Do formula bands cover other seeds' formulas?\n\n"
-        + provenance(sys.argv, time.perf_counter() - start) + loads + "\n" + table + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_results(args.out, table, data, start, load,
+                  "Do formula bands cover other seeds' formulas?")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ shorter than it was planned). The formulas' validated scores side by side come f
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 
@@ -84,11 +83,7 @@ def main() -> None:
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
-    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(
-        provenance(sys.argv, time.perf_counter() - start) + loads + "\n" + table + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    write_results(args.out, table, rows, start, load)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ vs first stage alone). Fits only, no training: about 10 s per run. Writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 C_RANGE = (0.1, 0.6)
@@ -116,12 +115,7 @@ def main() -> None:
         lines.append(f"| {name} | {span} | " + " | ".join(text) + " |")
     table = "\n".join(lines)
     print(table)
-    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(
-        "# What the second stage changes in a formula\n\n"
-        + provenance(sys.argv, time.perf_counter() - start) + loads + "\n" + table + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=1) + "\n")
+    write_results(args.out, table, data, start, load, "What the second stage changes in a formula")
 
 
 if __name__ == "__main__":

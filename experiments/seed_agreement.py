@@ -23,7 +23,6 @@ file for the command that measures it). Prints and writes ``experiments/results/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 FITS = ("frontier", "surrogate")
@@ -158,11 +157,7 @@ def main() -> None:
                               f" {counts}")
     table = "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in spread)
     print(table)
-    RESULTS.mkdir(exist_ok=True)
-    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
-    (RESULTS / f"{args.out}.md").write_text(
-        provenance(sys.argv, time.perf_counter() - start) + loads + "\n" + table + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_results(args.out, table, rows, start, load)
 
 
 if __name__ == "__main__":

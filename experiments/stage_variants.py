@@ -48,12 +48,11 @@ def sample_by_chance(config, yardstick, candidates, trials):
     from tinyformula.core.errors import TinyFormulaError
     from tinyformula.execution.jobs import TrialState
     from tinyformula.formula.quality import noise_sigma
-    from tinyformula.formula.solve import solve_width
     from tinyformula.formula.surrogate import TIE_CHANCE, Surrogate, c_grid
     from tinyformula.sweep.fitting import trial_points
     from tinyformula.sweep.noise import seed_noise
     from tinyformula.sweep.space import MULTIPLIER_RANGE, network_key
-    from tinyformula.sweep.stages import is_second_stage
+    from tinyformula.sweep.stages import is_second_stage, new_network
 
     first = [t for t in trials if not is_second_stage(t.candidate)]
     noise = seed_noise(first, rung=config.top_rung).get("mean_abs_diff")
@@ -79,7 +78,6 @@ def sample_by_chance(config, yardstick, candidates, trials):
     step_d = math.log(max(d) / min(d)) / (int(round(len(d) ** 0.5)) - 1)
     rng = random.Random(f"second stage {config.seed}")
     seen = {network_key(yardstick, c) for c in candidates}
-    lo_c, hi_c = config.c_range
     found = []
     for _ in range(200 * config.second_stage):
         if len(found) == config.second_stage:
@@ -88,16 +86,9 @@ def sample_by_chance(config, yardstick, candidates, trials):
         c = budgets[j] * math.exp(rng.uniform(-step_c / 2, step_c / 2))
         rr = round(float(r[k]) * math.exp(rng.uniform(-step_r / 2, step_r / 2)), 4)
         dd = round(float(d[k]) * math.exp(rng.uniform(-step_d / 2, step_d / 2)), 4)
-        solved = solve_width(yardstick, c, rr, dd, exact=False)
-        if solved is None or not MULTIPLIER_RANGE[0] <= solved.w <= MULTIPLIER_RANGE[1] \
-                or solved.scale.resolution(yardstick.resolution_base) < 1:
-            continue
-        measured = yardstick.measure(solved.scale)
-        key = network_key(yardstick, measured)
-        if key in seen or not lo_c <= measured.c <= hi_c:
-            continue
-        seen.add(key)
-        found.append(measured)
+        network = new_network(yardstick, c, rr, dd, seen, config.c_range)
+        if network is not None:
+            found.append(network)
     if len(found) < config.second_stage:
         raise TinyFormulaError(f"found only {len(found)} of {config.second_stage} networks")
     return found

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import write_results  # noqa: E402
 from verdict_agreement import validated  # noqa: E402
 
 RULE = 1.0     # gain over fast, less the band's cost, in seed standard deviations (as rules 3)
@@ -116,12 +116,8 @@ def main() -> None:
               f"- gain over fast - cost < {RULE:g} sigma: {tally(fails)}"]
     table = "\n".join(lines)
     print(table)
-    loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.out}.md").write_text(
-        "# Could the verdict judge fast compound scaling too?\n\n"
-        + provenance(sys.argv, time.perf_counter() - start) + loads + "\n" + table + "\n")
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(rows, indent=1) + "\n")
+    write_results(args.out, table, rows, start, load,
+                  "Could the verdict judge fast compound scaling too?")
 
 
 if __name__ == "__main__":

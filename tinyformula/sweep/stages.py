@@ -98,17 +98,28 @@ def sample_around_band(config: SearchConfig, yardstick: Yardstick,
             continue
         r = round(_log_uniform(rng, at["r_lo"] / WIDEN, at["r_hi"] * WIDEN), 4)
         d = round(_log_uniform(rng, at["d_lo"] / WIDEN, at["d_hi"] * WIDEN), 4)
-        solved = solve_width(yardstick, c, r, d, exact=False)
-        if solved is None or not MULTIPLIER_RANGE[0] <= solved.w <= MULTIPLIER_RANGE[1] \
-                or solved.scale.resolution(yardstick.resolution_base) < 1:
-            continue
-        measured = yardstick.measure(solved.scale)
-        key = network_key(yardstick, measured)
-        if key in seen or not lo_c <= measured.c <= hi_c:
-            continue
-        seen.add(key)
-        found.append(measured)
+        network = new_network(yardstick, c, r, d, seen, config.c_range)
+        if network is not None:
+            found.append(network)
     return found
+
+
+def new_network(yardstick: Yardstick, c: float, r: float, d: float, seen: set,
+                c_range: tuple[float, float]) -> Configuration | None:
+    """The network of resolution and depth multipliers ``r``, ``d`` with its width solved for
+    budget ``c``, measured; None when no width in the sampler's range reaches it, its input
+    would be under a pixel, it lands outside ``c_range``, or it is one of ``seen`` (network
+    keys; a new network's key is added)."""
+    solved = solve_width(yardstick, c, r, d, exact=False)
+    if solved is None or not MULTIPLIER_RANGE[0] <= solved.w <= MULTIPLIER_RANGE[1] \
+            or solved.scale.resolution(yardstick.resolution_base) < 1:
+        return None
+    measured = yardstick.measure(solved.scale)
+    key = network_key(yardstick, measured)
+    if key in seen or not c_range[0] <= measured.c <= c_range[1]:
+        return None
+    seen.add(key)
+    return measured
 
 
 def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
