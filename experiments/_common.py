@@ -9,6 +9,7 @@ one two-thread process (experiments/bench_cores.py).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
@@ -87,18 +88,42 @@ def provenance(command: list[str], seconds: float) -> str:
 
 def write_results(out: str, table: str, data, started: float, load: float,
                   title: str = "") -> None:
-    """Write ``experiments/results/OUT.md`` (``title``, the provenance lines, the load average
-    before (``load``) and now, and ``table``) and ``OUT.json`` (``data``). ``started``: the
-    ``time.perf_counter()`` the run began at."""
+    """Print ``table``, then write ``experiments/results/OUT.md`` (``title``, the provenance
+    lines, the load average before (``load``) and now, and ``table``) and ``OUT.json``
+    (``data``). ``started``: the ``time.perf_counter()`` the run began at."""
     import json
     import time
 
+    print(table)
     loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{out}.md").write_text(
         (f"# {title}\n\n" if title else "")
         + provenance(sys.argv, time.perf_counter() - started) + loads + "\n" + table + "\n")
     (RESULTS / f"{out}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+
+
+def named(spec: str) -> tuple[str, str]:
+    """An argparse type: ``NAME=PATH`` as (name, path); anything else is refused."""
+    import argparse
+
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise argparse.ArgumentTypeError(f"{spec!r}: give NAME=PATH")
+    return name, path
+
+
+@contextlib.contextmanager
+def refusing(parser):
+    """Bad input met inside the block (a TinyFormulaError: a folder that is not a run, a
+    formula file that is not there) ends the script as argparse does: one line, exit status
+    2, before anything is written."""
+    from tinyformula import TinyFormulaError
+
+    try:
+        yield
+    except TinyFormulaError as error:
+        parser.error(str(error))
 
 
 def save_figure(figure, path: Path) -> None:

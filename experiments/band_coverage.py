@@ -25,7 +25,7 @@ from statistics import NormalDist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_results  # noqa: E402
+from _common import named, refusing, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 
@@ -66,20 +66,20 @@ def main() -> None:
     from tinyformula.formula.band import LEVEL
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="NAME=RUN")
+    parser.add_argument("runs", nargs="+", type=named, help="NAME=RUN")
     parser.add_argument("--group", nargs="*", default=[],
                         help="each run's group (a base), in the order of the runs")
     parser.add_argument("--out", default="band_coverage")
     args = parser.parse_args()
     if args.group and len(args.group) != len(args.runs):
-        sys.exit("--group needs one name per run")
+        parser.error("--group needs one name per run")
     start, load = time.perf_counter(), os.getloadavg()[0]
     groups: dict[str, list] = {}
-    for index, spec in enumerate(args.runs):
-        name, folder = spec.split("=", 1)
+    for index, (name, folder) in enumerate(args.runs):
         group = args.group[index] if args.group else "all"
-        groups.setdefault(group, []).append(
-            (name, TinyFormula.load(Path(folder) / "formula.json")))
+        with refusing(parser):
+            formula = TinyFormula.load(Path(folder) / "formula.json")
+        groups.setdefault(group, []).append((name, formula))
     expected = expected_coverage(LEVEL)
     lines = [f"Bands hold {LEVEL:.0%} of refits; calibrated, another seed's recommendation "
              f"lands inside {expected:.0%} of the time.", "",
@@ -106,7 +106,6 @@ def main() -> None:
                  f"{d_in} ({d_in / max(d_n, 1):.0%}) |")
     data["totals"] = totals
     table = "\n".join(lines)
-    print(table)
     write_results(args.out, table, data, start, load,
                   "Do formula bands cover other seeds' formulas?")
 

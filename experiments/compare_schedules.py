@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_results  # noqa: E402
+from _common import named, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 
@@ -57,11 +57,11 @@ def describe(name: str, run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="NAME=RUN_DIR")
+    parser.add_argument("runs", nargs="+", type=named, help="NAME=RUN_DIR")
     parser.add_argument("--out", default="schedules")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
-    rows = [describe(*spec.split("=", 1)) for spec in args.runs]
+    rows = [describe(name, Path(folder)) for name, folder in args.runs]
     first = rows[0]
     lines = ["| run | schedule | candidates | trials | top-rung trials | frontier | images | "
              "images x FLOPs | worker-s | wall | fit | verdict |", "|" + "---|" * 12]
@@ -82,7 +82,6 @@ def main() -> None:
                  for b in row["budgets"]]
         lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
-    print(table)
     write_results(args.out, table, rows, start, load)
 
 

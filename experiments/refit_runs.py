@@ -98,7 +98,6 @@ def main() -> None:
                      + " | ".join(cell(entry) for entry in row["budgets"])
                      + f" | {row['verdict']} | {row['seconds']:.0f} s |")
     table = "\n".join(lines)
-    print(table)
     write_results(args.out, table, rows, start, load)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_results  # noqa: E402
+from _common import named, refusing, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 C_RANGE = (0.1, 0.6)
@@ -47,13 +47,13 @@ def recommendations(formula) -> list[str]:
 
 def refit(run_dir: Path) -> dict:
     """The run's formula and its first stage's formula, and its top rung's trials."""
-    from tinyformula import TinyFormula, fit_formula
+    from tinyformula import TinyFormula, TinyFormulaError, fit_formula
     from tinyformula.sweep.results import read_search
     from tinyformula.sweep.stages import STAGE_OFFSET, is_second_stage
 
     config, yardstick, trials = read_search(Path(run_dir))
     if not config.second_stage:
-        sys.exit(f"{run_dir} was not searched with a second stage")
+        raise TinyFormulaError(f"{run_dir} was not searched with a second stage")
     # a folder refitted with a shorter stage than it trained keeps the extra trainings: the
     # formula reads the first ``second_stage`` candidates, and so does this table
     trials = [t for t in trials if t.candidate < STAGE_OFFSET + config.second_stage]
@@ -71,20 +71,21 @@ def main() -> None:
     from tinyformula import TinyFormula
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("runs", nargs="+", help="NAME=RUN (two-stage searches)")
-    parser.add_argument("--before", nargs="*", default=[],
+    parser.add_argument("runs", nargs="+", type=named, help="NAME=RUN (two-stage searches)")
+    parser.add_argument("--before", nargs="*", default=[], type=named,
                         help="NAME=RUN: formulas to show beside them, paired in order")
     parser.add_argument("--out", default="second_stage_effect")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
-    runs = [spec.split("=", 1) for spec in args.runs]
-    before = [spec.split("=", 1) for spec in args.before]
+    runs, before = args.runs, args.before
     rows, bins, data = [], [], []
     for index, (name, folder) in enumerate(runs):
-        fitted = refit(Path(folder))
+        with refusing(parser):
+            fitted = refit(Path(folder))
         if index < len(before):
             old_name, old_folder = before[index]
-            old = TinyFormula.load(Path(old_folder) / "formula.json")
+            with refusing(parser):
+                old = TinyFormula.load(Path(old_folder) / "formula.json")
             rows.append((f"{old_name} (--before)", recommendations(old)))
         rows.append((f"{name}, first stage alone", recommendations(fitted["first"])))
         rows.append((f"{name}, both stages", recommendations(fitted["both"])))
@@ -114,7 +115,6 @@ def main() -> None:
         text = [f"{n} | {mean:.1%}" if mean is not None else f"{n} | -" for n, mean in cells]
         lines.append(f"| {name} | {span} | " + " | ".join(text) + " |")
     table = "\n".join(lines)
-    print(table)
     write_results(args.out, table, data, start, load, "What the second stage changes in a formula")
 
 

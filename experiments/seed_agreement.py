@@ -156,7 +156,6 @@ def main() -> None:
                               f"{len(px)} formulas; inside the full one's band of {len(inside)}:"
                               f" {counts}")
     table = "\n".join(lines) + "\n\n" + "\n".join(f"- {line}" for line in spread)
-    print(table)
     write_results(args.out, table, rows, start, load)
 
 

@@ -38,6 +38,10 @@ import sqlite3
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import refusing  # noqa: E402
+
 
 def sample_by_chance(config, yardstick, candidates, trials):
     """``config.second_stage`` new networks drawn by their chance of beating each budget's
@@ -107,11 +111,12 @@ def main() -> None:
     from tinyformula.sweep import driver, stages
     from tinyformula.sweep.results import read_search
 
-    config, _, _ = read_search(args.run)
+    with refusing(parser):
+        config, _, _ = read_search(args.run)
     if not config.second_stage:
-        sys.exit(f"{args.run} has no second stage")
+        parser.error(f"{args.run} has no second stage")
     if args.out.exists():
-        sys.exit(f"{args.out} exists")
+        parser.error(f"{args.out} exists")
     args.out.mkdir(parents=True)
     shutil.copy(args.run / "trials.sqlite", args.out / "trials.sqlite")
     with sqlite3.connect(args.out / "trials.sqlite") as store:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_results  # noqa: E402
+from _common import refusing, write_results  # noqa: E402
 from verdict_agreement import validated  # noqa: E402
 
 RULE = 1.0     # gain over fast, less the band's cost, in seed standard deviations (as rules 3)
@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--out", default="verdict_vs_fast")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
-    rows = [row for spec in args.specs for row in rows_for(spec)]
+    with refusing(parser):
+        rows = [row for spec in args.specs for row in rows_for(spec)]
     lines = ["| formula | c | sigma | cost / sigma | gain over fast / sigma | verdict then | "
              "vs fast (diff ± se) | vs giant |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -115,7 +116,6 @@ def main() -> None:
               f"- gain over fast - cost >= {RULE:g} sigma: {tally(passes)}",
               f"- gain over fast - cost < {RULE:g} sigma: {tally(fails)}"]
     table = "\n".join(lines)
-    print(table)
     write_results(args.out, table, rows, start, load,
                   "Could the verdict judge fast compound scaling too?")
 
