@@ -94,13 +94,15 @@ def write_results(out: str, table: str, data, started: float, load: float,
     import json
     import time
 
+    from tinyformula.core.files import write_atomically
+
     print(table)
     loads = f"Load average (1 min) {load:.1f} before, {os.getloadavg()[0]:.1f} after.\n"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{out}.md").write_text(
-        (f"# {title}\n\n" if title else "")
-        + provenance(sys.argv, time.perf_counter() - started) + loads + "\n" + table + "\n")
-    (RESULTS / f"{out}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    write_atomically(RESULTS / f"{out}.md", (f"# {title}\n\n" if title else "")
+                     + provenance(sys.argv, time.perf_counter() - started) + loads + "\n"
+                     + table + "\n")
+    write_atomically(RESULTS / f"{out}.json", json.dumps(data, indent=1, default=str) + "\n")
 
 
 def named(spec: str) -> tuple[str, str]:
