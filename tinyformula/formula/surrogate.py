@@ -1,10 +1,19 @@
-"""A surrogate of top-1 over every trial, and the formula it implies.
+"""A surrogate of top-1 over a search's trials, and the formula it implies.
 
 The paper fits r(c) and d(c) through the strict Pareto frontier: six of sixty trials on the
-presets, each a single noisy score. The surrogate uses them all: a Gaussian process of top-1
+presets, each a single noisy score. The surrogate uses many more: a Gaussian process of top-1
 over (log r, log d, log c) (and log images, when the trials trained on several budgets, as
 successive halving's rungs do), with an anisotropic RBF kernel and white noise held at least at
-the measured seed noise, so it averages neighbours instead of chasing one lucky score. Its best
+the measured seed noise, so it averages neighbours instead of chasing one lucky score.
+
+It reads only trials trained on at least ``MIN_IMAGES_SHARE`` of the most images any trial
+trained on (successive halving's top two rungs at eta 3): a network trained on a ninth of the
+images ranks resolutions differently from one trained on all of them. From halving's first rung
+to its second, networks gained 5-6 points more per unit of log r the higher their r (five of six
+searches, each by 3 standard errors or more); from the second to the top rung the gain did not
+depend on r (``experiments/results/surrogate_rungs.md``). A stationary kernel over log images
+cannot hold both, and the first rung has three times the trials of the others, so it pulled the
+formula towards the low resolutions it favours. Its best
 (r, d) along each budget c is the formula's path (:meth:`Surrogate.optimum_path`); the formula's
 GPs of r(c) and d(c) are then fitted on that path, so a formula file stays plain floats.
 
@@ -29,6 +38,7 @@ GRID_R = 25            # (r, d) grid per budget, log-spaced over the trials' ran
 GRID_C = 24            # budgets on the path, log-spaced over the trials' range of c
 SUPPORT = 0.5          # a grid point needs a trial within this distance in every log coordinate
 MIN_TRIALS = 8         # fewer trials than this cannot shape a surface in three dimensions
+MIN_IMAGES_SHARE = 0.3    # trials trained on less than this share of the most images are left out
 NOISE_FLOOR_SHARE = 0.5   # white noise held at least at this share of the seed noise's variance
 TIE_CHANCE = 0.25      # a grid point ties the best when it beats it with at least this chance
 
@@ -57,6 +67,10 @@ class TrialPoints:
 
     def __len__(self) -> int:
         return len(self.c)
+
+    def trained_on_at_least(self, images: float) -> "TrialPoints":
+        """The trials trained on at least ``images`` (x epochs)."""
+        return self.take([i for i, n in enumerate(self.images) if n >= images])
 
     def take(self, rows) -> "TrialPoints":
         """These rows (repeats allowed: a bootstrap resample)."""
@@ -87,7 +101,8 @@ class WidthModel:
 
 
 class Surrogate:
-    """A GP of top-1 over (log r, log d, log c[, log images]) fitted on every finished trial.
+    """A GP of top-1 over (log r, log d, log c[, log images]) fitted on the finished trials
+    trained on at least ``min_images_share`` of the most images.
 
     Parameters
     ----------
@@ -98,13 +113,17 @@ class Surrogate:
         Seed of the optimiser's restarts (fits are deterministic).
     restarts : int
         Optimiser restarts (bootstrap refits use fewer).
+    min_images_share : float
+        Trials trained on less than this share of the most images any trial trained on are
+        left out (0: every trial), unless fewer than ``MIN_TRIALS`` would remain.
     """
 
     def __init__(self, noise_sigma: float | None = None, random_state: int = 0,
-                 restarts: int = 2):
+                 restarts: int = 2, min_images_share: float = MIN_IMAGES_SHARE):
         self.noise_sigma = noise_sigma
         self.random_state = random_state
         self.restarts = restarts
+        self.min_images_share = min_images_share
 
     def _inputs(self, r, d, c, images=None):
         import numpy as np
@@ -124,6 +143,9 @@ class Surrogate:
             raise TinyFormulaError(f"the surrogate fit needs at least {MIN_TRIALS} finished "
                                    f"trials, got {len(points)}; use --fit frontier or run more "
                                    f"trials")
+        longer = points.trained_on_at_least(self.min_images_share * max(points.images))
+        if len(longer) >= MIN_TRIALS:
+            points = longer
         self.points_ = points
         self.full_images_ = max(points.images)
         self.multi_fidelity_ = len(set(points.images)) > 1
