@@ -152,6 +152,21 @@ def test_the_surrogate_refuses_too_few_trials():
         Surrogate().fit(points)
 
 
+def test_the_surrogate_reads_every_trial_unless_told_to_leave_short_ones_out(run):
+    """The default reads every rung (leaving the first out was measured and rejected); with
+    ``min_images_share`` it keeps the longer-trained trials, or all when too few are left."""
+    _, _, trials = run
+    points = trial_points(trials)
+    n = len(points)
+    columns = {k: getattr(points, k) for k in ("r", "d", "w", "c", "top1")}
+    rungs = TrialPoints(**columns, images=[100.0 if i % 2 else 1000.0 for i in range(n)])
+    assert len(Surrogate(0.004).fit(rungs).points_) == n
+    kept = Surrogate(0.004, min_images_share=0.3).fit(rungs).points_
+    assert len(kept) == (n + 1) // 2 and set(kept.images) == {1000.0}
+    few_long = TrialPoints(**columns, images=[1000.0 if i < 5 else 100.0 for i in range(n)])
+    assert len(Surrogate(0.004, min_images_share=0.3).fit(few_long).points_) == n
+
+
 # -- fits and bands ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fit", ["frontier", "surrogate"])

@@ -1,19 +1,10 @@
-"""A surrogate of top-1 over a search's trials, and the formula it implies.
+"""A surrogate of top-1 over every trial, and the formula it implies.
 
 The paper fits r(c) and d(c) through the strict Pareto frontier: six of sixty trials on the
-presets, each a single noisy score. The surrogate uses many more: a Gaussian process of top-1
+presets, each a single noisy score. The surrogate uses them all: a Gaussian process of top-1
 over (log r, log d, log c) (and log images, when the trials trained on several budgets, as
 successive halving's rungs do), with an anisotropic RBF kernel and white noise held at least at
-the measured seed noise, so it averages neighbours instead of chasing one lucky score.
-
-It reads only trials trained on at least ``MIN_IMAGES_SHARE`` of the most images any trial
-trained on (successive halving's top two rungs at eta 3): a network trained on a ninth of the
-images ranks resolutions differently from one trained on all of them. From halving's first rung
-to its second, networks gained 5-6 points more per unit of log r the higher their r (five of six
-searches, each by 3 standard errors or more); from the second to the top rung the gain did not
-depend on r (``experiments/results/surrogate_rungs.md``). A stationary kernel over log images
-cannot hold both, and the first rung has three times the trials of the others, so it pulled the
-formula towards the low resolutions it favours. Its best
+the measured seed noise, so it averages neighbours instead of chasing one lucky score. Its best
 (r, d) along each budget c is the formula's path (:meth:`Surrogate.optimum_path`); the formula's
 GPs of r(c) and d(c) are then fitted on that path, so a formula file stays plain floats.
 
@@ -38,7 +29,6 @@ GRID_R = 25            # (r, d) grid per budget, log-spaced over the trials' ran
 GRID_C = 24            # budgets on the path, log-spaced over the trials' range of c
 SUPPORT = 0.5          # a grid point needs a trial within this distance in every log coordinate
 MIN_TRIALS = 8         # fewer trials than this cannot shape a surface in three dimensions
-MIN_IMAGES_SHARE = 0.3    # trials trained on less than this share of the most images are left out
 NOISE_FLOOR_SHARE = 0.5   # white noise held at least at this share of the seed noise's variance
 TIE_CHANCE = 0.25      # a grid point ties the best when it beats it with at least this chance
 
@@ -101,8 +91,8 @@ class WidthModel:
 
 
 class Surrogate:
-    """A GP of top-1 over (log r, log d, log c[, log images]) fitted on the finished trials
-    trained on at least ``min_images_share`` of the most images.
+    """A GP of top-1 over (log r, log d, log c[, log images]) fitted on every finished trial
+    (or, with ``min_images_share``, on those trained longest).
 
     Parameters
     ----------
@@ -114,12 +104,16 @@ class Surrogate:
     restarts : int
         Optimiser restarts (bootstrap refits use fewer).
     min_images_share : float
-        Trials trained on less than this share of the most images any trial trained on are
-        left out (0: every trial), unless fewer than ``MIN_TRIALS`` would remain.
+        Leave out the trials trained on less than this share of the most images any trial
+        trained on, unless fewer than ``MIN_TRIALS`` would remain; 0 (the default) reads every
+        trial. Leaving out halving's first rung (0.3 at eta 3) was measured and rejected: its
+        networks rank resolutions unlike the top rung's, yet the formulas fitted without them
+        disagreed across search seeds as much as before and validated worse on
+        EfficientNet-B0 (``experiments/results/surrogate_rungs.md``).
     """
 
     def __init__(self, noise_sigma: float | None = None, random_state: int = 0,
-                 restarts: int = 2, min_images_share: float = MIN_IMAGES_SHARE):
+                 restarts: int = 2, min_images_share: float = 0.0):
         self.noise_sigma = noise_sigma
         self.random_state = random_state
         self.restarts = restarts
@@ -143,9 +137,10 @@ class Surrogate:
             raise TinyFormulaError(f"the surrogate fit needs at least {MIN_TRIALS} finished "
                                    f"trials, got {len(points)}; use --fit frontier or run more "
                                    f"trials")
-        longer = points.trained_on_at_least(self.min_images_share * max(points.images))
-        if len(longer) >= MIN_TRIALS:
-            points = longer
+        if self.min_images_share > 0:
+            longer = points.trained_on_at_least(self.min_images_share * max(points.images))
+            if len(longer) >= MIN_TRIALS:
+                points = longer
         self.points_ = points
         self.full_images_ = max(points.images)
         self.multi_fidelity_ = len(set(points.images)) > 1
