@@ -105,6 +105,20 @@ def write_results(out: str, table: str, data, started: float, load: float,
     write_atomically(RESULTS / f"{out}.json", json.dumps(data, indent=1, default=str) + "\n")
 
 
+def recommendation_cells(formula, budgets) -> list[str]:
+    """The formula's recommendation at each budget as a table cell, ``r / d / w (px)``, or
+    ``unreachable`` where it cannot be solved."""
+    cells = []
+    for c in budgets:
+        try:
+            rec = formula.recommend(c)
+        except Exception:  # noqa: BLE001 - shown as unreachable
+            cells.append("unreachable")
+            continue
+        cells.append(f"{rec.r:.2f} / {rec.d:.2f} / {rec.w:.2f} ({rec.resolution} px)")
+    return cells
+
+
 def named(spec: str) -> tuple[str, str]:
     """An argparse type: ``NAME=PATH`` as (name, path); anything else is refused."""
     import argparse

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, refusing, write_results  # noqa: E402
+from _common import named, recommendation_cells, refusing, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 C_RANGE = (0.1, 0.6)
@@ -34,15 +34,7 @@ R_BINS = ((0.0, 0.8), (0.8, 1.1), (1.1, 9.0))
 
 
 def recommendations(formula) -> list[str]:
-    cells = []
-    for c in BUDGETS:
-        try:
-            rec = formula.recommend(c)
-        except Exception:  # noqa: BLE001 - shown as unreachable
-            cells.append("unreachable")
-            continue
-        cells.append(f"{rec.r:.2f} / {rec.d:.2f} / {rec.w:.2f} ({rec.resolution} px)")
-    return cells
+    return recommendation_cells(formula, BUDGETS)
 
 
 def refit(run_dir: Path) -> dict:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, refusing, write_results  # noqa: E402
+from _common import named, recommendation_cells, refusing, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 SHARE = 0.3             # halving's top two rungs at eta 3 (a ninth, a third, all the images)
@@ -80,15 +80,7 @@ def recommendations(config, yardstick, trials, share: float) -> list[str]:
         formula = fitting.fit_formula(config, yardstick, trials, draws=0)
     finally:
         fitting.Surrogate = Surrogate
-    cells = []
-    for c in BUDGETS:
-        try:
-            rec = formula.recommend(c)
-        except Exception:  # noqa: BLE001 - shown as unreachable
-            cells.append("unreachable")
-            continue
-        cells.append(f"{rec.r:.2f} / {rec.d:.2f} / {rec.w:.2f} ({rec.resolution} px)")
-    return cells
+    return recommendation_cells(formula, BUDGETS)
 
 
 def validated_pairs(path: str, pairs: list[tuple[str, str]]) -> dict:
