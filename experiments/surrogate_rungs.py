@@ -17,8 +17,8 @@ about 5 s per run.
 ``--validated`` reads a ``tinyformula validate`` report that trained both kinds of formula
 (``--formula NAME=FILE``: OLD fitted on every trial, NEW without the first rung, one pair per
 search seed) and prints, per budget, each pair's paired difference NEW - OLD with its standard
-error and verdict, and the mean over the pairs. Writes ``experiments/results/NAME.md`` (default
-``surrogate_rungs``) and ``.json``.
+error and verdict, and the mean over the pairs (``paired_formulas.py``). Writes
+``experiments/results/NAME.md`` (default ``surrogate_rungs``) and ``.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import named, recommendation_cells, refusing, write_results  # noqa: E402
+from paired_formulas import validated_pairs, validated_table  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 SHARE = 0.3             # halving's top two rungs at eta 3 (a ninth, a third, all the images)
@@ -81,54 +82,6 @@ def recommendations(config, yardstick, trials, share: float) -> list[str]:
     finally:
         fitting.Surrogate = Surrogate
     return recommendation_cells(formula, BUDGETS)
-
-
-def validated_pairs(path: str, pairs: list[tuple[str, str]]) -> dict:
-    """Per budget of the report's longest schedule: each pair's paired NEW - OLD difference,
-    standard error and verdict (the report's own comparison, taken either way round)."""
-    import json
-
-    report = json.loads(Path(path).read_text())
-    rows = []
-    for budget in report["by_schedule"][-1]["budgets"]:
-        compared = {(x["formula"], x["baseline"]): x for x in budget["comparisons"]}
-        means = {f["formula"]: f["mean"] for f in budget["formulas"]}
-        cells = []
-        for old, new in pairs:
-            if (new, old) in compared:
-                x = compared[(new, old)]
-                sign, verdict = 1, x["verdict"]
-            elif (old, new) in compared:
-                x = compared[(old, new)]
-                sign = -1
-                verdict = {"wins": "loses", "loses": "wins"}.get(x["verdict"], x["verdict"])
-            else:
-                raise SystemExit(f"surrogate_rungs: {path} holds no comparison of {new} with "
-                                 f"{old} at c = {budget['c']:g}")
-            cells.append({"old": old, "new": new, "old_top1": means[old],
-                          "new_top1": means[new], "difference": sign * x["difference"],
-                          "se": x["se"], "verdict": verdict})
-        rows.append({"c": budget["c"], "pairs": cells,
-                     "mean_difference": sum(x["difference"] for x in cells) / len(cells)})
-    return {"validation": path, "base": report["base"], "out": report["out"],
-            "images": report["schedules"][-1]["images"], "seeds": report["seeds"], "rows": rows}
-
-
-def validated_table(result: dict) -> list[str]:
-    pairs = [(x["old"], x["new"]) for x in result["rows"][0]["pairs"]]
-    lines = ["", f"Validated (`{result['out']}`: {result['base']}, {result['images']:,} images, "
-             f"seeds {' '.join(map(str, result['seeds']))}): top-1 of the formula fitted on "
-             "every trial -> without the first rung, and the paired difference "
-             "(± its standard error, verdict):", "",
-             "| c | " + " | ".join(f"`{old}` -> `{new}`" for old, new in pairs)
-             + " | mean difference |", "|---|" + "---|" * (len(pairs) + 1)]
-    for row in result["rows"]:
-        cells = [f"{100 * x['old_top1']:.2f} -> {100 * x['new_top1']:.2f}: "
-                 f"{100 * x['difference']:+.2f} ± {100 * x['se']:.2f} {x['verdict']}"
-                 for x in row["pairs"]]
-        lines.append(f"| {row['c']:g} | " + " | ".join(cells)
-                     + f" | {100 * row['mean_difference']:+.2f} |")
-    return lines
 
 
 def main() -> None:
@@ -182,7 +135,8 @@ def main() -> None:
     validations = [validated_pairs(spec[0], [tuple(p.split("=", 1)) for p in spec[1:]])
                    for spec in args.validated]
     for result in validations:
-        lines += validated_table(result)
+        lines += validated_table(result, "the formula fitted on every trial -> without the "
+                                 "first rung")
     data = {"runs": data, "validated": validations}
     write_results(args.out, "\n".join(lines), data, start, load,
                   "Which rungs rank networks as the top rung does")
