@@ -17,10 +17,10 @@ network near its budget is outside what the judge has seen: it is shown in brack
 out of the means. Rules:
 
 - ``default``: the package as it is;
-- ``tie=X``: the surrogate path's ``TIE_CHANCE`` set to X (0.25 by default; near 0.5 the path
-  is the arg-max of the mean);
+- ``tie=X``: the surrogate path's ``TIE_CHANCE`` set to X (0.4 since 0.8, 0.25 before; near
+  0.5 the path is the arg-max of the mean);
 - ``share=X``: the surrogate reads only trials trained on at least X of the most images
-  (``Surrogate(min_images_share=X)``);
+  (``Surrogate(min_images_share=X)``), its path read with the package's ``TIE_CHANCE``;
 - ``maxr``: of the points that tie the best, the one with the largest r.
 
 Seconds per rule and run. Writes ``experiments/results/NAME.md`` (default ``offline_judge``)
@@ -196,7 +196,12 @@ def main() -> None:
     judge = Judge(networks, args.sigma)
     gp = judge.fit()
     loo = judge.leave_one_out(gp)
-    lines = [f"{base}: {len(networks['top1'])} validated networks at "
+    from tinyformula.core.version import VERSION
+    from tinyformula.formula.surrogate import TIE_CHANCE
+
+    lines = [f"tinyformula {VERSION} (the path's TIE_CHANCE {TIE_CHANCE:g} unless a rule sets "
+             "it).", "",
+             f"{base}: {len(networks['top1'])} validated networks at "
              f"{networks['images']:,} images (seeds per network {min(networks['n'])}-"
              f"{max(networks['n'])}), top-1 spread {100 * np.std(networks['top1']):.2f} points; "
              f"the judge's leave-one-out error **{loo:.2f} points** (RMSE).", "",
