@@ -110,10 +110,10 @@ class Surrogate:
     min_images_share : float
         Leave out the trials trained on less than this share of the most images any trial
         trained on, unless fewer than ``MIN_TRIALS`` would remain; 0 (the default) reads every
-        trial. Leaving out halving's first rung (0.3 at eta 3) was measured and rejected: its
-        networks rank resolutions unlike the top rung's, yet the formulas fitted without them
-        disagreed across search seeds as much as before and validated worse on
-        EfficientNet-B0 (``experiments/results/surrogate_rungs.md``).
+        trial. Leaving out halving's first rung (0.3 at eta 3) was measured twice and rejected:
+        its networks rank resolutions unlike the top rung's, and without them MobileNetV2's
+        formulas validated better, but EfficientNet-B0's validated worse, under 0.7's ties and
+        under 0.8's (``experiments/results/surrogate_rungs.md``, ``rung0_under_tie.md``).
     """
 
     def __init__(self, noise_sigma: float | None = None, random_state: int = 0,
