@@ -119,6 +119,27 @@ def recommendation_cells(formula, budgets) -> list[str]:
     return cells
 
 
+REPORT_KEYS = ("base", "seeds", "schedules", "by_schedule", "entries", "scores")
+
+
+def read_validation(path) -> dict:
+    """A ``tinyformula validate`` report (``validation.json``), checked to be one: a file that
+    is missing, not JSON or not such a report raises a one-line TinyFormulaError."""
+    import json
+
+    from tinyformula import TinyFormulaError
+
+    try:
+        report = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise TinyFormulaError(f"cannot read {path} as a validation report: {error}") from None
+    if not isinstance(report, dict) or any(key not in report for key in REPORT_KEYS) \
+            or not report["by_schedule"] or not report["schedules"]:
+        raise TinyFormulaError(f"{path} is not a validation report (tinyformula validate's "
+                               f"validation.json)")
+    return report
+
+
 def named(spec: str) -> tuple[str, str]:
     """An argparse type: ``NAME=PATH`` as (name, path); anything else is refused."""
     import argparse

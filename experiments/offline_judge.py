@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import math
 import os
 import sys
@@ -42,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, refusing, write_results  # noqa: E402
+from _common import named, read_validation, refusing, write_results  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 SUPPORT = 0.2          # log distance in r and in d to a validated network near the budget
@@ -56,7 +55,7 @@ def validated_networks(paths: list[str], base: str) -> dict:
     where: dict[str, tuple[float, float, float]] = {}
     schedule = set()
     for path in paths:
-        report = json.loads(Path(path).read_text())
+        report = read_validation(path)
         if report["base"] != base:
             continue
         images = report["schedules"][-1]["images"]
@@ -70,8 +69,10 @@ def validated_networks(paths: list[str], base: str) -> dict:
             where[entry["network"]] = (math.log(entry["r"]), math.log(entry["d"]),
                                        math.log(entry["c"]))
     if len(schedule) > 1:
-        raise SystemExit(f"offline_judge: the {base} reports trained on different schedules "
-                         f"({sorted(schedule)} images); give reports of one schedule")
+        from tinyformula import TinyFormulaError
+
+        raise TinyFormulaError(f"the {base} reports trained on different schedules "
+                               f"({sorted(schedule)} images); give reports of one schedule")
     keys = sorted(scores)
     return {"x": [where[k] for k in keys],
             "top1": [sum(scores[k].values()) / len(scores[k]) for k in keys],
@@ -95,14 +96,14 @@ class Judge:
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
         rows = np.arange(len(self.y)) if rows is None else rows
-        if kernel is None:
+        # a kernel given is used as it is (leave-one-out refits keep the full fit's kernel)
+        tuned = kernel is None
+        if tuned:
             kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF([1.0] * 3, [(0.05, 20.0)] * 3)
                       + WhiteKernel(0.1, (1e-4, 1.0)))
-            gp = GaussianProcessRegressor(kernel, normalize_y=True, alpha=self.alpha[rows],
-                                          n_restarts_optimizer=3, random_state=0)
-        else:
-            gp = GaussianProcessRegressor(kernel, normalize_y=True, alpha=self.alpha[rows],
-                                          optimizer=None)
+        gp = GaussianProcessRegressor(kernel, normalize_y=True, alpha=self.alpha[rows],
+                                      optimizer="fmin_l_bfgs_b" if tuned else None,
+                                      n_restarts_optimizer=3 if tuned else 0, random_state=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return gp.fit(self.x[rows], self.y[rows])
@@ -189,7 +190,8 @@ def main() -> None:
         parser.error(f"the searches are of several bases ({', '.join(sorted(bases))}); judge "
                      f"one base at a time")
     base = bases.pop()
-    networks = validated_networks(args.validated, base)
+    with refusing(parser):
+        networks = validated_networks(args.validated, base)
     if len(networks["top1"]) < 8:
         parser.error(f"the reports hold {len(networks['top1'])} validated {base} networks; "
                      f"the judge needs at least 8")

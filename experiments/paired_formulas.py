@@ -15,7 +15,6 @@ over every report given. No training: seconds. Writes ``experiments/results/NAME
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import write_results  # noqa: E402
+from _common import read_validation, refusing, write_results  # noqa: E402
 
 FLIPPED = {"wins": "loses", "loses": "wins"}
 
@@ -31,7 +30,9 @@ FLIPPED = {"wins": "loses", "loses": "wins"}
 def validated_pairs(path: str, pairs: list[tuple[str, str]]) -> dict:
     """Per budget of the report's longest schedule: each pair's paired NEW - OLD difference,
     standard error and verdict (the report's own comparison, taken either way round)."""
-    report = json.loads(Path(path).read_text())
+    from tinyformula import TinyFormulaError
+
+    report = read_validation(path)
     rows = []
     for budget in report["by_schedule"][-1]["budgets"]:
         compared = {(x["formula"], x["baseline"]): x for x in budget["comparisons"]}
@@ -45,8 +46,8 @@ def validated_pairs(path: str, pairs: list[tuple[str, str]]) -> dict:
                 x = compared[(old, new)]
                 sign, verdict = -1, FLIPPED.get(x["verdict"], x["verdict"])
             else:
-                raise SystemExit(f"paired_formulas: {path} holds no comparison of {new} with "
-                                 f"{old} at c = {budget['c']:g}")
+                raise TinyFormulaError(f"{path} holds no comparison of {new} with {old} at "
+                                       f"c = {budget['c']:g}")
             cells.append({"old": old, "new": new, "old_top1": means[old],
                           "new_top1": means[new], "difference": sign * x["difference"],
                           "se": x["se"], "verdict": verdict})
@@ -104,7 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     specs = [parse_spec(parser, spec) for spec in [args.report, *args.also]]
     start, load = time.perf_counter(), os.getloadavg()[0]
-    results = [validated_pairs(path, pairs) for path, pairs in specs]
+    with refusing(parser):
+        results = [validated_pairs(path, pairs) for path, pairs in specs]
     lines = []
     for result in results:
         lines += validated_table(result, args.label)

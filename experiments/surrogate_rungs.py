@@ -98,6 +98,10 @@ def main() -> None:
     start, load = time.perf_counter(), os.getloadavg()[0]
     from tinyformula.sweep.results import read_search
 
+    with refusing(parser):    # bad reports are refused before any refit
+        validations = [validated_pairs(spec[0], [tuple(p.split("=", 1)) for p in spec[1:]])
+                       for spec in args.validated]
+
     gains, formulas, data = [], [], []
     for name, folder in args.runs:
         with refusing(parser):
@@ -132,8 +136,6 @@ def main() -> None:
               "| formula | " + " | ".join(f"c = {c:g}: r / d / w (px)" for c in BUDGETS) + " |",
               "|" + "---|" * (len(BUDGETS) + 1)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in formulas]
-    validations = [validated_pairs(spec[0], [tuple(p.split("=", 1)) for p in spec[1:]])
-                   for spec in args.validated]
     for result in validations:
         lines += validated_table(result, "the formula fitted on every trial -> without the "
                                  "first rung")
