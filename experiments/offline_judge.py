@@ -21,7 +21,9 @@ out of the means. Rules:
   0.5 the path is the arg-max of the mean);
 - ``share=X``: the surrogate reads only trials trained on at least X of the most images
   (``Surrogate(min_images_share=X)``), its path read with the package's ``TIE_CHANCE``;
-- ``maxr``: of the points that tie the best, the one with the largest r.
+- ``maxr``: of the points that tie the best, the one with the largest r;
+- ``floor=X``: the surrogate's white noise held at least at X times the seed noise's variance
+  (``NOISE_FLOOR_SHARE``, 0.5 in the package).
 
 Seconds per rule and run. Writes ``experiments/results/NAME.md`` (default ``offline_judge``)
 and ``.json``.
@@ -137,7 +139,8 @@ def rule(spec: str):
     import tinyformula.formula.surrogate as surrogate
     import tinyformula.sweep.fitting as fitting
 
-    saved = (fitting.Surrogate, surrogate.TIE_CHANCE, surrogate._middle, surrogate._medoid)
+    saved = (fitting.Surrogate, surrogate.TIE_CHANCE, surrogate._middle, surrogate._medoid,
+             surrogate.NOISE_FLOOR_SHARE)
     name, _, value = spec.partition("=")
     try:
         if name == "tie":
@@ -147,9 +150,12 @@ def rule(spec: str):
                                                   min_images_share=float(value))
         elif name == "maxr":
             surrogate._middle = surrogate._medoid = _largest_r
+        elif name == "floor":
+            surrogate.NOISE_FLOOR_SHARE = float(value)
         yield
     finally:
-        fitting.Surrogate, surrogate.TIE_CHANCE, surrogate._middle, surrogate._medoid = saved
+        (fitting.Surrogate, surrogate.TIE_CHANCE, surrogate._middle, surrogate._medoid,
+         surrogate.NOISE_FLOOR_SHARE) = saved
 
 
 def check_rule(spec: str) -> str:
@@ -157,12 +163,13 @@ def check_rule(spec: str) -> str:
     try:
         ok = ((name in ("default", "maxr") and not value)
               or (name == "tie" and 0 < float(value) <= 0.5)
-              or (name == "share" and 0 <= float(value) < 1))
+              or (name == "share" and 0 <= float(value) < 1)
+              or (name == "floor" and 0 <= float(value) <= 4))
     except ValueError:
         ok = False
     if not ok:
-        raise argparse.ArgumentTypeError(f"{spec!r}: give default, maxr, tie=X (0 < X <= 0.5) "
-                                         f"or share=X (0 <= X < 1)")
+        raise argparse.ArgumentTypeError(f"{spec!r}: give default, maxr, tie=X (0 < X <= 0.5), "
+                                         f"share=X (0 <= X < 1) or floor=X (0 <= X <= 4)")
     return spec
 
 
