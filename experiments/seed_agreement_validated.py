@@ -11,7 +11,15 @@ far apart the formulas are (r and d as the ratio of the largest to the smallest,
 top-1 as the largest gap between means) and the paired difference of the two formulas furthest
 apart, with its standard error and the validation's verdict. The issue's target is a gap of at
 most 1 point at every budget. Each formula's verdict against the fixed formulas the validation
-trained (giant, fast, published) is listed too. No training: seconds. Writes
+trained (giant, fast, published) is listed too.
+
+How much can such a test say? From the same report, the spread of a per-seed difference between
+two distinct networks at a budget (every pair the validation trained there, baselines
+included) gives each network's mean its noise; the chance that as many formulas *of exactly
+equal quality*, on distinct networks, would land within 1 point of each other is then
+simulated (``equal_quality_chance``), per budget and at all budgets, at the report's seed count
+and at more. Formulas that give the same network agree exactly, so this is the chance for
+formulas that differ only by noise. No training: seconds. Writes
 ``experiments/results/RESULT.md`` and ``.json`` (default ``seed_agreement_validated_run``).
 """
 
@@ -29,6 +37,48 @@ from _common import RESULTS, provenance  # noqa: E402
 
 TARGET = 0.01           # the issue's target: within 1 point of each other
 FIXED = ("giant", "fast", "published")
+DRAWS = 200_000         # simulated validations per chance (its error: about 0.001)
+MORE_SEEDS = (16, 32)   # seed counts the chance is also given at
+
+
+def seed_spread(report: dict, names: list[str]) -> tuple[float, int, int]:
+    """The root mean square, over every pair of distinct networks that the formulas ``names``
+    give at one budget (all budgets of the longest schedule), of the standard deviation of their
+    per-seed top-1 difference; the number of such pairs; and the fewest seeds a network has.
+    The fixed formulas are left out: their networks can be less stable (fast compound scaling's
+    spread reached 4.8 points at c = 0.06), which is not the formulas' noise."""
+    import itertools
+
+    import numpy as np
+
+    images = report["schedules"][-1]["images"]
+    network = {(e["c_budget"], e["formula"]): e.get("network") for e in report["entries"]}
+    scores: dict[tuple[float, str], dict[int, float]] = {}
+    for score in report["scores"]:
+        key = network.get((score["c_budget"], score["formula"]))
+        if score["formula"] in names and score["images"] == images and key:
+            scores.setdefault((score["c_budget"], key), {})[score["seed"]] = score["top1"]
+    spreads = []
+    for a, b in itertools.combinations(scores, 2):
+        if a[0] != b[0]:
+            continue
+        seeds = sorted(set(scores[a]) & set(scores[b]))
+        if len(seeds) >= 2:
+            spreads.append(float(np.std([scores[a][s] - scores[b][s] for s in seeds], ddof=1)))
+    fewest = min((len(v) for v in scores.values()), default=0)
+    if not spreads:
+        return float("nan"), 0, fewest
+    return float(np.sqrt(np.mean(np.square(spreads)))), len(spreads), fewest
+
+
+def equal_quality_chance(spread: float, seeds: int, formulas: int) -> float:
+    """The chance that ``formulas`` means over ``seeds`` of networks of equal quality, each
+    pair's per-seed difference spread ``spread``, lie within ``TARGET`` of each other."""
+    import numpy as np
+
+    noise = spread / np.sqrt(2) / np.sqrt(seeds)   # one network's mean, its own part
+    draws = np.random.default_rng(0).normal(0.0, noise, (DRAWS, formulas))
+    return float(np.mean(draws.max(axis=1) - draws.min(axis=1) <= TARGET))
 
 
 def spread(report: dict, names: list[str]) -> list[dict]:
@@ -109,6 +159,18 @@ def render(rows: list[dict], names: list[str], report: dict, args, seconds: floa
     met = sum(r["within_target"] for r in rows)
     lines += ["", f"Within 1 point at {met} of {len(rows)} budgets; largest gap "
               f"{100 * max(r['gap'] for r in rows):.2f} points."]
+    spread_all, pairs, seeds = seed_spread(report, names)
+    if pairs:
+        counts = [n for n in (seeds, *MORE_SEEDS) if n >= seeds]
+        chance = {n: equal_quality_chance(spread_all, n, len(names)) for n in counts}
+        lines += ["", f"What the 1-point test can tell at {seeds} seeds: the per-seed top-1 "
+                  f"difference between two of these formulas' distinct networks at one budget "
+                  f"spreads {100 * spread_all:.2f} points (sd, root mean square over {pairs} "
+                  f"pairs), so {len(names)} formulas of exactly equal quality, on distinct "
+                  f"networks, land within 1 point of each other at one budget with a chance of "
+                  + ", ".join(f"{chance[n]:.2f} at {n} seeds" for n in counts)
+                  + f"; at all {len(rows)} budgets at once (taken as independent), "
+                  + ", ".join(f"{chance[n] ** len(rows):.2f}" for n in counts) + "."]
     return "\n".join(lines) + "\n"
 
 
