@@ -14,12 +14,13 @@ most 1 point at every budget. Each formula's verdict against the fixed formulas 
 trained (giant, fast, published) is listed too.
 
 How much can such a test say? From the same report, the spread of a per-seed difference between
-two distinct networks at a budget (every pair the validation trained there, baselines
-included) gives each network's mean its noise; the chance that as many formulas *of exactly
-equal quality*, on distinct networks, would land within 1 point of each other is then
-simulated (``equal_quality_chance``), per budget and at all budgets, at the report's seed count
-and at more. Formulas that give the same network agree exactly, so this is the chance for
-formulas that differ only by noise. No training: seconds. Writes
+two distinct networks of these formulas at one budget (``seed_spread``: every such pair, over
+all budgets; the fixed formulas' networks left out) gives each network's mean its noise. The
+chance that as many formulas *of exactly equal quality*, on distinct networks, would land
+within 1 point of each other is then simulated (``equal_quality_chance``), at one budget and at
+all budgets at once, at the report's seed count and at more. Formulas that give the same
+network agree exactly, so this is the chance for formulas that differ only by noise. No
+training: seconds. Writes
 ``experiments/results/RESULT.md`` and ``.json`` (default ``seed_agreement_validated_run``).
 """
 
