@@ -95,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("validation", type=Path)
     parser.add_argument("names", nargs="+", help="the formulas whose networks are twinned")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=positive, default=2, help="trainings at once")
     parser.add_argument("--out", default="pixel_twins")
     args = parser.parse_args()
     start, load = time.perf_counter(), os.getloadavg()[0]
@@ -156,6 +156,16 @@ def main() -> None:
     write_results(args.out, "\n".join(lines) + "\n",
                   {"validation": str(args.validation), "names": args.names, "rows": rows},
                   start, load, title="Same FLOPs, one pixel apart")
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return value
 
 
 def raise_error(message: str):
