@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance  # noqa: E402
+from _common import RESULTS, provenance, read_validation, refusing  # noqa: E402
 
 TARGET = 0.01           # the target: within 1 point of each other
 FIXED = ("giant", "fast", "published")
@@ -185,7 +185,8 @@ def main() -> None:
     if len(args.names) < 2:
         raise SystemExit("seed_agreement_validated: name at least two formulas")
     start = time.perf_counter()
-    report = json.loads(args.validation.read_text())
+    with refusing(parser):
+        report = read_validation(args.validation)
     rows = spread(report, args.names)
     text = render(rows, args.names, report, args, time.perf_counter() - start)
     print(text)
