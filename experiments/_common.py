@@ -140,6 +140,23 @@ def read_validation(path) -> dict:
     return report
 
 
+def network_scores(report: dict, formulas=None) -> dict[str, dict]:
+    """Per distinct network of a validate report at its longest schedule (only those of
+    ``formulas``, when given): its ``entry`` (c_budget, r, d, w, resolution, ...) and its
+    ``scores`` as {training seed: top-1}. Formulas that got the same network share one."""
+    images = report["schedules"][-1]["images"]
+    entries = {(e["c_budget"], e["formula"]): e for e in report["entries"]}
+    networks: dict[str, dict] = {}
+    for score in report["scores"]:
+        entry = entries.get((score["c_budget"], score["formula"]))
+        if not entry or not entry.get("network") or score["images"] != images \
+                or (formulas is not None and score["formula"] not in formulas):
+            continue
+        network = networks.setdefault(entry["network"], {"entry": entry, "scores": {}})
+        network["scores"][score["seed"]] = score["top1"]
+    return networks
+
+
 def named(spec: str) -> tuple[str, str]:
     """An argparse type: ``NAME=PATH`` as (name, path); anything else is refused."""
     import argparse

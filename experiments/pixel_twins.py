@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import read_validation, refusing, write_results  # noqa: E402
+from _common import network_scores, read_validation, refusing, write_results  # noqa: E402
 
 RESOLUTION_BASE = 32
 
@@ -68,25 +68,15 @@ def train(report: dict, px: int, d: float, w: float, seed: int) -> float:
 
 
 def known_scores(report: dict, names: list[str]):
-    """The report's networks: (px, d, w) -> {seed: top-1}, and those of ``names``, one (px, d,
-    w) per distinct network (two d that round to the same layers are one network)."""
-    images = report["schedules"][-1]["images"]
-    entries = {(e["c_budget"], e["formula"]): e for e in report["entries"]}
-    scores: dict[tuple, dict[int, float]] = {}
-    mine = set()
-    for score in report["scores"]:
-        entry = entries.get((score["c_budget"], score["formula"]))
-        if not entry or score["images"] != images:
-            continue
-        key = (entry["resolution"], entry["d"], entry["w"])
-        scores.setdefault(key, {})[score["seed"]] = score["top1"]
-        if score["formula"] in names:
-            mine.add(key)
-    networks = {(e["resolution"], e["d"], e["w"]): e["network"] for e in report["entries"]}
-    distinct: dict[str, tuple] = {}
-    for key in sorted(mine):
-        distinct.setdefault(networks[key], key)
-    return scores, sorted(distinct.values())
+    """The report's networks: (px, d, w) -> {seed: top-1}, and one (px, d, w) per distinct
+    network of ``names`` (two d that round to the same layers are one network)."""
+    def key(entry):
+        return entry["resolution"], entry["d"], entry["w"]
+
+    every = network_scores(report)
+    scores = {key(e): every[e["network"]]["scores"] for e in report["entries"]
+              if e.get("network") in every}
+    return scores, sorted(key(n["entry"]) for n in network_scores(report, names).values())
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, provenance, read_validation, refusing  # noqa: E402
+from _common import RESULTS, network_scores, provenance, read_validation, refusing  # noqa: E402
 
 TARGET = 0.01           # the target: within 1 point of each other
 FIXED = ("giant", "fast", "published")
@@ -52,21 +52,16 @@ def seed_spread(report: dict, names: list[str]) -> tuple[float, int, int]:
 
     import numpy as np
 
-    images = report["schedules"][-1]["images"]
-    network = {(e["c_budget"], e["formula"]): e.get("network") for e in report["entries"]}
-    scores: dict[tuple[float, str], dict[int, float]] = {}
-    for score in report["scores"]:
-        key = network.get((score["c_budget"], score["formula"]))
-        if score["formula"] in names and score["images"] == images and key:
-            scores.setdefault((score["c_budget"], key), {})[score["seed"]] = score["top1"]
+    networks = list(network_scores(report, names).values())
     spreads = []
-    for a, b in itertools.combinations(scores, 2):
-        if a[0] != b[0]:
+    for a, b in itertools.combinations(networks, 2):
+        if a["entry"]["c_budget"] != b["entry"]["c_budget"]:
             continue
-        seeds = sorted(set(scores[a]) & set(scores[b]))
+        seeds = sorted(set(a["scores"]) & set(b["scores"]))
         if len(seeds) >= 2:
-            spreads.append(float(np.std([scores[a][s] - scores[b][s] for s in seeds], ddof=1)))
-    fewest = min((len(v) for v in scores.values()), default=0)
+            spreads.append(float(np.std([a["scores"][s] - b["scores"][s] for s in seeds],
+                                        ddof=1)))
+    fewest = min((len(n["scores"]) for n in networks), default=0)
     if not spreads:
         return float("nan"), 0, fewest
     return float(np.sqrt(np.mean(np.square(spreads)))), len(spreads), fewest
@@ -190,8 +185,10 @@ def main() -> None:
     rows = spread(report, args.names)
     text = render(rows, args.names, report, args, time.perf_counter() - start)
     print(text)
-    (RESULTS / f"{args.out}.md").write_text(text)
-    (RESULTS / f"{args.out}.json").write_text(json.dumps(
+    from tinyformula.core.files import write_atomically
+
+    write_atomically(RESULTS / f"{args.out}.md", text)
+    write_atomically(RESULTS / f"{args.out}.json", json.dumps(
         {"validation": str(args.validation), "names": args.names, "rows": rows}, indent=1))
 
 
