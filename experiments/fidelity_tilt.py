@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, recommendation_cells, refusing, write_results  # noqa: E402
-from surrogate_rungs import rung_gains  # noqa: E402
+from _common import named, recommendation_cells, write_results  # noqa: E402
+from surrogate_rungs import read_halving, rung_gains  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
 FLAT_R = (0.75, 0.9, 1.0, 1.1, 1.2, 1.3, 1.45)    # 24 to 46 px at 32 px
@@ -111,14 +111,9 @@ def main() -> None:
     if any(not factor > 1 for factor in args.factors):
         parser.error("--factors must be above 1 (1 is the untilted fit, always shown)")
     start, load = time.perf_counter(), os.getloadavg()[0]
-    from tinyformula.sweep.results import read_search
-
     searches = []
     for name, folder in args.runs:
-        with refusing(parser):
-            config, yardstick, trials = read_search(Path(folder))
-        if config.schedule != "halving":
-            parser.error(f"{folder} was not searched with successive halving")
+        config, yardstick, trials = read_halving(parser, folder)
         rows = rung_gains(trials)
         searches.append((name, folder, config, yardstick, trials, rows))
     shared = per_image_slopes([row for *_, rows in searches for row in rows])

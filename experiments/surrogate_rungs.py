@@ -70,6 +70,18 @@ def rung_gains(trials) -> list[dict]:
     return out
 
 
+def read_halving(parser: argparse.ArgumentParser, folder: str):
+    """(config, yardstick, trials) of the halving search in ``folder``; anything else is
+    refused through ``parser`` (one line, exit 2)."""
+    from tinyformula.sweep.results import read_search
+
+    with refusing(parser):
+        config, yardstick, trials = read_search(Path(folder))
+    if config.schedule != "halving":
+        parser.error(f"{folder} was not searched with successive halving")
+    return config, yardstick, trials
+
+
 def recommendations(config, yardstick, trials, share: float) -> list[str]:
     """The formula's (r, d, w, px) at each budget, refitted with the surrogate reading trials
     trained on at least ``share`` of the most images (0: every trial, the default)."""
@@ -96,18 +108,13 @@ def main() -> None:
         if len(spec) < 2 or any("=" not in pair for pair in spec[1:]):
             parser.error("--validated takes a report and at least one OLD=NEW pair")
     start, load = time.perf_counter(), os.getloadavg()[0]
-    from tinyformula.sweep.results import read_search
-
     with refusing(parser):    # bad reports are refused before any refit
         validations = [validated_pairs(spec[0], [tuple(p.split("=", 1)) for p in spec[1:]])
                        for spec in args.validated]
 
     gains, formulas, data = [], [], []
     for name, folder in args.runs:
-        with refusing(parser):
-            config, yardstick, trials = read_search(Path(folder))
-        if config.schedule != "halving":
-            parser.error(f"{folder} was not searched with successive halving")
+        config, yardstick, trials = read_halving(parser, folder)
         rows = rung_gains(trials)
         old = recommendations(config, yardstick, trials, 0.0)
         new = recommendations(config, yardstick, trials, SHARE)
