@@ -19,8 +19,9 @@ all budgets; the fixed formulas' networks left out) gives each network's mean it
 chance that as many formulas *of exactly equal quality*, on distinct networks, would land
 within 1 point of each other is then simulated (``equal_quality_chance``), at one budget and at
 all budgets at once, at the report's seed count and at more. Formulas that give the same
-network agree exactly, so this is the chance for formulas that differ only by noise. No
-training: seconds. Writes
+network agree exactly, so this is the chance for formulas that differ only by noise. With more
+than three formulas it also counts, over every group of three, how many would have passed the
+issue's three-seed test (``triples``). No training: seconds. Writes
 ``experiments/results/RESULT.md`` and ``.json`` (default ``seed_agreement_validated_run``).
 """
 
@@ -117,6 +118,22 @@ def spread(report: dict, names: list[str]) -> list[dict]:
     return rows
 
 
+def triples(rows: list[dict], names: list[str], size: int = 3) -> dict:
+    """With more than ``size`` formulas: over every group of ``size`` of them, the share whose
+    validated means lie within ``TARGET`` of each other, per budget and at every budget at once.
+    What the issue's test (three seeds) would have found, had it drawn these seeds instead."""
+    import itertools
+
+    groups = list(itertools.combinations(names, size))
+    within = [[max(r["formulas"][n]["top1"] for n in g) - min(r["formulas"][n]["top1"]
+                                                               for n in g) <= TARGET
+               for r in rows] for g in groups]
+    return {"size": size, "groups": len(groups),
+            "per_budget": [sum(w[j] for w in within) / len(groups) for j in range(len(rows))],
+            "every_budget": sum(all(w) for w in within) / len(groups),
+            "passing": [list(g) for g, w in zip(groups, within) if all(w)]}
+
+
 def render(rows: list[dict], names: list[str], report: dict, args, seconds: float) -> str:
     schedule = report["schedules"][-1]
     lines = [f"# {args.title}", "",
@@ -155,6 +172,15 @@ def render(rows: list[dict], names: list[str], report: dict, args, seconds: floa
     met = sum(r["within_target"] for r in rows)
     lines += ["", f"Within 1 point at {met} of {len(rows)} budgets; largest gap "
               f"{100 * max(r['gap'] for r in rows):.2f} points."]
+    if len(names) > 3:
+        share = triples(rows, names)
+        lines += ["", f"Of the {share['groups']} groups of three of these {len(names)} formulas, "
+                  "the share within 1 point of each other: "
+                  + ", ".join(f"{100 * v:.0f}% at c = {r['c']:g}"
+                              for v, r in zip(share["per_budget"], rows))
+                  + f"; at every budget, {100 * share['every_budget']:.0f}%"
+                  + (f" ({'; '.join(' '.join(g) for g in share['passing'])})."
+                     if share["passing"] else ".")]
     spread_all, pairs, seeds = seed_spread(report, names)
     if pairs:
         counts = [n for n in (seeds, *MORE_SEEDS) if n >= seeds]
@@ -184,12 +210,14 @@ def main() -> None:
         report = read_validation(args.validation)
     rows = spread(report, args.names)
     text = render(rows, args.names, report, args, time.perf_counter() - start)
+    extra = {"triples": triples(rows, args.names)} if len(args.names) > 3 else {}
     print(text)
     from tinyformula.core.files import write_atomically
 
     write_atomically(RESULTS / f"{args.out}.md", text)
     write_atomically(RESULTS / f"{args.out}.json", json.dumps(
-        {"validation": str(args.validation), "names": args.names, "rows": rows}, indent=1))
+        {"validation": str(args.validation), "names": args.names, "rows": rows, **extra},
+        indent=1))
 
 
 if __name__ == "__main__":
