@@ -115,6 +115,9 @@ def main() -> None:
     for name, folder in args.runs:
         config, yardstick, trials = read_halving(parser, folder)
         rows = rung_gains(trials)
+        if not any("mean_gain" in row for row in rows):
+            parser.error(f"{folder}: no two successive rungs share more than 4 candidates, so "
+                         f"its rungs give no schedule trend")
         searches.append((name, folder, config, yardstick, trials, rows))
     shared = per_image_slopes([row for *_, rows in searches for row in rows])
 
