@@ -157,6 +157,20 @@ def network_scores(report: dict, formulas=None) -> dict[str, dict]:
     return networks
 
 
+def refit_with_surrogate(config, yardstick, trials, surrogate):
+    """The search's formula refitted without a band, its surrogate built by ``surrogate`` (a
+    class or factory taking ``Surrogate``'s arguments) in place of the package's: how the
+    experiments try another reading of the same trials without touching the package."""
+    import tinyformula.sweep.fitting as fitting
+
+    saved = fitting.Surrogate
+    fitting.Surrogate = surrogate
+    try:
+        return fitting.fit_formula(config, yardstick, trials, draws=0)
+    finally:
+        fitting.Surrogate = saved
+
+
 def named(spec: str) -> tuple[str, str]:
     """An argparse type: ``NAME=PATH`` as (name, path); anything else is refused."""
     import argparse

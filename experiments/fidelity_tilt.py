@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, recommendation_cells, write_results  # noqa: E402
+from _common import named, recommendation_cells, refit_with_surrogate, write_results  # noqa: E402
 from surrogate_rungs import read_halving, rung_gains  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
@@ -76,14 +76,8 @@ def per_image_slopes(rows: list[dict]) -> dict:
 def refit(config, yardstick, trials, slopes: dict, factor: float):
     """The formula refitted with the surrogate tilted ``factor`` times the top rung's schedule
     (factor 1: the package's fit)."""
-    import tinyformula.sweep.fitting as fitting
-    from tinyformula.formula.surrogate import Surrogate
-
-    fitting.Surrogate = tilted_surrogate(slopes["r"], slopes["d"], math.log(factor))
-    try:
-        return fitting.fit_formula(config, yardstick, trials, draws=0)
-    finally:
-        fitting.Surrogate = Surrogate
+    return refit_with_surrogate(config, yardstick, trials,
+                                tilted_surrogate(slopes["r"], slopes["d"], math.log(factor)))
 
 
 def flatness(trials, d: float, c: float) -> list[tuple[float, float]]:

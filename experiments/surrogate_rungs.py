@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import named, recommendation_cells, refusing, write_results  # noqa: E402
+from _common import named, recommendation_cells, refit_with_surrogate, refusing, write_results  # noqa: E402
 from paired_formulas import validated_pairs, validated_table  # noqa: E402
 
 BUDGETS = (0.06, 0.13, 0.25, 0.5)
@@ -85,14 +85,10 @@ def read_halving(parser: argparse.ArgumentParser, folder: str):
 def recommendations(config, yardstick, trials, share: float) -> list[str]:
     """The formula's (r, d, w, px) at each budget, refitted with the surrogate reading trials
     trained on at least ``share`` of the most images (0: every trial, the default)."""
-    import tinyformula.sweep.fitting as fitting
     from tinyformula.formula.surrogate import Surrogate
 
-    fitting.Surrogate = functools.partial(Surrogate, min_images_share=share)
-    try:
-        formula = fitting.fit_formula(config, yardstick, trials, draws=0)
-    finally:
-        fitting.Surrogate = Surrogate
+    formula = refit_with_surrogate(config, yardstick, trials,
+                                   functools.partial(Surrogate, min_images_share=share))
     return recommendation_cells(formula, BUDGETS)
 
 
