@@ -88,8 +88,10 @@ def spread(report: dict, names: list[str]) -> list[dict]:
         scored = {f["formula"]: f for f in budget["formulas"]}
         missing = [name for name in names if name not in scored or (c, name) not in entries]
         if missing:
-            raise SystemExit(f"seed_agreement_validated: {', '.join(missing)} not trained at "
-                             f"c = {c:g} in this validation (its formulas: {', '.join(scored)})")
+            from tinyformula import TinyFormulaError
+
+            raise TinyFormulaError(f"{', '.join(missing)} not trained at c = {c:g} in this "
+                                   f"validation (its formulas: {', '.join(scored)})")
         nets = {name: entries[(c, name)] for name in names}
         means = {name: scored[name]["mean"] for name in names}
         order = sorted(names, key=means.get)   # two distinct names even when the means tie
@@ -204,11 +206,11 @@ def main() -> None:
     parser.add_argument("--title", default="Formulas from three search seeds, side by side")
     args = parser.parse_args()
     if len(args.names) < 2:
-        raise SystemExit("seed_agreement_validated: name at least two formulas")
+        parser.error("name at least two formulas")
     start = time.perf_counter()
     with refusing(parser):
         report = read_validation(args.validation)
-    rows = spread(report, args.names)
+        rows = spread(report, args.names)
     text = render(rows, args.names, report, args, time.perf_counter() - start)
     extra = {"triples": triples(rows, args.names)} if len(args.names) > 3 else {}
     print(text)
