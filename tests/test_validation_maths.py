@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tinyformula import TinyFormulaError, Yardstick
 from tinyformula.formula.baselines import (
@@ -19,6 +21,7 @@ from tinyformula.formula.validation import (
     formula_entry,
     movement,
     paired,
+    paired_se,
     pooled_sd,
     schedule_report,
     search_difference_sd,
@@ -50,6 +53,68 @@ def test_verdict_needs_two_standard_errors_either_way():
     assert verdict(0.03, 0.02) == "ties"
     assert verdict(-0.05, 0.02) == "loses"
     assert verdict(0.5, None) == "ties"  # noise unknown: a sign decides nothing
+
+
+def test_paired_se_is_the_larger_of_the_pooled_and_the_pairs_own():
+    quiet, noisy = [0.01, 0.01, 0.01, 0.01], [0.05, -0.03, 0.04, -0.02]
+    assert paired_se(quiet, 0.02) == pytest.approx(0.02 / 2)   # own sd 0: the pooled one
+    own = math.sqrt(sum((d - 0.01) ** 2 for d in noisy) / 3)
+    assert paired_se(noisy, 0.01) == pytest.approx(own / 2)     # own above the pooled one
+    assert paired_se([0.03], 0.02) == pytest.approx(0.02)       # one seed: the pooled one
+    assert paired_se([0.03], None) is None and paired_se([], 0.02) is None
+    assert paired_se(noisy, None) == pytest.approx(own / 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(diffs=st.lists(st.floats(-0.2, 0.2), min_size=2, max_size=10),
+       pooled=st.floats(1e-4, 0.1))
+def test_no_verdict_is_decided_inside_either_noise(diffs, pooled):
+    """Whatever the scores: a pair wins or loses only by more than Z standard errors of both
+    the pooled noise and its own."""
+    se = paired_se(diffs, pooled)
+    d = sum(diffs) / len(diffs)
+    own = math.sqrt(sum((x - d) ** 2 for x in diffs) / (len(diffs) - 1))
+    if verdict(d, se) != "ties":
+        root = math.sqrt(len(diffs))
+        assert abs(d) > 2 * pooled / root and abs(d) > 2 * own / root
+
+
+def test_a_pair_noisier_than_the_pool_does_not_win_on_the_pools_noise():
+    """Eight seeds: the fitted formula's network is steady, the baseline's swings by 10 points
+    between seeds; the other pairs are quiet, so the pooled noise is smaller. A 3-point lead
+    clears twice the pooled standard error but not twice its own: a tie."""
+    seeds = range(100, 108)
+    steady = {s: 0.75 + 0.002 * (s % 2) for s in seeds}
+    swinging = {s: 0.72 + (0.05 if s % 2 else -0.05) for s in seeds}
+    scores = {(0.1, "fitted"): steady, (0.1, "fast"): swinging,
+              (0.1, "giant"): {s: v - 0.03 for s, v in steady.items()},
+              (0.1, "other"): {s: v - 0.005 + 0.001 * (s % 3) for s, v in steady.items()}}
+    networks = {cell: cell[1] for cell in scores}
+    report = schedule_report([0.1], ["fitted", "other"], ["giant", "fast"], scores, networks)
+    by = {(x["formula"], x["baseline"]): x for x in report["budgets"][0]["comparisons"]}
+    fast = by[("fitted", "fast")]
+    assert fast["difference"] == pytest.approx(0.031)
+    pooled_se = report["noise"]["difference_sd"] / math.sqrt(8)
+    assert fast["difference"] > 2 * pooled_se and fast["verdict"] == "ties"
+    assert fast["se"] > pooled_se
+    assert by[("fitted", "giant")]["verdict"] == "wins"   # steady pair: the pooled noise decides
+    assert by[("fitted", "giant")]["se"] == pytest.approx(pooled_se)
+
+
+def test_a_fall_is_judged_on_its_own_paired_noise():
+    """A formula whose larger budget's network swings between seeds: its mean falls by a point
+    below the smaller budget's, clear of the pooled noise but not of its own."""
+    seeds = range(100, 106)
+    scores = {(0.1, "fitted"): {s: 0.75 for s in seeds},
+              (0.2, "fitted"): {s: 0.74 + (0.04 if s % 2 else -0.04) for s in seeds},
+              (0.1, "giant"): {s: 0.70 for s in seeds},
+              (0.2, "giant"): {s: 0.72 + 0.001 * (s % 2) for s in seeds}}
+    networks = {cell: f"{cell[0]}-{cell[1]}" for cell in scores}
+    report = schedule_report([0.1, 0.2], ["fitted"], ["giant"], scores, networks)
+    fall = next(f for f in report["falls"] if f["formula"] == "fitted")
+    assert fall["drop"] == pytest.approx(0.01)
+    assert fall["se"] == pytest.approx(math.sqrt(6 * 0.04 ** 2 / 5) / math.sqrt(6))
+    assert not fall["significant"]
 
 
 def by_seed(*values):

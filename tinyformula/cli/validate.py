@@ -135,7 +135,7 @@ def print_report(report: dict) -> None:
             print("seed noise not measured: every verdict is a tie")
         else:
             print(f"seed noise: a paired difference varies by {100 * noise['difference_sd']:.1f}"
-                  f" points (sd, {noise['source']})")
+                  f" points (sd, {noise['source']}; a noisier pair is judged on its own)")
         for t in report["tested"]:
             print(f"{'c':>6} {'formula':<12}{'r':>7}{'d':>7}{'w':>7}{'px':>5}"
                   f"{'top-1':>8}{'sd':>6}  {t + ' - this':>16}  verdict")

@@ -11,6 +11,11 @@ same images, order and augmentation draws for every formula at a seed). From tho
 * the **seed noise**: the pooled standard deviation of one score between seeds (every formula
   at every budget pooled), and that of a paired difference (every pair pooled), so that a
   cell of two or three seeds does not get an accidentally tiny noise of its own;
+* each paired difference's **standard error** (:func:`paired_se`): the larger of the pooled
+  one and the pair's own (its differences' sample standard deviation), each over the square
+  root of the seeds. Networks differ in how much they vary between seeds (a fixed formula's
+  network can spread four times as much as the others), and a pooled figure alone would let
+  such a pair win on noise it does not have; the larger of the two never does;
 * the **verdict** per budget (:func:`verdict`): ``wins`` when the paired difference is more
   than :data:`Z` standard errors above zero, ``loses`` when more than Z below, else ``ties``;
 * **falls**: a budget whose mean top-1 is below a smaller budget's (the formula buys cost that
@@ -35,9 +40,10 @@ VERDICTS = ("wins", "ties", "loses")
 Z = 2.0   # standard errors a paired difference must clear to win or lose (~95%, two-sided)
 RULE = (f"wins: the mean paired difference (tested minus baseline, same seed) is more than "
         f"{Z:g} standard errors above 0; loses: more than {Z:g} below; ties: otherwise. The "
-        f"standard error is the pooled standard deviation of a paired difference (every "
-        f"formula pair at every budget of the schedule) over the square root of the seeds; with "
-        f"one seed, the search's own seed noise stands in for it")
+        f"standard error is the larger of two standard deviations of a paired difference, "
+        f"the pooled one (every formula pair at every budget of the schedule) and the pair's "
+        f"own, over the square root of the seeds; with one seed, the search's own seed noise "
+        f"stands in for the pooled one")
 
 
 def mean(values: Sequence[float]) -> float:
@@ -68,6 +74,18 @@ def pooled_sd(groups: Iterable[Sequence[float]]) -> tuple[float | None, int]:
 def paired(tested: Mapping[int, float], baseline: Mapping[int, float]) -> list[float]:
     """Tested minus baseline at every seed both have a score for, in seed order."""
     return [tested[s] - baseline[s] for s in sorted(set(tested) & set(baseline))]
+
+
+def paired_se(diffs: Sequence[float], pooled: float | None) -> float | None:
+    """The standard error of the mean of ``diffs`` (one pair's differences, seed by seed): the
+    larger of the ``pooled`` standard deviation of a paired difference and the pair's own
+    sample standard deviation, over the square root of the seeds (see the module's
+    docstring). The pooled one alone when the pair has one seed; None when neither is known."""
+    own = sample_sd(diffs)
+    spreads = [sd for sd in (pooled, own) if sd is not None]
+    if not diffs or not spreads:
+        return None
+    return max(spreads) / math.sqrt(len(diffs))
 
 
 def verdict(difference: float, se: float | None, z: float = Z) -> str:
@@ -136,7 +154,7 @@ def schedule_report(budgets: Sequence[float], tested: Sequence[str], baselines: 
                 if b == t or not diffs:
                     continue
                 same = networks.get((c, t)) == networks.get((c, b))
-                se = None if difference_sd is None else difference_sd / math.sqrt(len(diffs))
+                se = paired_se(diffs, difference_sd)
                 difference = mean(diffs)
                 comparisons.append({
                     "formula": t, "baseline": b, "difference": difference, "se": se,
@@ -147,16 +165,20 @@ def schedule_report(budgets: Sequence[float], tested: Sequence[str], baselines: 
     noise = {"score_sd": score_sd, "score_dof": score_dof, "difference_sd": difference_sd,
              "difference_dof": difference_dof, "source": source}
     report = {"noise": noise, "budgets": rows}
-    report["falls"] = falls(report, formulas)
+    report["falls"] = falls(report, formulas, scores)
     return report
 
 
-def falls(report: dict, formulas: Iterable[str], z: float = Z) -> list[dict]:
+def falls(report: dict, formulas: Iterable[str], scores: Scores | None = None,
+          z: float = Z) -> list[dict]:
     """Each budget where a formula's mean top-1 falls below its own at a smaller budget:
     ``{formula, c, below (the smaller budget), drop, se, significant}``; the drop is
-    significant when it is more than ``z`` standard errors of a paired difference."""
+    significant when it is more than ``z`` standard errors of a paired difference
+    (:func:`paired_se` of the two budgets' scores seed by seed, given ``scores``; the pooled
+    one alone without)."""
     found = []
     difference_sd = report["noise"]["difference_sd"]
+    scores = scores or {}
     for f in formulas:
         means = [(row["c"], cell) for row in report["budgets"] for cell in row["formulas"]
                  if cell["formula"] == f]
@@ -167,8 +189,12 @@ def falls(report: dict, formulas: Iterable[str], z: float = Z) -> list[dict]:
             best_c, best = max(means[:j], key=lambda item: item[1]["mean"])
             drop = best["mean"] - cell["mean"]
             if drop > 0:
-                n = min(cell["n"], best["n"])
-                se = None if difference_sd is None else difference_sd / math.sqrt(n)
+                diffs = paired(scores.get((best_c, f), {}), scores.get((c, f), {}))
+                if diffs:
+                    se = paired_se(diffs, difference_sd)
+                else:
+                    n = min(cell["n"], best["n"])
+                    se = None if difference_sd is None else difference_sd / math.sqrt(n)
                 found.append({"formula": f, "c": c, "below": best_c, "drop": drop, "se": se,
                               "significant": se is not None and drop > z * se})
     return found

@@ -179,7 +179,9 @@ def schedule_lines(schedule: dict, table: dict, tested) -> list[str]:
                  f"{noise['score_dof']} dof) between seeds; "
                  if noise["score_sd"] is not None else "")
         out += [f"Seed noise ({source}): {score}a paired difference by "
-                f"{_pct(noise['difference_sd'])} points (sd, {noise['difference_dof']} dof).", ""]
+                f"{_pct(noise['difference_sd'])} points (sd, {noise['difference_dof']} dof). "
+                f"A pair whose own differences vary more is judged on its own (± se below).",
+                ""]
     else:
         out += ["Seed noise: not measured (one seed, and the search measured none): every "
                 "verdict is a tie.", ""]
