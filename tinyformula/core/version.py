@@ -2,4 +2,4 @@
 of the public API or of a file format; CHANGELOG.md says what changed). pyproject.toml holds
 the same number (a test checks)."""
 
-VERSION = "0.8.0"
+VERSION = "0.8.1"
