@@ -63,12 +63,12 @@ def rebuild(report: dict) -> dict:
     return {**report, "by_schedule": by_schedule, "movement": moved, "rule": RULE}
 
 
-def rejudge(report: dict) -> list[dict]:
-    """Every comparison of ``report`` (each schedule), judged as recorded and as today."""
-    from tinyformula.formula.validation import sample_sd
+def rejudge(report: dict, rebuilt: dict) -> list[dict]:
+    """Every comparison of ``report`` (each schedule), judged as recorded and as in
+    ``rebuilt`` (:func:`rebuild` of it)."""
+    from tinyformula.formula.validation import paired, sample_sd
 
     rows = []
-    rebuilt = rebuild(report)
     for schedule, recorded, today in zip(report["schedules"], report["by_schedule"],
                                          rebuilt["by_schedule"]):
         images = schedule["images"]
@@ -80,9 +80,8 @@ def rejudge(report: dict) -> list[dict]:
                 new = now.get((row["c"], x["formula"], x["baseline"]))
                 if new is None or x["same_network"]:
                     continue
-                diffs = [scores[(row["c"], x["formula"])][k] - scores[(row["c"], x["baseline"])][k]
-                         for k in sorted(set(scores[(row["c"], x["formula"])])
-                                         & set(scores[(row["c"], x["baseline"])]))]
+                diffs = paired(scores[(row["c"], x["formula"])],
+                               scores[(row["c"], x["baseline"])])
                 own = sample_sd(diffs)
                 rows.append({"images": images, "c": row["c"], "formula": x["formula"],
                              "baseline": x["baseline"], "n": x["n"],
@@ -93,11 +92,11 @@ def rejudge(report: dict) -> list[dict]:
     return rows
 
 
-def changed_falls(report: dict) -> list[dict]:
-    """The falls whose significance today's rule judges otherwise than the recorded one."""
+def changed_falls(report: dict, rebuilt: dict) -> list[dict]:
+    """The falls whose significance ``rebuilt`` judges otherwise than ``report`` recorded."""
     found = []
     for schedule, recorded, today in zip(report["schedules"], report["by_schedule"],
-                                         rebuild(report)["by_schedule"]):
+                                         rebuilt["by_schedule"]):
         now = {(f["formula"], f["c"]): f for f in today["falls"]}
         for f in recorded["falls"]:
             new = now.get((f["formula"], f["c"]))
@@ -134,8 +133,9 @@ def main() -> None:
     fall_lines = []
     for path, report in reports:
         name = Path(path).parent.name if Path(path).name == "validation.json" else Path(path).stem
-        rows = rejudge(report)
-        moved = changed_falls(report)
+        rebuilt = rebuild(report)
+        rows = rejudge(report, rebuilt)
+        moved = changed_falls(report, rebuilt)
         data["reports"][name] = {"path": path, "base": report["base"], "comparisons": rows,
                                  "falls_changed": moved}
         fall_lines += [f"- {name}: `{f['formula']}` at c = {f['c']:g} below c = {f['below']:g} "
@@ -146,7 +146,7 @@ def main() -> None:
         if args.rebuilt:
             args.rebuilt.mkdir(parents=True, exist_ok=True)
             write_atomically(args.rebuilt / f"{name}.json",
-                             json.dumps(rebuild(report), indent=1) + "\n")
+                             json.dumps(rebuilt, indent=1) + "\n")
         for r in rows:
             (fixed if r["baseline"] in FIXED else between)[(r["recorded"], r["verdict"])] += 1
             if r["recorded"] != r["verdict"]:
