@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--rebuilt", type=Path, metavar="DIR",
                         help="also write each report rebuilt under today's rule into DIR")
     args = parser.parse_args()
+    if args.rebuilt and args.rebuilt.exists() and not args.rebuilt.is_dir():
+        parser.error(f"--rebuilt {args.rebuilt}: not a folder")
     start, load = time.perf_counter(), os.getloadavg()[0]
     from tinyformula.core.files import write_atomically
     from tinyformula.core.version import VERSION
